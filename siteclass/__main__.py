@@ -1,0 +1,3 @@
+from siteclass.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""CLI commands of the serve stage (thin: flags → stage function)."""
+
+from __future__ import annotations
+
+from siteclass.cli.app import app  # noqa: F401

@@ -1,0 +1,284 @@
+"""Typed settings for every stage, with every default in this one module.
+
+Precedence, lowest first: the defaults below, a TOML file (``--config``), then command-line flags.
+A TOML file has one table per stage (``[crawl]``, ``[dataset]``, ``[train]``, ``[train.fasttext]`` …);
+an unknown key is an error that names it. The resolved settings are saved beside every output as
+``settings.toml`` so a run can be repeated with ``--config DIR/settings.toml``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from siteclass.errors import InputError
+
+USER_AGENT = "siteclass/{version} (+https://github.com/siteclass/siteclass; industry classification crawler)"
+
+# Words that make an internal link look informative. Lower rank is better; unmatched links rank last.
+DEFAULT_RANK_WORDS: list[list[str]] = [
+    ["about", "about us", "about-us", "who we are", "our story", "story", "company"],
+    ["what we do", "what-we-do", "capabilities", "services", "service", "our services"],
+    ["products", "product", "solutions", "industries", "amenities", "menu", "practice areas"],
+    ["overview", "team", "our team", "expertise", "specialties"],
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CrawlSettings(_Section):
+    max_pages: int = Field(5, ge=1, le=100, description="pages per site, home page included")
+    max_depth: int = Field(2, ge=0, le=10, description="link hops from the home page")
+    rank_words: list[list[str]] = Field(default_factory=lambda: [list(g) for g in DEFAULT_RANK_WORDS])
+    user_agent: str = USER_AGENT
+    obey_robots: bool = True
+    concurrent_requests: int = Field(64, ge=1, description="requests in flight across all sites")
+    concurrent_per_domain: int = Field(2, ge=1, le=8)
+    autothrottle: bool = True
+    download_delay_s: float = Field(0.0, ge=0)
+    page_timeout_s: float = Field(20.0, gt=0, description="total deadline for one page, bytes trickling or not")
+    site_timeout_s: float = Field(120.0, gt=0, description="total deadline for one site")
+    retries: int = Field(1, ge=0, le=10, description="retries on 5xx/408/429 and connection errors")
+    max_bytes: int = Field(5 * 1024 * 1024, gt=0, description="cap on a decompressed body")
+    max_redirects: int = Field(5, ge=0, le=20)
+    proxy: str | None = Field(None, description="HTTP proxy every request goes through")
+    keep_raw: bool = True
+    flush_every: int = Field(50, ge=1, description="sites buffered before a Parquet part is written")
+    dns_timeout_s: float = Field(10.0, gt=0)
+    log_level: str = "ERROR"
+
+
+class DatasetSettings(_Section):
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    min_chars: int = Field(20, ge=0)
+    balance: Literal["none", "downsample", "upsample", "weights"] = "none"
+    downsample_factor: float = Field(1.0, ge=1.0, description="downsample: keep up to factor × smallest class")
+    min_per_class: int = Field(0, ge=0)
+    pages_per_site: int = Field(5, ge=1)
+    page_chars: int = Field(4000, ge=100, description="characters kept per page")
+    dedup: bool = True
+    dedup_threshold: float = Field(0.9, gt=0, le=1.0, description="Jaccard of word shingles for near-duplicates")
+    seed: int = 42
+    fasttext_files: bool = False
+    engine: Literal["local", "spark"] = "local"
+
+
+class LinearParams(_Section):
+    C: float = Field(4.0, gt=0)
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    max_features: int = Field(200_000, ge=1000)
+    min_df: int = Field(2, ge=1)
+    sublinear_tf: bool = True
+    max_iter: int = Field(2000, ge=10)
+
+
+class FastTextParams(_Section):
+    dim: int = Field(100, ge=8, le=1024)
+    word_ngrams: int = Field(2, ge=1, le=5)
+    char_ngrams: tuple[int, int] = (3, 6)
+    use_char_ngrams: bool = True
+    buckets: int = Field(2_000_000, ge=1024)
+    lr: float = Field(0.5, gt=0)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    loss: Literal["softmax", "ova"] = "softmax"
+    min_count: int = Field(1, ge=1)
+    max_tokens: int = Field(2000, ge=16, description="tokens kept per text")
+
+
+class TransformerParams(_Section):
+    encoder: str = Field("all-MiniLM-L6-v2", description="'all-MiniLM-L6-v2' (bundled) or a local HF folder")
+    max_tokens: int = Field(256, ge=16, le=512)
+    pages: int = Field(5, ge=1, le=20)
+    pooling: Literal["concat", "attention"] = "concat"
+    single_text: bool = Field(False, description="one text per record (table datasets)")
+    freeze_encoder: bool = False
+    dropout: float = Field(0.1, ge=0, lt=1)
+    lr: float = Field(2e-5, gt=0)
+    head_lr: float = Field(1e-3, gt=0, description="learning rate of the head when the encoder is frozen")
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    batch_size: int = Field(16, ge=1)
+    epochs: int = Field(3, ge=1)
+
+
+class ZeroShotParams(_Section):
+    encoder: str = "all-MiniLM-L6-v2"
+    labels_file: str | None = Field(None, description="CSV with label,description; NAICS sectors when unset")
+    max_tokens: int = Field(256, ge=16, le=512)
+    temperature: float = Field(0.05, gt=0)
+
+
+class TrainSettings(_Section):
+    model: Literal["linear", "fasttext", "transformer", "zeroshot"] = "fasttext"
+    seed: int = 42
+    early_stopping_patience: int = Field(2, ge=0)
+    checkpoint_every_steps: int = Field(0, ge=0, description="0: at the end of each epoch only")
+    metric: str = "macro_f1"
+    calibrate: bool = True
+    device: str = Field("auto", description="auto, cpu, cuda")
+    linear: LinearParams = Field(default_factory=LinearParams)
+    fasttext: FastTextParams = Field(default_factory=FastTextParams)
+    transformer: TransformerParams = Field(default_factory=TransformerParams)
+    zeroshot: ZeroShotParams = Field(default_factory=ZeroShotParams)
+
+
+class EvaluateSettings(_Section):
+    top_k: tuple[int, ...] = (1, 3, 5)
+    examples_per_confusion: int = Field(3, ge=0)
+    top_confusions: int = Field(10, ge=0)
+    bins: int = Field(15, ge=2, description="bins of the expected calibration error")
+
+
+class TuneSettings(_Section):
+    trials: int = Field(20, ge=1)
+    parallel: int = Field(1, ge=1)
+    metric: str = "macro_f1"
+    direction: Literal["maximize", "minimize"] = "maximize"
+    timeout_s: float | None = None
+    seed: int = 42
+    search_space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class PredictSettings(_Section):
+    top_k: int = Field(5, ge=1)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    batch_size: int = Field(256, ge=1)
+    engine: Literal["local", "spark"] = "local"
+
+
+class ServeSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    top_k: int = Field(5, ge=1)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    max_body_bytes: int = Field(1024 * 1024, ge=1)
+    deadline_s: float = Field(30.0, gt=0)
+    max_concurrency: int = Field(64, ge=1)
+    max_batch_items: int = Field(64, ge=1)
+    microbatch_max: int = Field(64, ge=1)
+    microbatch_wait_ms: float = Field(2.0, ge=0)
+    cache_ttl_s: float = Field(3600.0, ge=0)
+    cache_size: int = Field(10_000, ge=0)
+    allow_private: bool = False
+    proxy: str | None = None
+    workers: int = Field(1, ge=1)
+
+
+class ScrapydSettings(_Section):
+    urls: list[str] = Field(default_factory=list)
+    project: str = "siteclass"
+    chunk_size: int = Field(100, ge=1)
+    max_running: int = Field(10, ge=1)
+    max_pending: int = Field(5, ge=0)
+    poll_s: float = Field(15.0, gt=0)
+    chunk_retries: int = Field(1, ge=0)
+
+
+class SparkSettings(_Section):
+    master: str = "local[*]"
+    app_name: str = "siteclass"
+    partitions: int = Field(0, ge=0, description="0: Spark's default")
+    batch_size: int = Field(1024, ge=1, description="rows per Arrow batch in mapInPandas")
+
+
+class Settings(_Section):
+    crawl: CrawlSettings = Field(default_factory=CrawlSettings)
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    evaluate: EvaluateSettings = Field(default_factory=EvaluateSettings)
+    tune: TuneSettings = Field(default_factory=TuneSettings)
+    predict: PredictSettings = Field(default_factory=PredictSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+    scrapyd: ScrapydSettings = Field(default_factory=ScrapydSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+SETTINGS_FILE = "settings.toml"
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"train.fasttext.lr": 0.1}`` → ``{"train": {"fasttext": {"lr": 0.1}}}``; None values are skipped."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return nested
+
+
+def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Defaults ← TOML file ← overrides (dotted keys such as ``"crawl.max_pages"``; None means 'not given')."""
+    data: dict[str, Any] = {}
+    if config is not None:
+        path = Path(config)
+        if not path.is_file():
+            raise InputError(f"config file {path} does not exist; pass a TOML file such as settings.toml")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"config file {path} is not valid TOML: {exc}") from exc
+    data = _deep_merge(data, _nest(overrides or {}))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        where = f"config file {config}" if config else "settings"
+        raise InputError(f"invalid {where}: {problems}") from exc
+
+
+def settings_dict(settings: BaseModel) -> dict[str, Any]:
+    """Plain TOML-safe dict (tuples → lists, None dropped)."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items() if x is not None}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(settings.model_dump(mode="json"))  # type: ignore[no-any-return]
+
+
+def save_settings(settings: BaseModel, directory: str | Path, section: str | None = None) -> Path:
+    """Write ``settings.toml`` in *directory*; with *section* the table is nested under that name."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    data = settings_dict(settings)
+    if section:
+        for part in reversed(section.split(".")):
+            data = {part: data}
+    path = directory / SETTINGS_FILE
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path
+
+
+def read_saved_settings(directory: str | Path) -> Settings:
+    """The settings saved beside an artifact (defaults where it saved none)."""
+    path = Path(directory) / SETTINGS_FILE
+    return load_settings(path if path.is_file() else None)
