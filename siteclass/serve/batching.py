@@ -1,0 +1,117 @@
+"""Micro-batching: concurrent requests are gathered into one model call.
+
+Callers ``await batcher.submit(records)``; a single worker task takes the first waiting job, then keeps
+gathering jobs for at most ``max_wait_ms`` (or until ``max_batch`` records), runs the model once in a worker
+thread (the event loop stays free to parse the next requests meanwhile) and hands every caller its own rows.
+Jobs whose caller gave up (deadline, disconnect) before the model ran are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]
+TopK = list[tuple[str, float]]
+PredictFn = Callable[[list[Record]], list[TopK]]
+Observer = Callable[[int, float], None]
+
+
+@dataclass
+class _Job:
+    records: list[Record]
+    future: asyncio.Future[list[TopK]] = field(repr=False)
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        predict: PredictFn,
+        max_batch: int = 64,
+        max_wait_ms: float = 2.0,
+        observe: Observer | None = None,
+    ) -> None:
+        self.predict = predict
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.observe = observe
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siteclass-model")
+        self.calls = 0
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._run(), name="siteclass-microbatcher")
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.future.done():
+                job.future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def submit(self, records: Sequence[Record]) -> list[TopK]:
+        """Top-k per record, computed in a shared model call."""
+        if not records:
+            return []
+        if self._worker is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        future: asyncio.Future[list[TopK]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Job(list(records), future))
+        return await future
+
+    async def _gather(self) -> list[_Job]:
+        jobs = [await self._queue.get()]
+        size = len(jobs[0].records)
+        deadline = time.monotonic() + self.max_wait_s
+        while size < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            jobs.append(job)
+            size += len(job.records)
+        return jobs
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [j for j in await self._gather() if not j.future.done()]
+            if not jobs:
+                continue
+            records = [r for j in jobs for r in j.records]
+            started = time.perf_counter()
+            try:
+                results = await loop.run_in_executor(self._executor, self.predict, records)
+            except Exception as exc:  # the model failed: every caller of this batch gets the error
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(exc)
+                continue
+            elapsed = time.perf_counter() - started
+            self.calls += 1
+            if self.observe is not None:
+                self.observe(len(records), elapsed)
+            offset = 0
+            for j in jobs:
+                n = len(j.records)
+                if not j.future.done():
+                    j.future.set_result(results[offset : offset + n])
+                offset += n

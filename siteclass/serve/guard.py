@@ -1,0 +1,230 @@
+"""Server-side request forgery guard for the live fetch of ``POST /v1/predict``.
+
+Rules (refused → :class:`UrlNotAllowed`, which the app answers with 400 ``url_not_allowed``):
+
+- only ``http`` and ``https``;
+- the host is parsed the way browsers parse it: a host whose last label is a number is an IPv4 address in any of
+  the decimal / octal / hex / short forms (``2130706433``, ``0x7f000001``, ``0177.0.0.1``, ``127.1``);
+- names are resolved, and *every* address they resolve to must be global: loopback, private, link-local (incl.
+  169.254.169.254), CGNAT 100.64/10, unspecified, multicast, reserved, IPv4-mapped IPv6 and 6to4/Teredo wrapping
+  a non-global IPv4 address are refused;
+- the check returns the address it approved, and the fetcher connects to that address (pinning), so a second DNS
+  answer cannot point the connection elsewhere. Every redirect hop is checked again.
+
+``allow_private`` lifts the address rules (intranets, tests); ``allow_networks`` allows named CIDR ranges only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from siteclass.errors import InputError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+class UrlNotAllowed(InputError):
+    """The URL (or a redirect hop) points somewhere the server must not connect to."""
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"{detail}: {url}")
+        self.url = url
+        self.detail = detail
+
+
+class ResolutionError(OSError):
+    """The host name did not resolve (the site's status becomes ``dns_error``)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """An approved hop: connect to ``ip``:``port`` and speak to ``host``."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    ip: str | None  # None only when a proxy resolves the name
+    path: str  # path + query, at least "/"
+
+    @property
+    def host_header(self) -> str:
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+# ----------------------------------------------------------------------------------------------- host parsing
+def _ipv4_number(part: str) -> int | None:
+    """One WHATWG IPv4 part (decimal, 0-octal, 0x-hex) → int, or None when it is not a number."""
+    if part == "":
+        return None
+    base = 10
+    if part[:2].lower() == "0x":
+        part, base = part[2:], 16
+    elif len(part) > 1 and part[0] == "0":
+        part, base = part[1:], 8
+    if part == "":
+        return 0
+    try:
+        return int(part, base)
+    except ValueError:
+        return None
+
+
+def parse_ipv4_host(host: str, url: str = "") -> ipaddress.IPv4Address | None:
+    """The IPv4 address a host stands for in any browser-accepted form, or None when the host is a name.
+
+    A host whose last label is numeric must be a valid IPv4 address (the WHATWG URL rule); otherwise it is
+    refused rather than resolved, so no resolver gets to interpret it differently.
+    """
+    labels = host.split(".")
+    if labels and labels[-1] == "" and len(labels) > 1:
+        labels = labels[:-1]
+    if not labels or _ipv4_number(labels[-1]) is None:
+        return None
+    numbers = [_ipv4_number(p) for p in labels]
+    if len(numbers) > 4 or any(n is None for n in numbers):
+        raise UrlNotAllowed(url or host, f"host {host!r} is neither a host name nor a valid IPv4 address")
+    nums = [int(n) for n in numbers if n is not None]
+    if any(n > 255 for n in nums[:-1]) or nums[-1] >= 256 ** (5 - len(nums)):
+        raise UrlNotAllowed(url or host, f"host {host!r} is not a valid IPv4 address")
+    value = nums[-1]
+    for i, n in enumerate(nums[:-1]):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)
+
+
+def address_problem(ip: IPAddress) -> str | None:
+    """Why *ip* must not be contacted from the server, or None when it is a global unicast address."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"{ip} is an IPv4-mapped IPv6 address"
+        for embedded in (ip.sixtofour, ip.teredo[1] if ip.teredo else None):
+            if embedded is not None and address_problem(embedded):
+                return f"{ip} wraps the non-global IPv4 address {embedded}"
+        if ip.is_site_local:
+            return f"{ip} is a site-local address"
+    checks = (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("carrier-grade NAT", isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT),
+        ("private", ip.is_private),
+        ("reserved", ip.is_reserved),
+        ("non-global", not ip.is_global),
+    )
+    for name, hit in checks:
+        if hit:
+            return f"{ip} is a {name} address"
+    return None
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ResolutionError(f"{host} does not resolve: {exc.strerror}") from exc
+    seen: list[str] = []
+    for info in infos:
+        addr = str(info[4][0]).split("%", 1)[0]
+        if addr not in seen:
+            seen.append(addr)
+    return seen
+
+
+# ----------------------------------------------------------------------------------------------- guard
+class UrlGuard:
+    """Checks every hop before a connection; see the module docstring."""
+
+    def __init__(
+        self,
+        allow_private: bool = False,
+        allow_networks: Sequence[str] = (),
+        resolver: Resolver | None = None,
+        dns_timeout_s: float = 10.0,
+        proxied: bool = False,
+    ) -> None:
+        self.allow_private = allow_private
+        self.allow_networks = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
+        self.resolver: Resolver = resolver or system_resolver
+        self.dns_timeout_s = dns_timeout_s
+        self.proxied = proxied
+
+    @classmethod
+    def from_settings(cls, serve: object, crawl: object, resolver: Resolver | None = None) -> UrlGuard:
+        return cls(
+            allow_private=bool(getattr(serve, "allow_private", False)),
+            allow_networks=list(getattr(serve, "allow_networks", []) or []),
+            resolver=resolver,
+            dns_timeout_s=float(getattr(crawl, "dns_timeout_s", 10.0)),
+            proxied=bool(getattr(serve, "proxy", None) or getattr(crawl, "proxy", None)),
+        )
+
+    def _allowed(self, ip: IPAddress) -> str | None:
+        if self.allow_private or any(ip in net for net in self.allow_networks):
+            return None
+        return address_problem(ip)
+
+    def _parse(self, url: str) -> tuple[str, str, int, str, IPAddress | None]:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise UrlNotAllowed(url, f"invalid URL ({exc})") from exc
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise UrlNotAllowed(url, f"scheme {scheme or '(none)'!r} is not allowed; only http and https")
+        if parts.username or parts.password:
+            raise UrlNotAllowed(url, "credentials in URLs are not allowed")
+        host = (parts.hostname or "").rstrip(".").lower()
+        if not host:
+            raise UrlNotAllowed(url, "the URL has no host")
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        literal: IPAddress | None
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            literal = parse_ipv4_host(host, url)
+        if literal is not None:
+            problem = self._allowed(literal)
+            if problem:
+                raise UrlNotAllowed(url, f"address not allowed ({problem})")
+        return scheme, host, port or (443 if scheme == "https" else 80), path, literal
+
+    def precheck(self, url: str) -> None:
+        """The checks that need no DNS (scheme, credentials, IP literals in every form); raises UrlNotAllowed."""
+        self._parse(url)
+
+    async def check(self, url: str) -> Target:
+        """Approve *url* (one hop) and return where to connect, or raise UrlNotAllowed / ResolutionError."""
+        scheme, host, port, path, literal = self._parse(url)
+        if literal is not None:
+            return Target(url, scheme, str(literal), port, str(literal), path)
+        try:
+            async with asyncio.timeout(self.dns_timeout_s):
+                addresses = await self.resolver(host, port)
+        except (ResolutionError, TimeoutError):
+            if self.proxied:  # the proxy resolves names this machine cannot
+                return Target(url, scheme, host, port, None, path)
+            raise
+        if not addresses:
+            raise ResolutionError(f"{host} resolved to no address")
+        ips = [ipaddress.ip_address(a) for a in addresses]
+        for ip in ips:
+            problem = self._allowed(ip)
+            if problem:
+                raise UrlNotAllowed(url, f"{host} resolves to a non-public address ({problem})")
+        return Target(url, scheme, host, port, str(ips[0]), path)

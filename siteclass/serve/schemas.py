@@ -1,0 +1,90 @@
+"""Request and response bodies of the HTTP API (pydantic; they make /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Hard caps that keep one request bounded; the body limit (1 MB by default) applies on top.
+MAX_URL_CHARS = 2048
+MAX_NAME_CHARS = 512
+MAX_PAGES = 20
+MAX_TITLE_CHARS = 2048
+MAX_TEXT_CHARS = 200_000
+MAX_BATCH_ITEMS = 64
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PredictRequest(_Body):
+    url: str = Field(..., min_length=1, max_length=MAX_URL_CHARS, description="the website, e.g. acme.com")
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS, description="the business name, when known")
+
+
+class PageIn(_Body):
+    url: str = Field("", max_length=MAX_URL_CHARS)
+    title: str = Field("", max_length=MAX_TITLE_CHARS)
+    text: str = Field("", max_length=MAX_TEXT_CHARS)
+
+
+class PagesRequest(_Body):
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    url: str = Field("", max_length=MAX_URL_CHARS, description="the site's URL (its domain is a model feature)")
+    pages: list[PageIn] = Field(..., max_length=MAX_PAGES, description="pages in crawl order, home page first")
+
+
+class BatchRequest(_Body):
+    items: list[PagesRequest] = Field(..., min_length=1, max_length=MAX_BATCH_ITEMS)
+
+
+class Industry(BaseModel):
+    label: str
+    probability: float
+
+
+class PageOut(BaseModel):
+    url: str
+    title: str
+
+
+class PredictResponse(BaseModel):
+    domain: str
+    status: str = Field(..., description="ok, or why the site could not be read (unreachable, timeout, …)")
+    label: str | None = Field(None, description="top-1 industry, 'unknown' below the minimum confidence")
+    probability: float | None = None
+    industries: list[Industry] = Field(default_factory=list, description="top-k, most probable first")
+    pages: list[PageOut] = Field(default_factory=list, description="pages the prediction used")
+    error: str = ""
+    cached: bool = False
+
+
+class BatchResponse(BaseModel):
+    items: list[PredictResponse]
+
+
+class ModelInfo(BaseModel):
+    model_type: str
+    version: str
+    siteclass_version: str
+    labels: list[str]
+    multi_label: bool
+    temperature: float
+    top_k: int
+    min_confidence: float
+    card: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(..., description="a stable code: url_not_allowed, invalid_request, payload_too_large, …")
+    detail: Any = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "request body larger than the limit"},
+    422: {"model": ErrorBody, "description": "invalid body; detail names the field"},
+    503: {"model": ErrorBody, "description": "model not loaded yet, or too many requests in flight"},
+    504: {"model": ErrorBody, "description": "the request deadline passed"},
+}
