@@ -150,8 +150,10 @@ class TuneSettings(_Section):
 class PredictSettings(_Section):
     top_k: int = Field(5, ge=1)
     min_confidence: float = Field(0.0, ge=0, le=1)
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, description="sites per model call")
     engine: Literal["local", "spark"] = "local"
+    memory_limit_mb: int = Field(512, ge=16, description="DuckDB memory while ordering pages (spills beyond)")
+    progress: bool = True
 
 
 class ServeSettings(_Section):
@@ -167,9 +169,13 @@ class ServeSettings(_Section):
     microbatch_wait_ms: float = Field(2.0, ge=0)
     cache_ttl_s: float = Field(3600.0, ge=0)
     cache_size: int = Field(10_000, ge=0)
-    allow_private: bool = False
-    proxy: str | None = None
+    allow_private: bool = Field(False, description="lift the SSRF guard: live fetches may reach private addresses")
+    allow_networks: list[str] = Field(
+        default_factory=list, description="CIDR ranges the live fetch may reach although they are not public"
+    )
+    proxy: str | None = Field(None, description="HTTP proxy the live fetch goes through (it resolves names)")
     workers: int = Field(1, ge=1)
+    fetch_timeout_s: float = Field(20.0, gt=0, description="total time for one live site fetch (status timeout)")
 
 
 class ScrapydSettings(_Section):
