@@ -1,0 +1,162 @@
+"""HTML → text: charset decoding that never fails, and page content (title, description, language, clean text,
+links). Clean text comes from trafilatura (boilerplate removal); when it returns little — short business pages
+often look like 'boilerplate' to it — a selectolax pass over the page minus nav/header/footer/aside is used."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]+)""", re.I)
+_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_NL = re.compile(r"\n\s*\n+")
+_BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe, [role=navigation]"
+_SKIP_SCHEMES = ("mailto:", "tel:", "javascript:", "data:", "ftp:", "sms:", "file:", "#")
+# trafilatura below this many characters (and below half the fallback) → use the fallback text
+_MIN_CHARS = 200
+# pages are cut to this many characters of HTML before extraction (keeps the worst case fast)
+MAX_HTML_CHARS = 1_500_000
+
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+logging.getLogger("htmldate").setLevel(logging.CRITICAL)
+
+
+@dataclass
+class PageContent:
+    title: str = ""
+    meta_description: str = ""
+    lang: str = ""
+    text: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _known(encoding: str | None) -> str | None:
+    if not encoding:
+        return None
+    try:
+        name = codecs.lookup(encoding.strip().strip("'\"")).name
+    except (LookupError, ValueError):
+        return None
+    # Browsers read latin-1/ascii labels as windows-1252 (WHATWG encoding standard).
+    return "cp1252" if name in ("latin-1", "iso8859-1", "ascii") else name
+
+
+def _header_charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset":
+            return _known(value)
+    return None
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> str:
+    """Bytes → str. Order: BOM, Content-Type charset, ``<meta charset>``, UTF-8, windows-1252.
+
+    Never raises: undecodable bytes become U+FFFD.
+    """
+    if not body:
+        return ""
+    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if body.startswith(bom):
+            return body[len(bom):].decode(enc, errors="replace")
+    encoding = _header_charset(content_type)
+    if encoding is None:
+        match = _META_CHARSET.search(body[:4096])
+        encoding = _known(match.group(1).decode("ascii", "ignore")) if match else None
+    if encoding in ("utf-16", "utf-16-le", "utf-16-be"):
+        encoding = None  # a <meta> that claims UTF-16 in an ASCII-compatible document is wrong
+    if encoding is not None:
+        return body.decode(encoding, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")
+
+
+def _clean(text: str) -> str:
+    lines = (_WS.sub(" ", line).strip() for line in text.splitlines())
+    return _NL.sub("\n\n", "\n".join(line for line in lines if line)).strip()
+
+
+def _fallback_text(tree: HTMLParser) -> str:
+    body = tree.body or tree.root
+    if body is None:
+        return ""
+    for node in body.css(_BOILERPLATE):
+        node.decompose()
+    return _clean(body.text(separator="\n", strip=True))
+
+
+def _trafilatura_text(html: str, url: str) -> str:
+    try:
+        import trafilatura
+
+        text = trafilatura.extract(
+            html, url=url or None, fast=True, include_comments=False, include_tables=True,
+            favor_recall=True, deduplicate=False, with_metadata=False,
+        )
+    except Exception:  # trafilatura raises on some broken documents; the fallback covers them
+        return ""
+    return _clean(text or "")
+
+
+def _links(tree: HTMLParser, base: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for node in tree.css("a[href]"):
+        href = (node.attributes.get("href") or "").strip()
+        if not href or href.lower().startswith(_SKIP_SCHEMES):
+            continue
+        try:
+            absolute = urljoin(base, href)
+            scheme = urlsplit(absolute).scheme
+        except ValueError:
+            continue
+        if scheme not in ("http", "https"):
+            continue
+        text = _WS.sub(" ", node.text(separator=" ", strip=True) or "").strip()
+        if not text:
+            text = (node.attributes.get("title") or node.attributes.get("aria-label") or "").strip()
+        out.append((absolute, text[:200]))
+    return out
+
+
+def extract_page(html: str, url: str) -> PageContent:
+    """Title, meta description, language, clean text and (absolute url, link text) links of a page.
+
+    Never raises on garbage HTML: what cannot be read comes back empty.
+    """
+    html = (html or "")[:MAX_HTML_CHARS].replace("\x00", "")
+    if not html.strip():
+        return PageContent()
+    try:
+        tree = HTMLParser(html)
+    except Exception:
+        return PageContent(text=_clean(re.sub(r"<[^>]+>", " ", html)))
+    page = PageContent()
+    title = tree.css_first("title")
+    page.title = _WS.sub(" ", title.text(strip=True)).strip() if title is not None else ""
+    for selector in ('meta[name="description" i]', 'meta[property="og:description" i]'):
+        node = tree.css_first(selector)
+        if node is not None and (node.attributes.get("content") or "").strip():
+            page.meta_description = _WS.sub(" ", node.attributes.get("content") or "").strip()
+            break
+    root = tree.css_first("html")
+    lang = (root.attributes.get("lang") or "") if root is not None else ""
+    if not lang:
+        node = tree.css_first('meta[http-equiv="content-language" i]')
+        lang = (node.attributes.get("content") or "") if node is not None else ""
+    page.lang = lang.strip().split(",")[0].strip().lower()[:16]
+    base_node = tree.css_first("base[href]")
+    base = urljoin(url, base_node.attributes.get("href") or "") if base_node is not None else url
+    page.links = _links(tree, base)
+    fallback = _fallback_text(tree)
+    text = _trafilatura_text(html, url) if len(fallback) >= _MIN_CHARS else ""
+    page.text = text if len(text) >= _MIN_CHARS and 4 * len(text) >= len(fallback) else fallback
+    return page

@@ -1,0 +1,59 @@
+"""Map a failed request (Twisted Failure) to a site status and a sentence a person understands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.python.failure import Failure
+
+from siteclass.config import CrawlSettings
+from siteclass.crawl import items as st
+
+
+def _host(url: str) -> str:
+    return url.split("/")[2] if "://" in url else url
+
+
+def describe_failure(failure: Failure, request: Any, settings: CrawlSettings) -> tuple[str, str]:
+    """(status, error sentence) for *failure* of *request*."""
+    from scrapy.exceptions import (
+        CannotResolveHostError,
+        DownloadCancelledError,
+        DownloadConnectionRefusedError,
+        DownloadTimeoutError,
+        IgnoreRequest,
+    )
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.internet import error as terr
+
+    from siteclass.crawl.middlewares import RedirectLoop, SiteDeadline, TooManyRedirects
+
+    url = request.url
+    exc = failure.value
+    text = str(exc)
+    if failure.check(HttpError):
+        response = exc.response
+        return st.HTTP_ERROR, f"{response.url} answered HTTP {response.status}"
+    if failure.check(CannotResolveHostError, terr.DNSLookupError):
+        return st.DNS_ERROR, f"the host name {_host(url)} does not resolve (DNS lookup failed)"
+    if failure.check(RedirectLoop):
+        return st.REDIRECT_LOOP, f"{url} redirects in a loop ({text.removeprefix('redirect loop: ')})"
+    if failure.check(TooManyRedirects):
+        return st.REDIRECT_LOOP, f"{text}; at most {settings.max_redirects} are followed"
+    if failure.check(SiteDeadline):
+        return st.TIMEOUT, f"the site took longer than its {settings.site_timeout_s:g} s deadline"
+    if failure.check(DownloadTimeoutError, terr.TimeoutError, terr.TCPTimedOutError):
+        return st.TIMEOUT, f"{url} did not finish loading within {settings.page_timeout_s:g} s"
+    lowered = text.lower()
+    if "maxsize" in lowered or "max size" in lowered or "download_maxsize" in lowered:
+        return st.TOO_LARGE, f"{url} is larger than the {settings.max_bytes:,} byte cap"
+    if failure.check(IgnoreRequest) and "robots.txt" in lowered:
+        return st.BLOCKED_BY_ROBOTS, f"robots.txt of {_host(url)} does not allow crawling {url}"
+    if failure.check(DownloadCancelledError):
+        return st.TOO_LARGE, f"{url} was cancelled while downloading: {text}"
+    if failure.check(DownloadConnectionRefusedError, terr.ConnectionRefusedError):
+        return st.UNREACHABLE, f"{_host(url)} refused the connection"
+    if failure.check(IgnoreRequest):
+        return st.UNREACHABLE, f"{url} was not fetched: {text or type(exc).__name__}"
+    detail = text or type(exc).__name__
+    return st.UNREACHABLE, f"{url} could not be fetched: {detail}"

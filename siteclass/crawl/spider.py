@@ -1,0 +1,260 @@
+"""The siteclass spider: per site, the home page, then internal links best-ranked first, up to max_pages.
+
+Arguments: ``sites`` (JSON-lines file or fsspec URL of ``{site_id, name, url}``) and ``out`` (output folder or
+URL). Every site ends in exactly one :class:`SiteResult` item, whatever happens: callbacks and errbacks both
+count the site's requests in flight and finish it when none are left.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import StopDownload
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from siteclass.config import CrawlSettings
+from siteclass.crawl import items as st
+from siteclass.crawl.extract import decode_html, extract_page
+from siteclass.crawl.failures import describe_failure
+from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
+from siteclass.crawl.ranking import LinkRanker
+from siteclass.crawl.scrapy_settings import SETTINGS_KEY
+from siteclass.crawl.urls import canonicalize, registered_domain
+
+HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
+# links with these extensions are never requested (documents, images, archives, media)
+_SKIP = (
+    "pdf doc docx xls xlsx ppt pptx odt ods zip gz tgz rar 7z tar bz2 xz exe dmg apk msi iso jpg jpeg png gif "
+    "webp svg bmp ico tif tiff mp3 mp4 m4a wav avi mov wmv mkv webm flv ogg css js json xml rss atom txt csv "
+    "woff woff2 ttf eot"
+)
+SKIP_EXTENSIONS = frozenset(_SKIP.split())
+
+
+def is_html_type(content_type: str) -> bool:
+    """True for HTML content types; an absent type is sniffed later and counts as HTML here."""
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    return not ctype or ctype in HTML_TYPES
+
+
+@dataclass
+class _SiteState:
+    site_id: str
+    name: str
+    input_url: str
+    url: str
+    started: float = field(default_factory=time.monotonic)
+    domains: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)
+    stored: set[str] = field(default_factory=set)
+    pool: list[tuple[int, int, int, str, str]] = field(default_factory=list)  # (rank, depth, seq, url, text)
+    inflight: int = 0
+    scheduled: int = 0
+    seq: int = 0
+    pages: list[PageRow] = field(default_factory=list)
+    raw: list[RawRow] = field(default_factory=list)
+    final_url: str = ""
+    status: str = ""
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+    finished: bool = False
+
+
+class SiteclassSpider(scrapy.Spider):
+    name = "siteclass"
+
+    def __init__(self, sites: str = "", out: str = "", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sites_path = sites
+        self.out = out
+        self.crawl_settings = CrawlSettings.model_validate({})
+        self.ranker = LinkRanker.from_settings(self.crawl_settings)
+        self.state: dict[str, _SiteState] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SiteclassSpider:
+        spider: SiteclassSpider = super().from_crawler(crawler, *args, **kwargs)
+        raw = crawler.settings.get(SETTINGS_KEY)
+        if raw:
+            spider.crawl_settings = CrawlSettings.model_validate(dict(raw))
+        spider.ranker = LinkRanker.from_settings(spider.crawl_settings)
+        crawler.signals.connect(spider._headers_received, signal=signals.headers_received)
+        return spider
+
+    # ----- input -----
+    def _inputs(self) -> Iterator[dict[str, str]]:
+        import fsspec
+
+        from siteclass.crawl.pipeline import finished_site_ids
+
+        done = finished_site_ids(self.out) if self.out else set()
+        with fsspec.open(self.sites_path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    row = json.loads(line)
+                    if str(row["site_id"]) not in done:
+                        yield {k: str(row.get(k) or "") for k in ("site_id", "name", "url", "input_url")}
+
+    async def start(self) -> AsyncIterator[Any]:
+        for row in self._inputs():
+            site = _SiteState(row["site_id"], row["name"], row["input_url"] or row["url"], row["url"])
+            if site.site_id in self.state:
+                continue
+            self.state[site.site_id] = site
+            site.domains.add(registered_domain(site.url))
+            site.seen.add(canonicalize(site.url))
+            site.scheduled = 1
+            site.inflight = 1
+            yield self._request(site, site.url, depth=0, rank=0, text="", order=1, priority=0)
+
+    def _request(self, site: _SiteState, url: str, *, depth: int, rank: int, text: str, order: int,
+                 priority: int) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_page, errback=self.on_error, priority=priority, dont_filter=True,
+            meta={"site_id": site.site_id, "depth": depth, "rank": rank, "click_text": text, "order": order},
+        )
+
+    # ----- deadlines -----
+    def site_expired(self, site_id: str) -> bool:
+        site = self.state.get(site_id)
+        return site is not None and time.monotonic() - site.started > self.crawl_settings.site_timeout_s
+
+    # ----- non-HTML refused before the body is read -----
+    def _headers_received(self, headers: Any, body_length: int, request: scrapy.Request, spider: Any) -> None:
+        if request.meta.get("dont_obey_robotstxt") or "site_id" not in request.meta:
+            return
+        ctype = (headers.get(b"Content-Type") or b"").decode("latin-1")
+        if not is_html_type(ctype):
+            raise StopDownload(fail=False)
+
+    # ----- callbacks -----
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        site = self.state[response.meta["site_id"]]
+        site.inflight -= 1
+        depth = int(response.meta["depth"])
+        is_home = depth == 0
+        ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+        if is_home:
+            for url in [*response.meta.get("redirect_urls", []), response.url]:
+                site.domains.add(registered_domain(url))
+                site.seen.add(canonicalize(url))
+            site.final_url = response.url
+        if "download_stopped" in response.flags or not is_html_type(ctype):
+            self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page ({ctype or 'no type'})")
+        elif not is_home and registered_domain(response.url) not in site.domains:
+            site.notes.append(f"{response.meta['redirect_urls'][0]} redirected off the site to {response.url}")
+        elif canonicalize(response.url) in site.stored:
+            site.notes.append(f"{response.url} was already stored")
+        else:
+            self._store(site, response, ctype)
+        yield from self._schedule(site)
+        yield from self._maybe_finish(site)
+
+    def _store(self, site: _SiteState, response: Response, ctype: str) -> None:
+        body = response.body
+        html = decode_html(body, ctype)
+        if not ctype and html.lstrip()[:1] != "<":
+            self._refuse(site, response.meta["depth"] == 0, st.NOT_HTML, f"{response.url} is not an HTML page")
+            return
+        content = extract_page(html, response.url)
+        site.stored.add(canonicalize(response.url))
+        depth = int(response.meta["depth"])
+        parts = urlsplit(response.url)
+        site.pages.append(PageRow(
+            site_id=site.site_id, input_url=site.input_url, url=response.url,
+            domain=registered_domain(response.url), path=parts.path + (f"?{parts.query}" if parts.query else ""),
+            depth=depth, rank=int(response.meta["rank"]), order=int(response.meta["order"]),
+            click_text=str(response.meta.get("click_text") or ""), title=content.title,
+            meta_description=content.meta_description, lang=content.lang, text=content.text,
+            status=response.status, content_type=ctype, bytes=len(body), fetched_at=datetime.now(UTC),
+        ))
+        if self.crawl_settings.keep_raw:
+            site.raw.append(RawRow(site_id=site.site_id, url=response.url, html=html))
+        if depth < self.crawl_settings.max_depth:
+            self._add_links(site, content.links, depth + 1)
+
+    def _add_links(self, site: _SiteState, links: list[tuple[str, str]], depth: int) -> None:
+        for url, text in links:
+            try:
+                parts = urlsplit(url)
+                canon = canonicalize(url)
+            except ValueError:
+                continue
+            if canon in site.seen:
+                continue
+            last = parts.path.rsplit("/", 1)[-1]
+            if "." in last and last.rsplit(".", 1)[-1].lower() in SKIP_EXTENSIONS:
+                continue
+            if registered_domain(parts.hostname or "") not in site.domains:
+                continue
+            site.seen.add(canon)
+            site.seq += 1
+            url = url.split("#", 1)[0]
+            heapq.heappush(site.pool, (self.ranker.rank(url, text), depth, site.seq, url, text))
+
+    def _schedule(self, site: _SiteState) -> Iterator[scrapy.Request]:
+        if site.status or self.site_expired(site.site_id):
+            return
+        while site.pool and len(site.pages) + site.inflight < self.crawl_settings.max_pages:
+            rank, depth, _, url, text = heapq.heappop(site.pool)
+            site.inflight += 1
+            site.scheduled += 1
+            # pages of sites under way go before new sites' home pages; within a site, best rank first
+            yield self._request(site, url, depth=depth, rank=rank, text=text, order=site.scheduled,
+                                priority=100 - rank)
+
+    def _refuse(self, site: _SiteState, is_home: bool, status: str, message: str) -> None:
+        if is_home:
+            site.status, site.error = status, message
+        else:
+            site.notes.append(message)
+
+    def on_error(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request  # type: ignore[attr-defined]
+        site = self.state[request.meta["site_id"]]
+        site.inflight -= 1
+        status, message = describe_failure(failure, request, self.crawl_settings)
+        is_home = int(request.meta.get("depth", 0)) == 0
+        if is_home:
+            site.final_url = site.final_url or request.url
+        self._refuse(site, is_home, status, message)
+        yield from self._schedule(site)
+        yield from self._maybe_finish(site)
+
+    def _maybe_finish(self, site: _SiteState) -> Iterator[SiteResult]:
+        if site.finished or site.inflight > 0:
+            return
+        site.finished = True
+        site.pages.sort(key=lambda p: (p.depth > 0, p.order))
+        for index, page in enumerate(site.pages, start=1):
+            page.order = index
+        status, error = site.status, site.error
+        if not status:
+            if not site.pages:
+                status, error = st.EMPTY, "no page of the site could be stored"
+            elif not any(p.text.strip() for p in site.pages):
+                status, error = st.EMPTY, "the site's pages have no readable text"
+            else:
+                status, error = st.OK, ""
+        if status != st.OK:
+            site.pages, site.raw = [], []
+        elapsed = time.monotonic() - site.started
+        yield SiteResult(
+            site=SiteRow(
+                site_id=site.site_id, name=site.name, input_url=site.input_url,
+                final_url=site.final_url or site.url, status=status, error=error, pages=len(site.pages),
+                elapsed_s=round(elapsed, 3),
+            ),
+            pages=site.pages, raw=site.raw,
+        )
+        del self.state[site.site_id]

@@ -1,0 +1,95 @@
+"""URL helpers: input normalisation, registered domains (offline), canonical form, domain extension."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+from siteclass.errors import InputError
+
+EXTENSIONS = ("biz", "co", "com", "edu", "gov", "info", "net", "org", "site", "us")
+_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor():  # type: ignore[no-untyped-def]
+    import tldextract
+
+    # Offline: the bundled public-suffix snapshot, never a download.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def normalize_input_url(raw: str) -> str:
+    """A user's website value → an absolute http(s) URL. ``acme.com`` → ``http://acme.com/``.
+
+    Raises InputError naming the value when it cannot be a website (empty, spaces, bad host, other scheme).
+    """
+    value = (raw or "").strip()
+    if not value:
+        raise InputError("empty url: give a website such as acme.com or https://acme.com")
+    if "://" not in value:
+        if value.startswith("//"):
+            value = value[2:]
+        value = "http://" + value
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise InputError(f"invalid url {raw!r}: {exc}") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InputError(f"invalid url {raw!r}: only http and https websites can be crawled")
+    host = (parts.hostname or "").rstrip(".")
+    if not host or any(c.isspace() for c in value):
+        raise InputError(f"invalid url {raw!r}: no valid host name")
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise InputError(f"invalid url {raw!r}: host name {host!r} is not valid") from exc
+    if not _is_ip(host) and (not _HOST_RE.match(host) or ("." not in host and host != "localhost")):
+        raise InputError(f"invalid url {raw!r}: host name {host!r} is not valid")
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
+def host_of(url_or_host: str) -> str:
+    """Lower-case host of a URL (or the value itself when it is a bare host)."""
+    value = url_or_host.strip()
+    if "://" in value:
+        return (urlsplit(value).hostname or "").rstrip(".").lower()
+    return value.split("/", 1)[0].split(":", 1)[0].rstrip(".").lower()
+
+
+@functools.lru_cache(maxsize=65536)
+def registered_domain(url_or_host: str) -> str:
+    """``https://www.shop.acme.co.uk/x`` → ``acme.co.uk``; IPs and single labels are returned as they are."""
+    host = host_of(url_or_host)
+    if not host or _is_ip(host):
+        return host
+    ext = _extractor()(host)
+    if ext.domain and ext.suffix:
+        return f"{ext.domain}.{ext.suffix}"
+    return host
+
+
+def canonicalize(url: str) -> str:
+    """Canonical form used to fetch a page once: sorted query, no fragment, normalised escapes."""
+    from w3lib.url import canonicalize_url
+
+    return canonicalize_url(url, keep_fragments=False)
+
+
+def domain_extension(domain: str) -> str:
+    """Last label of *domain* when it is one of biz co com edu gov info net org site us, else ``other``."""
+    host = host_of(domain) if domain else ""
+    last = host.rsplit(".", 1)[-1] if "." in host else ""
+    return last if last in EXTENSIONS else "other"
