@@ -1,0 +1,208 @@
+"""Hand-written prose for the demo corpus: accounting, trucking, software, restaurant (all fictional)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MATERIAL: dict[str, dict[str, Any]] = {
+    "accounting": {
+        "offer_labels": ["Services", "What we do", "How we help", "Capabilities"],
+        "intro": [
+            "{name} prepares tax returns and keeps the books for small businesses and households in {town}.",
+            "Our certified public accountants have seen every kind of return since {year}, from sole proprietors to family partnerships.",
+            "Monthly bookkeeping packages include bank reconciliations, payroll and a profit and loss statement you can actually read.",
+            "Many of our clients are restaurants, contractors and medical practices with seasonal cash flow.",
+            "Received a letter from the tax authority? We represent clients in audits and payment plan negotiations.",
+            "Upload documents through our secure client portal instead of mailing shoeboxes of receipts.",
+            "Quarterly estimated tax reminders keep you from an unpleasant surprise in April.",
+            "We help new business owners choose between an LLC, an S corporation and a sole proprietorship.",
+            "Cloud accounting setup and training, so your staff can enter invoices correctly from day one.",
+            "Nonprofits rely on us for Form 990 preparation and board-ready financial statements.",
+            "We review your year before December so there is still time to plan retirement contributions and equipment purchases.",
+            "Fixed monthly fees, no billing by the six-minute increment.",
+        ],
+        "about": [
+            "{owner}, CPA, founded {name} in {year} after years in the audit department of a regional firm.",
+            "Our staff includes enrolled agents, certified bookkeepers and a payroll specialist.",
+            "We are members of the state society of CPAs and complete more than forty hours of continuing education a year.",
+            "Client files are encrypted, and we never send tax documents by ordinary email.",
+            "We work with a small number of clients so that each one has a dedicated accountant year round.",
+            "Our office is closed on Fridays from May to December so staff can recover from tax season.",
+            "We volunteer with the free tax clinic at the {town} public library every spring.",
+            "A good accountant should be someone you call before a decision, not only after it.",
+        ],
+        "offer": [
+            ("Individual tax preparation", "Federal and state returns, rental properties, stock sales and dependants."),
+            ("Business tax returns", "Partnership, S corporation and C corporation returns with year-end planning."),
+            ("Monthly bookkeeping", "Transaction categorisation, reconciliations and monthly financial statements."),
+            ("Payroll", "Direct deposit, quarterly payroll filings and year-end W-2 and 1099 forms."),
+            ("Audit representation", "Responses to notices, audit meetings and penalty abatement requests."),
+            ("Sales tax compliance", "Registration and monthly or quarterly sales tax filings in several states."),
+            ("Business advisory", "Budgets, cash flow forecasts and pricing reviews for growing companies."),
+            ("Nonprofit accounting", "Fund accounting, Form 990 and grant reporting."),
+            ("Entity formation", "Choice of entity, registration and payroll setup for new businesses."),
+            ("Estate and trust returns", "Fiduciary income tax returns and estate tax filings."),
+        ],
+        "posts": [
+            ("restaurant-tips-reporting", "Tip reporting for restaurant owners",
+             "Restaurants must report the tips employees declare and withhold payroll taxes on them. Many owners miss the credit available for the employer share of social security tax paid on tips. "
+             "A simple daily tip log, reconciled to the point-of-sale report, keeps payroll accurate and supports the credit."),
+            ("home-office-deduction", "Can you claim a home office?",
+             "The space must be used regularly and exclusively for business. A guest bedroom that doubles as an office does not qualify, but a dedicated room or a clearly separated corner may. "
+             "The simplified method allows a fixed amount per square foot, up to three hundred square feet, with no depreciation to track."),
+            ("keep-receipts", "How long should you keep tax records?",
+             "Keep returns and supporting documents for at least three years after filing, and seven years if you claimed a loss from worthless securities or bad debt. "
+             "Records for property and equipment should be kept until the period of limitation expires for the year in which you sell it."),
+        ],
+    },
+    "trucking": {
+        "offer_labels": ["Services", "Freight services", "What we haul", "Capabilities", "Shipping solutions"],
+        "intro": [
+            "{name} moves full truckloads of dry van and refrigerated freight from {town} to forty-eight states.",
+            "Our asset-based fleet of late-model tractors and trailers has been on the road since {year}.",
+            "Dispatch is staffed twenty-four hours a day, and every load is tracked by GPS from pickup to delivery.",
+            "We haul for food processors, building suppliers, paper mills and retail distribution centres.",
+            "Flatbed and step-deck trailers handle steel, lumber, machinery and precast concrete.",
+            "On-time delivery above ninety-eight percent, measured and reported to shippers every month.",
+            "Less-than-truckload consolidation saves money when you only have a few pallets.",
+            "Drivers are home most weekends thanks to our regional lanes.",
+            "Reefer units are pre-cooled and temperature logs are available for every load.",
+            "Drop trailer programs let your dock crew load on their schedule, not ours.",
+            "Hazmat-endorsed drivers and SmartWay-certified equipment.",
+            "Request a rate quote online with the origin, destination, weight and pickup date.",
+        ],
+        "about": [
+            "{owner} bought a single used tractor in {year} and hauled grain to the river elevators.",
+            "The company now runs a fleet of more than a hundred power units and three hundred trailers.",
+            "Our maintenance shop in {town} services every truck on a strict preventive schedule.",
+            "Safety comes before schedule: our CSA scores are well below the national average.",
+            "We pay drivers by the mile with detention pay, layover pay and a quarterly safety bonus.",
+            "The terminal includes a driver lounge, showers and a truck wash.",
+            "We are a family-owned carrier and answer to shippers and drivers, not investors.",
+            "Our brokerage division covers the loads our own trucks cannot, with the same service standards.",
+        ],
+        "offer": [
+            ("Dry van truckload", "53-foot trailers for palletised and floor-loaded freight."),
+            ("Refrigerated freight", "Temperature-controlled hauling for produce, dairy and frozen foods."),
+            ("Flatbed and step deck", "Open-deck hauling with tarps, chains and straps for oversize loads."),
+            ("LTL consolidation", "Partial loads combined on regional routes for a lower cost per pallet."),
+            ("Dedicated fleet", "Trucks and drivers assigned exclusively to your lanes."),
+            ("Warehousing and cross-dock", "Short-term storage and transloading at our terminal."),
+            ("Freight brokerage", "Vetted partner carriers for loads outside our network."),
+            ("Expedited delivery", "Team drivers for time-critical freight, coast to coast in three days."),
+            ("Drayage", "Container moves between rail ramps, ports and warehouses."),
+            ("Hazmat transport", "Certified drivers and placarded equipment for regulated materials."),
+        ],
+        "posts": [
+            ("hours-of-service", "Understanding hours-of-service rules",
+             "A property-carrying driver may drive eleven hours after ten consecutive hours off duty and may not drive beyond the fourteenth hour after coming on duty. "
+             "Electronic logging devices record this automatically. For shippers, long detention at the dock eats into a driver's legal hours, which is why we ask for firm appointment times."),
+            ("reefer-tips", "Shipping produce in the summer",
+             "Pre-cool the product, not just the trailer. A reefer unit is designed to hold a temperature, not to pull heat out of warm pallets. "
+             "Leave space for air to circulate along the floor and the walls, and record the pulp temperature at loading."),
+            ("driver-shortage", "Why we invest in our drivers",
+             "Good drivers are the heart of a carrier. We give new drivers a mentor for their first three months and route them home on a predictable schedule. "
+             "Lower turnover means safer roads and more reliable service for the shippers who count on us."),
+        ],
+    },
+    "software": {
+        "offer_labels": ["Product", "Features", "Platform", "Solutions", "What we build"],
+        "intro": [
+            "{name} builds scheduling and invoicing software for field service teams.",
+            "Connect your calendar, your CRM and your accounting tool in minutes with our open API.",
+            "Since {year} we have shipped a release every two weeks, and every release is backwards compatible.",
+            "Start a free fourteen-day trial; no credit card required.",
+            "Role-based access control, single sign-on and audit logs come standard on every plan.",
+            "Our dashboards turn raw events into metrics your operations team can act on.",
+            "Deploy in our cloud or on your own Kubernetes cluster with a single Helm chart.",
+            "Customer data is encrypted at rest and in transit, and we are SOC 2 Type II audited.",
+            "Mobile apps for iOS and Android work offline and sync when the connection returns.",
+            "Used by plumbers, landscapers, cleaning companies and HVAC contractors to dispatch crews.",
+            "Webhooks and a typed SDK make it easy to build on top of the platform.",
+            "Pricing scales per active user, with a free tier for teams of three or fewer.",
+        ],
+        "about": [
+            "{name} was founded in {year} by {owner}, a former engineer who grew tired of spreadsheets running a family business.",
+            "We are a remote-first team of engineers, designers and support specialists across six time zones.",
+            "Our product roadmap is public, and customers vote on what we build next.",
+            "We are profitable and independent, which lets us focus on customers rather than fundraising.",
+            "Support tickets are answered by the engineers who wrote the code.",
+            "We contribute to open-source projects we depend on, from database drivers to UI libraries.",
+            "Our headquarters in {town} hosts a monthly meetup for local developers.",
+            "Accessibility is part of our definition of done: every screen is tested with a screen reader.",
+        ],
+        "offer": [
+            ("Scheduling", "Drag-and-drop calendar with recurring jobs, crew assignment and travel-time estimates."),
+            ("Invoicing and payments", "Send invoices from the field and accept card or bank payments."),
+            ("REST API and webhooks", "Every object in the app is available through a documented API."),
+            ("Analytics dashboards", "Revenue, utilisation and customer retention charts updated in real time."),
+            ("Mobile apps", "Offline-capable apps for technicians with photos, signatures and checklists."),
+            ("Integrations", "Two-way sync with popular accounting, calendar and CRM tools."),
+            ("Single sign-on", "SAML and OIDC sign-in with automatic user provisioning."),
+            ("Customer portal", "Let your clients book, approve quotes and pay online."),
+            ("Data export", "Nightly exports to CSV or Parquet in your own storage bucket."),
+            ("Enterprise support", "A named customer success manager and a 99.95% uptime SLA."),
+        ],
+        "posts": [
+            ("postgres-migration", "How we migrated to a new database without downtime",
+             "We ran the old and new databases side by side for six weeks, writing to both and comparing reads in the background. "
+             "When the mismatch rate stayed at zero for seven days, we flipped reads to the new cluster behind a feature flag and removed the old one a month later."),
+            ("remote-work", "Two years of remote work: what we learned",
+             "Write things down. Decisions made in a video call disappear; decisions made in a document can be found, questioned and improved. "
+             "We also learned to protect long blocks of focus time and to meet in person twice a year."),
+            ("field-service-trends", "What field service businesses asked for this year",
+             "Plumbers wanted photo attachments on invoices, landscapers wanted route optimisation, and cleaning companies wanted recurring bookings that customers can pause. "
+             "All three features shipped this quarter."),
+        ],
+    },
+    "restaurant": {
+        "offer_labels": ["Menu", "Our menu", "Food & drink", "Eat & drink"],
+        "intro": [
+            "Seasonal cooking, natural wine and a warm dining room on the main street of {town}.",
+            "Our chef builds the menu each week around what local farmers bring to the back door.",
+            "Reservations are recommended on weekends; the bar is always kept for walk-ins.",
+            "Brunch on Saturday and Sunday: ricotta pancakes, shakshuka and a very good bloody mary.",
+            "Private dining for up to twenty-four guests, with a set menu planned with you.",
+            "We have been serving dinner since {year}, and some of our regulars have never missed a Friday.",
+            "Vegetarian and gluten-free guests are always welcome; just tell your server.",
+            "Happy hour from four to six with half-price oysters and house cocktails.",
+            "Order takeout online and pick it up at the side window.",
+            "Wood-fired pizzas come out of an oven built by hand with bricks from an old mill.",
+            "Our pastry chef makes the bread, the ice cream and the birthday cakes in house.",
+            "Outdoor patio seating opens as soon as the evenings are warm enough.",
+        ],
+        "about": [
+            "Chef {owner} opened {name} in {year} after cooking in kitchens on three continents.",
+            "The restaurant is in a restored brick building that once housed a printing press.",
+            "We buy whole animals from a nearby farm and use every part, from the chops to the stock.",
+            "Our staff earn a living wage and share in the restaurant's profits.",
+            "The wine list favours small producers who farm organically.",
+            "Food scraps are composted, and our cooking oil becomes biodiesel.",
+            "Every Monday we close so the team can rest and the chef can visit farms.",
+            "Cooking classes are held in the kitchen on the first Sunday of each month.",
+        ],
+        "offer": [
+            ("Small plates", "Charred broccolini with anchovy, burrata with stone fruit, crispy pork belly."),
+            ("Pasta", "Hand-cut tagliatelle with beef ragù, cacio e pepe, squash agnolotti."),
+            ("Mains", "Roast half chicken, market fish with beurre blanc, braised short rib."),
+            ("Wood-fired pizza", "Margherita, fennel sausage with honey, mushroom with fontina."),
+            ("Desserts", "Olive oil cake, dark chocolate pot de crème, seasonal sorbet."),
+            ("Brunch", "Ricotta pancakes, eggs any style, fried chicken biscuit."),
+            ("Cocktails", "Barrel-aged negroni, gin with cucumber and basil, spritzes."),
+            ("Wine", "Thirty bottles and twelve by the glass, mostly from small growers."),
+            ("Kids' menu", "Buttered noodles, mini pizza, chicken with vegetables."),
+            ("Catering", "Family-style platters for offices and parties of twenty or more."),
+        ],
+        "posts": [
+            ("farm-visit", "A morning at the farm",
+             "Last week the kitchen team drove out at dawn to pick strawberries and talk with the growers about next season's tomatoes. "
+             "Cooks who have seen the field cook differently; they waste less and treat each crate with more care."),
+            ("wine-pairing", "Simple rules for pairing wine with food",
+             "Match the weight of the wine to the weight of the dish. Acidic food wants an acidic wine, and salty dishes are flattered by a touch of sweetness. "
+             "Above all, drink what you like; there are no wrong answers at our table."),
+            ("hiring-cooks", "What makes a great line cook",
+             "Speed matters, but calm matters more. The best cooks keep a clean station, taste everything and communicate during the rush. "
+             "We are always glad to meet people who want to learn."),
+        ],
+    },
+}
