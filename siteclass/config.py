@@ -135,16 +135,56 @@ class EvaluateSettings(_Section):
     examples_per_confusion: int = Field(3, ge=0)
     top_confusions: int = Field(10, ge=0)
     bins: int = Field(15, ge=2, description="bins of the expected calibration error")
+    coverage_steps: int = Field(20, ge=2, description="min-confidence thresholds 0, 1/steps, … on the coverage curve")
+    snippet_chars: int = Field(240, ge=20, description="characters of text shown per misclassified example")
+    batch_size: int = Field(512, ge=1, description="records per predict_proba call")
+
+
+# Default search space per model. A spec is {type = "float"|"int", low, high, log?, step?},
+# {type = "categorical", choices = [...]} or {type = "fixed", value = ...}; keys are [train.<model>] fields.
+# `[tune.search_space.<model>]` in a config file overrides these parameter by parameter.
+DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "linear": {
+        "C": {"type": "float", "low": 0.1, "high": 100.0, "log": True},
+        "word_ngrams": {"type": "categorical", "choices": [[1, 1], [1, 2], [1, 3]]},
+        "char_ngrams": {"type": "categorical", "choices": [[2, 4], [2, 5], [3, 5], [3, 6]]},
+    },
+    "fasttext": {
+        "lr": {"type": "float", "low": 0.01, "high": 1.0, "log": True},
+        "dim": {"type": "int", "low": 100, "high": 200, "step": 10},
+        "word_ngrams": {"type": "int", "low": 1, "high": 3},
+        "epochs": {"type": "int", "low": 5, "high": 50},
+    },
+    "transformer": {
+        "lr": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.3},
+        "pages": {"type": "int", "low": 1, "high": 5},
+        "pooling": {"type": "categorical", "choices": ["concat", "attention"]},
+    },
+    "zeroshot": {
+        "temperature": {"type": "float", "low": 0.01, "high": 0.2, "log": True},
+    },
+}
 
 
 class TuneSettings(_Section):
-    trials: int = Field(20, ge=1)
-    parallel: int = Field(1, ge=1)
-    metric: str = "macro_f1"
-    direction: Literal["maximize", "minimize"] = "maximize"
-    timeout_s: float | None = None
+    trials: int = Field(20, ge=1, description="trials in the study in total (a resumed study counts earlier ones)")
+    parallel: int = Field(1, ge=1, description="trials run at once, each in its own process")
+    metric: str = Field("macro_f1", description="validation metric to optimise (a key of metrics.json)")
+    direction: Literal["auto", "maximize", "minimize"] = Field(
+        "auto", description="auto: minimize log_loss and ece, maximize the rest"
+    )
+    timeout_s: float | None = Field(None, description="stop starting new trials after this many seconds")
     seed: int = 42
-    search_space: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    prune_fractions: tuple[float, ...] = Field(
+        (0.25, 0.5, 1.0), description="training-set shares fitted in turn, each reported to the median pruner"
+    )
+    pruner_startup_trials: int = Field(3, ge=0, description="trials completed before the median pruner acts")
+    sampler_startup_trials: int = Field(5, ge=1, description="random trials before TPE takes over")
+    retrain: bool = Field(True, description="refit the best settings on train+val into TUNE/best_model")
+    search_space: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per model, parameter specs overriding DEFAULT_SEARCH_SPACES"
+    )
 
 
 class PredictSettings(_Section):
