@@ -41,6 +41,8 @@ class CrawlSettings(_Section):
     concurrent_requests: int = Field(64, ge=1, description="requests in flight across all sites")
     concurrent_per_domain: int = Field(2, ge=1, le=8)
     autothrottle: bool = True
+    autothrottle_start_delay_s: float = Field(0.25, ge=0, description="first delay between requests to one site")
+    autothrottle_max_delay_s: float = Field(10.0, ge=0)
     download_delay_s: float = Field(0.0, ge=0)
     page_timeout_s: float = Field(20.0, gt=0, description="total deadline for one page, bytes trickling or not")
     site_timeout_s: float = Field(120.0, gt=0, description="total deadline for one site")
@@ -50,6 +52,7 @@ class CrawlSettings(_Section):
     proxy: str | None = Field(None, description="HTTP proxy every request goes through")
     keep_raw: bool = True
     flush_every: int = Field(50, ge=1, description="sites buffered before a Parquet part is written")
+    flush_interval_s: float = Field(10.0, gt=0, description="seconds after which buffered sites are written anyway")
     dns_timeout_s: float = Field(10.0, gt=0)
     log_level: str = "ERROR"
 
