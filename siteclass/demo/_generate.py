@@ -24,6 +24,7 @@ from siteclass.demo._material_b import MATERIAL as MAT_B
 from siteclass.demo._material_c import MATERIAL as MAT_C
 from siteclass.demo._material_d import MATERIAL as MAT_D
 from siteclass.demo._sites import SITES
+from siteclass.demo._specialties import SPECIALTY
 
 HERE = Path(__file__).resolve().parent
 MATERIAL: dict[str, dict[str, Any]] = {**MAT_A, **MAT_B, **MAT_C, **MAT_D}
@@ -157,6 +158,7 @@ class SiteBuilder:
             self.pages[f"{self.blog}/{slug}"] = (f"{title} | {self.name}", title,
                                                  [("p", " ".join(paras[:cut])), ("p", " ".join(paras[cut:]))])
         intro = [self.fmt(s) for s in self.pick(m["intro"], r.choice([3, 4, 4]))]
+        intro.insert(r.randint(0, 2), SPECIALTY[self.id])
         offers = self.pick(m["offer"], r.randint(5, 8))
         home: list[Block] = [("p", intro[0]), ("p", " ".join(intro[1:]))]
         home.append(("h2", r.choice(["What we do", "Highlights", "How we can help", f"Why {self.town} chooses us"])))
@@ -167,7 +169,7 @@ class SiteBuilder:
             home.append(("links", [(self.link(self.offer[1]), r.choice(["See all services", "More", "Full list"]))]))
         home.append(("p", self.fmt(r.choice(["Family owned since {year}.", "Serving {town} since {year}.",
                                              "Proudly independent since {year}.", "Est. {year} in {town}."]))))
-        home.append(("links", [(self.link(self.about[1]), f"Learn more: {self.about[0].lower()}"),
+        home.append(("links", [(self.link(self.about[1]), r.choice([self.about[0], "More about us", f"Meet {self.name}"])),
                                (self.link(self.contact[1]), self.contact[0])]))
         if posts:
             home.append(("h2", r.choice(["Latest news", "From the blog", "Recent posts", "Updates"])))
@@ -178,6 +180,8 @@ class SiteBuilder:
             home.append(("links", [DEAD_LINKS[self.id]]))
         self.pages["/"] = (f"{self.name} – {self.town}" if r.random() < 0.5 else self.name, self.name, home)
         about_s = [self.fmt(s) for s in self.pick(m["about"], r.randint(4, 6))]
+        if r.random() < 0.7:
+            about_s.append(SPECIALTY[self.id])
         about: list[Block] = [("p", " ".join(about_s[:2])), ("p", " ".join(about_s[2:]))]
         if r.random() < 0.5:
             about.insert(1, ("h2", r.choice(["Our history", "Our values", "Meet the team", "How we work"])))
@@ -220,7 +224,7 @@ class SiteBuilder:
         if "/private/staff" in self.pages:
             footer.append(("/private/staff", "Staff login"))
         external = self.pick(C.EXTERNAL, self.rng.choice([0, 1, 2]))
-        desc = self.fmt(self.mat["intro"][0]) if self.with_meta else None
+        desc = (SPECIALTY[self.id] if self.rng.random() < 0.5 else self.fmt(self.mat["intro"][0])) if self.with_meta else None
         root = out / self.host
         for path, (title, heading, blocks) in self.pages.items():
             page = Page(site_name=self.name, title=title, heading=heading, blocks=blocks, nav=nav, footer_links=footer,

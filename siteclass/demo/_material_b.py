@@ -108,7 +108,7 @@ MATERIAL: dict[str, dict[str, Any]] = {
     "software": {
         "offer_labels": ["Product", "Features", "Platform", "Solutions", "What we build"],
         "intro": [
-            "{name} builds scheduling and invoicing software for field service teams.",
+            "{name} builds cloud software that small and mid-sized teams rely on every working day.",
             "Connect your calendar, your CRM and your accounting tool in minutes with our open API.",
             "Since {year} we have shipped a release every two weeks, and every release is backwards compatible.",
             "Start a free fourteen-day trial; no credit card required.",
