@@ -186,3 +186,16 @@ def test_similarity_check_catches_a_name_swap_template(parsed: dict[str, dict[st
     swapped = ["acme" if w in name_words else w for w in words]
     a, b = _shingles(words), _shingles(swapped)
     assert len(a & b) / len(a | b) > MAX_SAME_INDUSTRY_JACCARD
+
+
+def test_committed_corpus_matches_the_generator(tmp_path: Path) -> None:
+    """The files in the package are exactly what ``python -m siteclass.demo._generate`` writes (no hand edits)."""
+    from siteclass.demo._generate import generate
+
+    generate(tmp_path)
+    names = ["sites.csv", "labels.csv", "missing_links.csv"]
+    fresh = {p.relative_to(tmp_path).as_posix(): p for p in (tmp_path / "sites").rglob("*") if p.is_file()}
+    committed = {p.relative_to(demo.DEMO_DIR).as_posix(): p for p in demo.SITES_DIR.rglob("*") if p.is_file()}
+    assert sorted(fresh) == sorted(committed)
+    for rel in [*fresh, *names]:
+        assert (tmp_path / rel).read_bytes() == (demo.DEMO_DIR / rel).read_bytes(), rel
