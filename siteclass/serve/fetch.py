@@ -150,11 +150,11 @@ class GuardedFetcher:
         finally:
             await response.aclose()
 
-    async def get(self, url: str) -> Fetched:
-        """GET *url*, following redirects by hand with the guard checking every hop."""
+    async def get(self, url: str, pins: dict[str, list[str]] | None = None) -> Fetched:
+        """GET *url*, following redirects by hand with the guard checking every hop (*pins*: see UrlGuard)."""
         seen: set[str] = set()
         for _ in range(self.max_redirects + 1):
-            target = await self.guard.check(url)  # raises UrlNotAllowed / ResolutionError
+            target = await self.guard.check(url, pins)  # raises UrlNotAllowed / ResolutionError
             try:
                 async with asyncio.timeout(self.page_timeout_s):
                     fetched = await self._send_once(target)
@@ -176,14 +176,14 @@ class GuardedFetcher:
         raise FetchFailed("redirect_loop", f"more than {self.max_redirects} redirects from {url}")
 
     # ------------------------------------------------------------------ site
-    async def _robots(self, home: str) -> Any:
+    async def _robots(self, home: str, pins: dict[str, list[str]]) -> Any:
         if not self.obey_robots:
             return None
         from protego import Protego
 
         robots_url = urljoin(home, "/robots.txt")
         try:
-            fetched = await self.get(robots_url)
+            fetched = await self.get(robots_url, pins)
         except (FetchFailed, UrlNotAllowed, ResolutionError, OSError):
             return None
         if fetched.status_code != 200:
@@ -193,11 +193,11 @@ class GuardedFetcher:
     def _allowed_by(self, robots: Any, url: str) -> bool:
         return robots is None or bool(robots.can_fetch(url, self.user_agent))
 
-    async def _page(self, url: str) -> tuple[Fetched, Any] | None:
+    async def _page(self, url: str, pins: dict[str, list[str]]) -> tuple[Fetched, Any] | None:
         from siteclass.crawl.extract import decode_html, extract_page
 
         try:
-            fetched = await self.get(url)
+            fetched = await self.get(url, pins)
         except (FetchFailed, UrlNotAllowed, ResolutionError, OSError):
             return None
         if fetched.status_code >= 400 or not fetched.content_type.lower().startswith(_HTML_TYPES):
@@ -228,10 +228,11 @@ class GuardedFetcher:
         from siteclass.crawl.extract import decode_html, extract_page
         from siteclass.crawl.urls import registered_domain
 
-        robots = await self._robots(url)
+        pins: dict[str, list[str]] = {}
+        robots = await self._robots(url, pins)
         if not self._allowed_by(robots, url):
             raise FetchFailed("blocked_by_robots", f"robots.txt of {url} disallows it")
-        home = await self.get(url)
+        home = await self.get(url, pins)
         result.final_url = home.url
         result.domain = registered_domain(home.url) or result.domain
         if home.status_code >= 400:
@@ -249,7 +250,7 @@ class GuardedFetcher:
 
             async def one(link: str) -> tuple[Fetched, Any] | None:
                 async with sem:
-                    return await self._page(link)
+                    return await self._page(link, pins)
 
             got = await asyncio.gather(*(one(p["url"]) for p in pages[1:]))
             pages = pages[:1] + [self._page_dict(f.url, pc) for item in got if item for f, pc in [item]]

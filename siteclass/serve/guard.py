@@ -89,7 +89,10 @@ def parse_ipv4_host(host: str, url: str = "") -> ipaddress.IPv4Address | None:
     labels = host.split(".")
     if labels and labels[-1] == "" and len(labels) > 1:
         labels = labels[:-1]
-    if not labels or _ipv4_number(labels[-1]) is None:
+    last = labels[-1] if labels else ""
+    hexdigits = set("0123456789abcdefABCDEF")
+    ends_in_number = last.isdigit() or (last[:2].lower() == "0x" and set(last[2:]) <= hexdigits)
+    if not ends_in_number:
         return None
     numbers = [_ipv4_number(p) for p in labels]
     if len(numbers) > 4 or any(n is None for n in numbers):
@@ -208,11 +211,17 @@ class UrlGuard:
         """The checks that need no DNS (scheme, credentials, IP literals in every form); raises UrlNotAllowed."""
         self._parse(url)
 
-    async def check(self, url: str) -> Target:
-        """Approve *url* (one hop) and return where to connect, or raise UrlNotAllowed / ResolutionError."""
+    async def check(self, url: str, pins: dict[str, list[str]] | None = None) -> Target:
+        """Approve *url* (one hop) and return where to connect, or raise UrlNotAllowed / ResolutionError.
+
+        *pins* (host → addresses) holds the answers already checked during one site fetch: a host is resolved
+        once per fetch and every later hop to it connects to the same checked address.
+        """
         scheme, host, port, path, literal = self._parse(url)
         if literal is not None:
             return Target(url, scheme, str(literal), port, str(literal), path)
+        if pins is not None and host in pins:
+            return Target(url, scheme, host, port, pins[host][0], path)
         try:
             async with asyncio.timeout(self.dns_timeout_s):
                 addresses = await self.resolver(host, port)
@@ -227,4 +236,6 @@ class UrlGuard:
             problem = self._allowed(ip)
             if problem:
                 raise UrlNotAllowed(url, f"{host} resolves to a non-public address ({problem})")
+        if pins is not None:
+            pins[host] = [str(ip) for ip in ips]
         return Target(url, scheme, host, port, str(ips[0]), path)

@@ -1,0 +1,186 @@
+"""SSRF guard: every vector is refused with 400 url_not_allowed and gets no connection at all.
+
+A listener on 127.0.0.1 records any accepted connection; the fetcher's own counter records any request sent.
+Redirect hops are re-checked (a permitted host on 127.0.0.2 redirects to loopback), and the connection is pinned
+to the address the guard approved (a resolver that answers differently the second time is never followed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from conftest import Listener, loopback_resolver, running
+
+from siteclass.config import ServeSettings
+from siteclass.serve.app import create_app
+from siteclass.serve.guard import UrlNotAllowed, address_problem, parse_ipv4_host
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "127.0.1", "0x7f.1", "127.0.0.1"])
+def test_every_ipv4_form_is_parsed_as_the_address(host: str) -> None:
+    assert parse_ipv4_host(host) == ipaddress.IPv4Address("127.0.0.1")
+
+
+@pytest.mark.parametrize("host", ["example.com", "a1.b2", "0x.example", "localhost"])
+def test_names_are_not_addresses(host: str) -> None:
+    assert parse_ipv4_host(host) is None
+
+
+@pytest.mark.parametrize("host", ["1.2.3.4.5", "256.1.1.1", "1.2.3.09", "example.123"])
+def test_numeric_hosts_that_are_not_valid_ipv4_are_refused(host: str) -> None:
+    with pytest.raises(UrlNotAllowed):
+        parse_ipv4_host(host)
+
+
+@pytest.mark.parametrize(
+    "addr",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+     "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "ff02::1", "::ffff:127.0.0.1",
+     "::ffff:8.8.8.8", "2002:7f00:1::", "::127.0.0.1"],
+)
+def test_non_global_addresses_have_a_problem(addr: str) -> None:
+    assert address_problem(ipaddress.ip_address(addr))
+
+
+@pytest.mark.parametrize("addr", ["8.8.8.8", "93.184.216.34", "2606:4700:4700::1111"])
+def test_global_addresses_pass(addr: str) -> None:
+    assert address_problem(ipaddress.ip_address(addr)) is None
+
+
+def _vectors(port: int) -> list[str]:
+    return [
+        f"http://127.0.0.1:{port}/", f"127.0.0.1:{port}", f"http://2130706433:{port}/", f"http://0x7f000001:{port}/",
+        f"http://0177.0.0.1:{port}/", f"http://127.1:{port}/", f"http://0:{port}/", f"http://0.0.0.0:{port}/",
+        f"http://[::ffff:127.0.0.1]:{port}/", f"http://[::ffff:7f00:1]:{port}/", f"http://[::1]:{port}/",
+        f"http://[::]:{port}/", f"http://localhost:{port}/", f"http://internal.test:{port}/",
+        f"http://mixed.test:{port}/", f"https://127.0.0.1:{port}/", f"http://LOCALHOST.:{port}/admin",
+        "http://169.254.169.254/latest/meta-data/", "http://100.64.0.1/", "http://10.0.0.1/", "http://192.168.1.1/",
+        "http://172.16.0.1/", "http://224.0.0.1/", "http://[fe80::1]/", "http://[fd00::1]/",
+        f"ftp://127.0.0.1:{port}/", "file:///etc/passwd", f"gopher://127.0.0.1:{port}/_x",
+        f"http://user:pw@127.0.0.1:{port}/",
+    ]
+
+
+def test_every_vector_is_refused_without_a_connection(keyword_model, listener: Listener) -> None:
+    resolver = loopback_resolver({"localhost": ["127.0.0.1"], "mixed.test": ["93.184.216.34", "127.0.0.1"]})
+    app = create_app(keyword_model, ServeSettings(), resolver=resolver)
+
+    async def go() -> None:
+        async with running(app) as c:
+            for url in _vectors(listener.port):
+                r = await c.post("/v1/predict", json={"url": url})
+                assert r.status_code == 400, (url, r.status_code, r.text)
+                assert r.json()["error"] == "url_not_allowed", url
+                assert r.json()["detail"]
+        await asyncio.sleep(0.3)
+
+    asyncio.run(go())
+    assert app.state.serve.fetcher.requests_sent == 0
+    assert listener.accepted == []
+
+
+class _Handler(BaseHTTPRequestHandler):
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+    seen: list[tuple[str, str]] = []
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self.seen.append((self.headers.get("Host") or "", self.path))
+        status, headers, body = self.routes.get(self.path, (404, {}, b"not found"))
+        self.send_response(status)
+        for k, v in {"Content-Type": "text/html", **headers}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def second_loopback() -> Iterator[tuple[ThreadingHTTPServer, Listener, type[_Handler]]]:
+    """A web server on 127.0.0.2:P and a recording listener on 127.0.0.1:P (same port P)."""
+    handler = type("H", (_Handler,), {"routes": {}, "seen": []})
+    for _ in range(20):
+        server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
+        port = server.server_address[1]
+        try:
+            lst = Listener.__new__(Listener)
+            import socket
+
+            lst.sock = socket.socket()
+            lst.sock.bind(("127.0.0.1", port))
+        except OSError:
+            server.server_close()
+            continue
+        lst.sock.listen(16)
+        lst.sock.settimeout(0.2)
+        lst.port, lst.accepted, lst._stop = port, [], threading.Event()
+        lst._thread = threading.Thread(target=lst._loop, daemon=True)
+        lst._thread.start()
+        break
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, lst, handler
+    server.shutdown()
+    server.server_close()
+    lst.close()
+
+
+def test_redirect_hops_are_checked_again(keyword_model, second_loopback) -> None:
+    server, lst, handler = second_loopback
+    port = lst.port
+    targets = [f"http://127.0.0.1:{port}/", f"http://2130706433:{port}/", f"http://[::ffff:127.0.0.1]:{port}/",
+               f"http://internal.test:{port}/", "file:///etc/passwd"]
+    for i, target in enumerate(targets):
+        handler.routes[f"/r{i}"] = (302, {"Location": target}, b"")
+    settings = ServeSettings(allow_networks=["127.0.0.2/32"])
+    app = create_app(keyword_model, settings, resolver=loopback_resolver())
+
+    async def go() -> None:
+        async with running(app) as c:
+            for i in range(len(targets)):
+                r = await c.post("/v1/predict", json={"url": f"http://127.0.0.2:{port}/r{i}"})
+                assert r.status_code == 400, (targets[i], r.text)
+                assert r.json()["error"] == "url_not_allowed"
+        await asyncio.sleep(0.3)
+
+    asyncio.run(go())
+    assert [p for _, p in handler.seen if p[:2] == "/r" and p[2:].isdigit()] == [f"/r{i}" for i in range(len(targets))]
+    assert lst.accepted == []
+
+
+def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopback) -> None:
+    server, lst, handler = second_loopback
+    port = lst.port
+    home = b"<html><title>Pipes</title><body><p>We fix pipes and drains.</p><a href='/about'>About us</a></body></html>"
+    about = b"<html><title>About</title><body><p>Plumbing company fixing leaks since 1990.</p></body></html>"
+    handler.routes.update({"/": (200, {}, home), "/about": (200, {}, about), "/robots.txt": (404, {}, b"")})
+    answers = {"count": 0}
+
+    async def rebinding(host: str, port_: int) -> list[str]:
+        answers["count"] += 1
+        return ["127.0.0.2"] if answers["count"] == 1 else ["127.0.0.1"]  # the second answer points inside
+
+    settings = ServeSettings(allow_networks=["127.0.0.2/32"])
+    app = create_app(keyword_model, settings, resolver=rebinding)
+
+    async def go() -> dict[str, Any]:
+        async with running(app) as c:
+            r = await c.post("/v1/predict", json={"url": f"http://pipes.example:{port}/"})
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+    body = asyncio.run(go())
+    assert body["status"] == "ok" and body["label"] == "plumbing"
+    assert [p["url"] for p in body["pages"]] == [f"http://pipes.example:{port}/", f"http://pipes.example:{port}/about"]
+    # every hop (robots.txt, home, about) went to the approved address, speaking the site's Host header
+    assert {(f"pipes.example:{port}", p) for p in ("/robots.txt", "/", "/about")} <= set(handler.seen)
+    assert answers["count"] == 1  # resolved once per fetch: the rebinding answer was never asked for
+    assert lst.accepted == []
