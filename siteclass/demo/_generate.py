@@ -23,11 +23,14 @@ from siteclass.demo._material_a import MATERIAL as MAT_A
 from siteclass.demo._material_b import MATERIAL as MAT_B
 from siteclass.demo._material_c import MATERIAL as MAT_C
 from siteclass.demo._material_d import MATERIAL as MAT_D
+from siteclass.demo._material_more import MORE
 from siteclass.demo._sites import SITES
 from siteclass.demo._specialties import SPECIALTY
 
 HERE = Path(__file__).resolve().parent
 MATERIAL: dict[str, dict[str, Any]] = {**MAT_A, **MAT_B, **MAT_C, **MAT_D}
+for _label, _more in MORE.items():
+    MATERIAL[_label] = {**MATERIAL[_label], **{k: MATERIAL[_label][k] + v for k, v in _more.items()}}
 LAYOUT_NAMES = ["modern", "sidebar", "table", "article", "divsoup"]
 
 ABOUT = [("About", "/about"), ("About us", "/about-us"), ("Our story", "/our-story"), ("Who we are", "/who-we-are"),

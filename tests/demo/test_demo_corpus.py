@@ -16,7 +16,7 @@ from siteclass import demo
 
 # Near-duplicate detection usually flags documents at word-shingle Jaccard >= 0.5 (Broder 1997 used ~0.5 for
 # "roughly the same"). Two home pages of the same industry must stay well below that: they share topic words
-# and the odd stock sentence, not whole texts. The corpus averages about 0.08 and about 0.22 at worst; 0.35
+# and the odd stock sentence, not whole texts. The corpus averages about 0.05 and about 0.15 at worst; 0.35
 # leaves headroom for regenerating while still failing a template where only the name changes (see the last test).
 MAX_SAME_INDUSTRY_JACCARD = 0.35
 LAYOUT_MARKERS = {
