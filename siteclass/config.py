@@ -222,13 +222,24 @@ class ServeSettings(_Section):
 
 
 class ScrapydSettings(_Section):
-    urls: list[str] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list, description="Scrapyd servers the crawl is spread across")
     project: str = "siteclass"
-    chunk_size: int = Field(100, ge=1)
-    max_running: int = Field(10, ge=1)
-    max_pending: int = Field(5, ge=0)
-    poll_s: float = Field(15.0, gt=0)
-    chunk_retries: int = Field(1, ge=0)
+    chunk_size: int = Field(100, ge=1, description="sites per Scrapyd job")
+    max_running: int = Field(10, ge=1, description="jobs started per server (set Scrapyd's slots to match)")
+    max_pending: int = Field(5, ge=0, description="jobs queued per server on top of max_running")
+    poll_s: float = Field(15.0, gt=0, description="seconds between listjobs.json polls")
+    chunk_retries: int = Field(1, ge=0, description="retries of a chunk whose job ended without all its sites")
+    lost_retries: int = Field(3, ge=0, description="reschedules of a chunk its server forgot (a restart)")
+    server_down_s: float = Field(600.0, gt=0, description="an unreachable server's chunks move elsewhere after")
+    http_timeout_s: float = Field(60.0, gt=0, description="timeout of one Scrapyd API call")
+    keep_chunks: bool = Field(False, description="keep OUT/_chunks after the merge")
+    # `siteclass scrapyd-conf`
+    bind_address: str = "127.0.0.1"
+    http_port: int = Field(6800, ge=0, le=65535)
+    max_proc: int = Field(0, ge=0, description="Scrapyd process slots; 0: max_proc_per_cpu × CPUs")
+    max_proc_per_cpu: int = Field(4, ge=1)
+    queue_poll_s: float = Field(1.0, gt=0, description="Scrapyd's own queue poll interval")
+    finished_to_keep: int = Field(100_000, ge=1, description="finished jobs Scrapyd remembers")
 
 
 class SparkSettings(_Section):

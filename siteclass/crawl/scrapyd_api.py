@@ -1,0 +1,181 @@
+"""Talking to Scrapyd: its JSON API, the egg that carries siteclass to it, and a ready ``scrapyd.conf``.
+
+Scrapyd runs one ``scrapy crawl`` process per job from an *egg*: a zip of the Python package whose
+``EGG-INFO/entry_points.txt`` names the Scrapy settings module. :func:`build_egg` writes that zip straight from
+the installed ``siteclass`` package (no setup.py, no build step), and :meth:`ScrapydClient.add_version` uploads it
+through ``addversion.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from siteclass._version import __version__
+from siteclass.config import ScrapydSettings
+
+SPIDER = "siteclass"
+SETTINGS_MODULE = "siteclass.crawl.scrapyd_job"  # scrapy_settings + an add-on decoding -s JSON
+
+
+class ScrapydError(RuntimeError):
+    """A Scrapyd server answered with an error, or could not be reached (``unreachable`` is then True)."""
+
+    def __init__(self, url: str, message: str, unreachable: bool = False) -> None:
+        super().__init__(f"scrapyd {url}: {message}")
+        self.url = url
+        self.unreachable = unreachable
+
+
+@dataclass
+class Jobs:
+    """``listjobs.json`` of one project, as sets of job ids."""
+
+    pending: set[str] = field(default_factory=set)
+    running: set[str] = field(default_factory=set)
+    finished: set[str] = field(default_factory=set)
+
+    def state(self, job: str) -> str | None:
+        for name in ("pending", "running", "finished"):
+            if job in getattr(self, name):
+                return name
+        return None
+
+
+class ScrapydClient:
+    """The few Scrapyd API calls the scheduler needs, over one keep-alive HTTP client."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, trust_env=False)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, endpoint: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, endpoint, **kwargs)
+        except httpx.TransportError as exc:
+            raise ScrapydError(self.url, f"{endpoint} failed: {exc!r}", unreachable=True) from exc
+        if response.status_code >= 500:
+            raise ScrapydError(self.url, f"{endpoint} answered HTTP {response.status_code}", unreachable=True)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise ScrapydError(self.url, f"{endpoint} answered non-JSON HTTP {response.status_code}") from exc
+        if data.get("status") != "ok":
+            raise ScrapydError(self.url, f"{endpoint}: {data.get('message', data)}")
+        return dict(data)
+
+    def daemon_status(self) -> dict[str, Any]:
+        return self._call("GET", "/daemonstatus.json")
+
+    def add_version(self, project: str, version: str, egg: bytes) -> int:
+        """Upload *egg*; returns the number of spiders Scrapyd found in it."""
+        data = self._call(
+            "POST", "/addversion.json", data={"project": project, "version": version},
+            files={"egg": (f"{project}-{version}.egg", egg, "application/octet-stream")},
+        )
+        return int(data.get("spiders", 0))
+
+    def schedule(
+        self, project: str, version: str, args: dict[str, str], settings: dict[str, str], jobid: str
+    ) -> str:
+        form: dict[str, Any] = {"project": project, "spider": SPIDER, "_version": version, "jobid": jobid, **args}
+        form["setting"] = [f"{k}={v}" for k, v in settings.items()]
+        return str(self._call("POST", "/schedule.json", data=form)["jobid"])
+
+    def list_jobs(self, project: str) -> Jobs:
+        try:
+            data = self._call("GET", "/listjobs.json", params={"project": project})
+        except ScrapydError as exc:
+            if "not found" in str(exc) and not exc.unreachable:
+                return Jobs()  # a fresh server that has not seen the project yet
+            raise
+        return Jobs(
+            pending={j["id"] for j in data.get("pending", [])},
+            running={j["id"] for j in data.get("running", [])},
+            finished={j["id"] for j in data.get("finished", [])},
+        )
+
+    def cancel(self, project: str, job: str) -> None:
+        self._call("POST", "/cancel.json", data={"project": project, "job": job})
+
+
+# ----- egg -----
+
+
+def _package_files() -> list[tuple[str, bytes]]:
+    """(archive name, bytes) of every .py file of the installed siteclass package, sorted."""
+    import siteclass
+
+    root = Path(siteclass.__file__).resolve().parent
+    files = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root.parent).as_posix()
+        if "__pycache__" in rel or "/demo/sites/" in rel:
+            continue
+        files.append((rel, path.read_bytes()))
+    return files
+
+
+def build_egg() -> tuple[str, bytes]:
+    """(version, egg bytes) of the installed siteclass package; the version changes when the code does."""
+    files = _package_files()
+    digest = hashlib.sha256()
+    for name, data in files:
+        digest.update(name.encode() + b"\0" + data)
+    version = f"{__version__}+{digest.hexdigest()[:12]}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as egg:
+        for name, data in files:
+            egg.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data)
+        meta = {
+            "PKG-INFO": f"Metadata-Version: 2.1\nName: siteclass\nVersion: {version}\n",
+            "entry_points.txt": f"[scrapy]\nsettings = {SETTINGS_MODULE}\n",
+            "top_level.txt": "siteclass\n",
+            "zip-safe": "\n",
+        }
+        for name, text in meta.items():
+            egg.writestr(zipfile.ZipInfo(f"EGG-INFO/{name}", date_time=(2020, 1, 1, 0, 0, 0)), text)
+    return version, buf.getvalue()
+
+
+# ----- scrapyd.conf -----
+
+
+def scrapyd_conf(settings: ScrapydSettings, directory: str | Path | None = None) -> str:
+    """A ``scrapyd.conf`` for one node: loopback-bound by default, SQLite queue and job storage (both survive a
+    restart), eggs/logs/dbs under *directory* (relative to Scrapyd's working folder when None)."""
+    base = Path(directory).resolve() if directory is not None else None
+
+    def under(name: str) -> str:
+        return str(base / name) if base is not None else name
+
+    lines = [
+        "# Scrapyd configuration written by `siteclass scrapyd-conf`.",
+        "# Start Scrapyd from the folder holding this file (it reads ./scrapyd.conf): `cd DIR && scrapyd`.",
+        "[scrapyd]",
+        f"bind_address      = {settings.bind_address}",
+        f"http_port         = {settings.http_port}",
+        f"max_proc          = {settings.max_proc}",
+        f"max_proc_per_cpu  = {settings.max_proc_per_cpu}",
+        f"poll_interval     = {settings.queue_poll_s}",
+        "# pending jobs and finished jobs are kept in SQLite, so both survive a Scrapyd restart",
+        "spiderqueue       = scrapyd.spiderqueue.SqliteSpiderQueue",
+        "jobstorage        = scrapyd.jobstorage.SqliteJobStorage",
+        f"finished_to_keep  = {settings.finished_to_keep}",
+        f"eggs_dir          = {under('eggs')}",
+        f"logs_dir          = {under('logs')}",
+        f"dbs_dir           = {under('dbs')}",
+        "items_dir         =",
+        "jobs_to_keep      = 5",
+        "",
+    ]
+    return "\n".join(lines)
