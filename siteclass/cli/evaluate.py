@@ -1,5 +1,115 @@
-"""CLI commands of the evaluate stage (thin: flags → stage function)."""
+"""CLI commands of the evaluate stage (thin: flags → stage function): evaluate, calibrate, tune."""
 
 from __future__ import annotations
 
-from siteclass.cli.app import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.errors import InputError
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return "–" if v != v else f"{v:.4f}"
+    return "" if v is None else str(v)
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Labelled split (DS/test.parquet, .csv, .jsonl) or a "
+                                                            "dataset folder (its test split).")],
+    models: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Model folders to put side by side (with --compare).", show_default=False),
+    ] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model folder written by `siteclass train`.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (metrics.json, report.html, …).")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Compare the models given as arguments: "
+                                                            "`--compare M1 M2 … --data FILE`.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Score a model on a labelled split: metrics, per-class table, confusion matrix, calibration, HTML report."""
+    from siteclass.evaluate import compare as run_compare
+    from siteclass.evaluate import evaluate as run_evaluate
+
+    settings = settings_from(config)
+    if compare or (models and len(models) > 1):
+        folders = [*(models or []), *([model] if model else [])]
+        _print_table(run_compare(folders, data, settings=settings))
+        return
+    target = model or (models[0] if models else None)
+    if target is None:
+        raise InputError("no model given; pass --model MODEL_DIR (or --compare M1 M2 … to compare models)")
+    result = run_evaluate(target, data, out=out, settings=settings)
+    m = result.metrics
+    lo, hi = m["cohen_kappa_ci95"]
+    typer.echo(f"n={m['n']}  accuracy={m['accuracy']:.4f}  macro_f1={m['macro_f1']:.4f}  "
+               f"weighted_f1={m['weighted_f1']:.4f}  kappa={m['cohen_kappa']:.4f} [{lo:.3f}, {hi:.3f}]")
+    top = "  ".join(f"top{k}={v:.4f}" for k, v in m["top_k_accuracy"].items())
+    typer.echo(f"{top}  log_loss={m['log_loss']:.4f}  ece={m['ece']:.4f}"
+               + (f" (before calibration {m['ece_uncalibrated']:.4f})" if "ece_uncalibrated" in m else ""))
+    if m.get("multi_label"):
+        typer.echo(f"p_at_1={m['p_at_1']:.4f}  micro_f1_ovr={m['micro_f1_ovr']:.4f}  "
+                   f"macro_f1_ovr={m['macro_f1_ovr']:.4f}")
+    if result.report:
+        typer.echo(f"report: {result.report}")
+
+
+def _print_table(rows: list[dict[str, object]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="siteclass evaluate --compare")
+    for col in rows[0]:
+        table.add_column(col, justify="left" if col in ("model", "model_type") else "right")
+    for r in rows:
+        table.add_row(*(_fmt(v) for v in r.values()))
+    Console(width=200).print(table)
+
+
+@app.command()
+def calibrate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model folder; its temperature is updated in place.")],
+    data: Annotated[Path, typer.Option("--data", "-d", help="Validation split (DS/val.parquet) or a dataset folder "
+                                                            "(its val split).")],
+    config: ConfigOption = None,
+) -> None:
+    """Fit temperature scaling on a validation split, save it in the model, print ECE before and after."""
+    from siteclass.evaluate import calibrate as stage
+
+    r = stage(model, data, save=True, settings=settings_from(config))
+    typer.echo(f"temperature {r['temperature_before']:.4f} → {r['temperature_after']:.4f} on {r['n']} rows")
+    typer.echo(f"ECE {r['ece_before']:.4f} → {r['ece_after']:.4f}   "
+               f"log loss {r['log_loss_before']:.4f} → {r['log_loss_after']:.4f}")
+    typer.echo(f"saved: {model}")
+
+
+@app.command()
+def tune(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="linear, fasttext, transformer or zeroshot.")] = "fasttext",
+    trials: Annotated[int | None, typer.Option("--trials", "-n", help="Trials in the study in total "
+                                                                      "(a resumed study counts earlier ones).")] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", "-p", help="Trials run at once (processes).")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Validation metric to optimise (macro_f1, "
+                                                                "accuracy, log_loss, …).")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop starting trials after N seconds.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder: study.db, best.toml, best_model/, "
+                                                          "report.html. An existing study there is resumed.")] = Path("tune"),
+    config: ConfigOption = None,
+) -> None:
+    """Search hyperparameters with Optuna (TPE + median pruning); resumable, parallel, with a report."""
+    from siteclass.tune import tune as run_tune
+
+    settings = settings_from(config, **{"tune.timeout_s": timeout})
+    result = run_tune(data, model=model, trials=trials, parallel=parallel, out=out, settings=settings,
+                        metric=metric)
+    typer.echo(f"best {result.metric}={result.best_value:.4f} (trial {result.best_trial}; "
+               f"{result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed)")
+    typer.echo(f"best params: {result.best_params}")
+    for key in ("best_config", "best_model", "report"):
+        if key in result.files:
+            typer.echo(f"{key.replace('_', ' ')}: {result.files[key]}")

@@ -1,0 +1,96 @@
+"""Outputs of a finished tune study: best.toml, best_model/, trials.csv, figures and report.html."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tomli_w
+
+from siteclass.config import TrainSettings, save_settings, settings_dict
+
+if TYPE_CHECKING:
+    from siteclass.tune import TuneResult, _Job
+
+
+def _importance(study: Any) -> dict[str, float]:
+    """fANOVA parameter importance; empty when it cannot be computed (too few trials, one value only)."""
+    import optuna
+
+    try:
+        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}
+
+
+def write_best_config(train: TrainSettings, path: Path) -> Path:
+    """``[train]`` (+ ``[train.<model>]``) with the best values: a file ``siteclass train --config`` accepts."""
+    path.write_text(tomli_w.dumps({"train": settings_dict(train)}), encoding="utf-8")
+    return path
+
+
+def retrain_best(train: TrainSettings, job: _Job, temperature: float, card: dict[str, Any], out: Path) -> Path:
+    """Fit the best settings on train+val and save the model with the trial's validation temperature."""
+    from siteclass.tune import _load_split, build_model
+
+    tr, va = _load_split(job.data, "train"), _load_split(job.data, "val")
+    clf = build_model(train)
+    clf.fit(tr.records + va.records, tr.labels + va.labels)
+    clf.temperature_ = float(temperature)
+    clf.card_["temperature"] = clf.temperature_
+    clf.card_["n_val"] = 0
+    clf.save(out, card=card)
+    save_settings(train, out, section="train")
+    return out
+
+
+def write_outputs(study: Any, result: TuneResult, best_train: TrainSettings, job: _Job, out: Path,
+                  retrain: bool, extra: dict[str, Any]) -> dict[str, Path]:
+    from siteclass.report import embed_png, render_html
+    from siteclass.report.plots import importance_png, objective_png
+
+    files: dict[str, Path] = {}
+    files["best_config"] = write_best_config(best_train, out / "best.toml")
+    frame = study.trials_dataframe()
+    files["trials"] = out / "trials.csv"
+    frame.to_csv(files["trials"], index=False)
+    trials = study.trials
+    files["objective_png"] = objective_png([t.value for t in trials] if trials else [],
+                                           [t.state.name for t in trials], result.metric,
+                                           result.direction == "maximize", out / "objective.png")
+    importance = _importance(study)
+    images = {"objective": embed_png(files["objective_png"])}
+    if importance:
+        files["importance_png"] = importance_png(importance, out / "importance.png")
+        images["importance"] = embed_png(files["importance_png"])
+    best = study.best_trial
+    if retrain:
+        card = {"tune": {"metric": result.metric, "best_value": result.best_value, "best_trial": best.number,
+                         "params": result.best_params, "trained_on": "train+val"}}
+        files["best_model"] = retrain_best(best_train, job, best.user_attrs.get("temperature", 1.0), card,
+                                           out / "best_model")
+    summary = {
+        "model": job.model, "metric": result.metric, "direction": result.direction,
+        "best_value": result.best_value, "best_trial": result.best_trial, "best_params": result.best_params,
+        "best_temperature": best.user_attrs.get("temperature"), "best_metrics": best.user_attrs.get("metrics"),
+        "n_trials": len(trials), "n_complete": result.n_complete, "n_pruned": result.n_pruned,
+        "n_failed": result.n_failed, "importance": importance, "search_space": job.space,
+        "worker_pids": sorted({t.user_attrs["pid"] for t in trials if "pid" in t.user_attrs}), **extra,
+    }
+    files["summary"] = out / "summary.json"
+    files["summary"].write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    rows = []
+    for t in trials:
+        rows.append({
+            "number": t.number, "state": t.state.name.lower(), "value": t.value,
+            "params": ", ".join(f"{k}={_short(v)}" for k, v in t.params.items()),
+            "steps": len(t.intermediate_values), "seconds": t.user_attrs.get("seconds"),
+        })
+    files["report"] = render_html("tune.html.j2", out / "report.html", s=summary, trials=rows, images=images,
+                                  best_toml=files["best_config"].read_text(encoding="utf-8"))
+    return files
+
+
+def _short(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
