@@ -17,6 +17,7 @@ from siteclass.cli import evaluate as _evaluate  # noqa: E402,F401
 from siteclass.cli import serve as _serve  # noqa: E402,F401
 from siteclass.cli import scale as _scale  # noqa: E402,F401
 from siteclass.cli import quickstart as _quickstart  # noqa: E402,F401
+from siteclass.cli import export as _export  # noqa: E402,F401
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -1,0 +1,27 @@
+"""CLI command of the export stage (thin: flags → ``siteclass.export.export_onnx``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siteclass.cli.app import app
+from siteclass.errors import InputError
+
+
+@app.command("export")
+def export_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A saved model folder (siteclass train --out).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="Export format; only 'onnx'.")] = "onnx",
+    int8: Annotated[bool, typer.Option("--int8", help="Quantize the encoder's weights to int8 (smaller, faster on CPU).")] = False,
+) -> None:
+    """Export a transformer or zeroshot model to ONNX: writes MODEL/model.onnx, used by predict and serve
+    (ONNX Runtime, no torch needed)."""
+    if format.lower() != "onnx":
+        raise InputError(f"--format {format!r} is not supported; use --format onnx")
+    from siteclass.export import export_onnx
+
+    path = export_onnx(model, int8=int8)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB{', int8' if int8 else ''})")

@@ -1,0 +1,439 @@
+"""The ``transformer`` model: one shared pretrained encoder over a site's pages, title, domain and name.
+
+Inputs per record (the multi-input model of a production Scrapy + BERT industry classifier):
+
+- the first ``pages`` pages: each page's ``text`` (up to ``max_tokens`` tokens) and ``title``, encoded separately
+  (a record without pages uses its ``text`` as page 1);
+- the domain split into words (``acme-plumbing.com`` → ``acme plumbing com``) and the business ``name``;
+- a one-hot of the domain extension (biz co com edu gov info net org site us, other).
+
+Every text goes through the same encoder (mean pooling); missing texts are zero vectors. ``pooling="concat"``
+concatenates the page vectors in crawl order; ``pooling="attention"`` pools them with learned attention (absent
+pages are masked out, and cost no encoder pass). Then ``[pages ‖ domain ‖ name ‖ extension] → dropout → linear``.
+``single_text=True`` (table datasets) uses ``record["text"]`` alone.
+
+Training (``siteclass.models.torchloop.fit_loop``: checkpoints, exact resume, early stopping, DDP): AdamW with no
+weight decay on biases and LayerNorm, linear warmup then linear decay, ``lr`` for the whole network.
+``freeze_encoder=True`` trains only the head, at ``head_lr``, on encoder outputs computed once and cached — the
+practical choice on a CPU. Inference runs the encoder (PyTorch, or ONNX Runtime after ``siteclass export``) and
+the head in numpy.
+
+Saved folder: ``model.safetensors`` (head), ``encoder/`` (tokenizer files and the encoder's config.json; plus
+the fine-tuned encoder weights in safetensors when it was not frozen — a frozen model refers to its encoder by
+``encoder``), and ``model.onnx`` after export. Loading needs no network.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from siteclass.config import TrainSettings
+from siteclass.models.base import Classifier, Record, domain_words, record_text
+from siteclass.models.encoder import (
+    ENCODER_DIR,
+    Encoder,
+    EncoderBackendMixin,
+    copy_tokenizer,
+    encoder_dim,
+    get_encoder,
+    resolve_encoder,
+)
+
+EXTENSIONS = ("biz", "co", "com", "edu", "gov", "info", "net", "org", "site", "us")
+ATTENTION_DIM = 128
+
+
+# ----------------------------------------------------------------------------------------------- inputs
+def init_param_names(cls: type) -> list[str]:
+    """Hyperparameter names: the ``__init__`` parameters (works around a bug in ``Classifier._param_names``)."""
+    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
+    return [n for n, p in sig.parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
+
+
+def record_ext(record: Record) -> str:
+    """The domain extension of a record: ``ext`` when given, else the last label of ``domain``/``url``."""
+    ext = record.get("ext")
+    if not ext:
+        host = str(record.get("domain") or record.get("url") or "")
+        host = host.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        ext = host.rsplit(".", 1)[-1] if "." in host else ""
+    ext = str(ext).lower().lstrip(".")
+    return ext if ext in EXTENSIONS else "other"
+
+
+def ext_onehot(records: list[Record]) -> np.ndarray:
+    out = np.zeros((len(records), len(EXTENSIONS) + 1), dtype=np.float32)
+    index = {e: i for i, e in enumerate(EXTENSIONS)}
+    for i, r in enumerate(records):
+        out[i, index.get(record_ext(r), len(EXTENSIONS))] = 1.0
+    return out
+
+
+def slot_texts(record: Record, pages: int, single_text: bool) -> list[str]:
+    """The texts a record feeds the encoder: single-text ``[text]``; else ``[title_1, text_1, …, domain, name]``."""
+    if single_text:
+        text = record.get("text")
+        return [text if isinstance(text, str) and text else record_text(record)]
+    raw = record.get("pages")
+    if raw is not None and hasattr(raw, "tolist"):
+        raw = raw.tolist()
+    page_list = [p for p in (raw or []) if isinstance(p, dict)][:pages]
+    if not page_list and isinstance(record.get("text"), str):
+        page_list = [{"title": "", "text": record["text"]}]
+    out: list[str] = []
+    for i in range(pages):
+        p = page_list[i] if i < len(page_list) else {}
+        out += [str(p.get("title") or "").strip(), str(p.get("text") or "").strip()]
+    domain = record.get("domain") or str(record.get("url") or "").split("://", 1)[-1].split("/", 1)[0]
+    out += [domain_words(str(domain or "")), str(record.get("name") or "").strip()]
+    return out
+
+
+def encode_slots(encoder: Encoder, records: list[Record], pages: int, single_text: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(U, index): unique vectors with a zero row 0, and each record's slot → row of U (0 = empty slot)."""
+    texts = [slot_texts(r, pages, single_text) for r in records]
+    n_slots = 1 if single_text else 2 * pages + 2
+    unique: dict[str, int] = {}
+    index = np.zeros((len(records), n_slots), dtype=np.int64)
+    for i, row in enumerate(texts):
+        for j, t in enumerate(row):
+            if t:
+                index[i, j] = unique.setdefault(t, len(unique) + 1)
+    U = np.zeros((len(unique) + 1, encoder.dim), dtype=np.float32)
+    if unique:
+        U[1:] = encoder.encode(list(unique))
+    return U, index
+
+
+# ----------------------------------------------------------------------------------------------- head (numpy)
+def layout_np(
+    V: np.ndarray, valid: np.ndarray, ext: np.ndarray, pages: int, single_text: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slot vectors (B, S, D) → page features (B, P, Dp), page mask (B, P), site features (B, Ds)."""
+    b, _, d = V.shape
+    if single_text:
+        return V[:, :1, :], valid[:, :1], np.zeros((b, 0), dtype=V.dtype)
+    page_feats = V[:, : 2 * pages].reshape(b, pages, 2 * d)
+    mask = valid[:, 0 : 2 * pages : 2] | valid[:, 1 : 2 * pages : 2]
+    return page_feats, mask, np.concatenate([V[:, 2 * pages], V[:, 2 * pages + 1], ext], axis=1)
+
+
+def head_logits_np(arrays: dict[str, np.ndarray], pooling: str, page_feats: np.ndarray, mask: np.ndarray, site: np.ndarray) -> np.ndarray:
+    """The head's forward pass in numpy (inference; mirrors ``_Head.forward``)."""
+    if pooling == "attention":
+        h = np.tanh(page_feats @ arrays["proj.weight"].T + arrays["proj.bias"])
+        s = (h @ arrays["score.weight"].T)[..., 0]
+        s = np.where(mask, s, -1e4)
+        s = np.exp(s - s.max(axis=1, keepdims=True))
+        w = s / s.sum(axis=1, keepdims=True)
+        x = np.concatenate([(w[..., None] * page_feats).sum(axis=1), site], axis=1)
+    else:
+        x = np.concatenate([page_feats.reshape(len(page_feats), -1), site], axis=1)
+    return x @ arrays["out.weight"].T + arrays["out.bias"]  # type: ignore[no-any-return]
+
+
+def _torch_head(n_pages: int, page_dim: int, site_dim: int, n_classes: int, pooling: str, dropout: float) -> Any:
+    import torch
+    from torch import nn
+
+    class _Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pooling = pooling
+            if pooling == "attention":
+                self.proj = nn.Linear(page_dim, ATTENTION_DIM)
+                self.score = nn.Linear(ATTENTION_DIM, 1, bias=False)
+                in_dim = page_dim + site_dim
+            else:
+                in_dim = n_pages * page_dim + site_dim
+            self.drop = nn.Dropout(dropout)
+            self.out = nn.Linear(in_dim, n_classes)
+
+        def forward(self, page_feats: Any, mask: Any, site: Any) -> Any:
+            if self.pooling == "attention":
+                s = self.score(torch.tanh(self.proj(page_feats))).squeeze(-1)
+                w = s.masked_fill(~mask, -1e4).softmax(dim=1)
+                x = torch.cat([(w.unsqueeze(-1) * page_feats).sum(dim=1), site], dim=1)
+            else:
+                x = torch.cat([page_feats.flatten(1), site], dim=1)
+            return self.out(self.drop(x))
+
+    return _Head()
+
+
+def _layout_torch(V: Any, valid: Any, ext: Any, pages: int, single_text: bool) -> tuple[Any, Any, Any]:
+    import torch
+
+    b, _, d = V.shape
+    if single_text:
+        return V[:, :1, :], valid[:, :1], V.new_zeros((b, 0))
+    page_feats = V[:, : 2 * pages].reshape(b, pages, 2 * d)
+    mask = valid[:, 0 : 2 * pages : 2] | valid[:, 1 : 2 * pages : 2]
+    return page_feats, mask, torch.cat([V[:, 2 * pages], V[:, 2 * pages + 1], ext], dim=1)
+
+
+# ----------------------------------------------------------------------------------------------- the model
+class TransformerClassifier(EncoderBackendMixin, Classifier):
+    """Shared encoder over pages/title/domain/name + extension one-hot → dropout → linear. See the module doc."""
+
+    model_type = "transformer"
+
+    def __init__(
+        self,
+        encoder: str = "all-MiniLM-L6-v2",
+        max_tokens: int = 256,
+        pages: int = 5,
+        pooling: Literal["concat", "attention"] = "concat",
+        single_text: bool = False,
+        freeze_encoder: bool = False,
+        dropout: float = 0.1,
+        lr: float = 2e-5,
+        head_lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        batch_size: int = 16,
+        epochs: int = 3,
+        seed: int = 42,
+        early_stopping_patience: int = 2,
+        checkpoint_every_steps: int = 0,
+        metric: str = "macro_f1",
+        device: str = "auto",
+    ) -> None:
+        self.encoder = encoder
+        self.max_tokens = max_tokens
+        self.pages = pages
+        self.pooling = pooling
+        self.single_text = single_text
+        self.freeze_encoder = freeze_encoder
+        self.dropout = dropout
+        self.lr = lr
+        self.head_lr = head_lr
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.seed = seed
+        self.early_stopping_patience = early_stopping_patience
+        self.checkpoint_every_steps = checkpoint_every_steps
+        self.metric = metric
+        self.device = device
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return init_param_names(cls)
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> TransformerClassifier:
+        return cls(
+            **settings.transformer.model_dump(),
+            seed=settings.seed,
+            early_stopping_patience=settings.early_stopping_patience,
+            checkpoint_every_steps=settings.checkpoint_every_steps,
+            metric=settings.metric,
+            device=settings.device,
+        )
+
+    # --------------------------------------------------------------- encoder plumbing
+    _module: Any = None  # the fine-tuned encoder (torch) after fit; None when frozen or loaded
+    fine_tuned_: bool = False
+
+    def _torch_module(self) -> Any:
+        return self._module
+
+    def _weights_folder(self) -> Path:
+        if self.fine_tuned_ and self._model_dir is not None:
+            return self._model_dir / ENCODER_DIR
+        return resolve_encoder(self.encoder)
+
+    def features(self, records: list[Record], encoder: Encoder | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(page features, page mask, site features) of records, as the head sees them."""
+        enc = encoder or self._inference_encoder()
+        U, index = encode_slots(enc, records, self.pages, self.single_text)
+        return layout_np(U[index], index > 0, ext_onehot(records), self.pages, self.single_text)
+
+    # --------------------------------------------------------------- training
+    def _fit(
+        self,
+        records: list[Record],
+        Y: np.ndarray,
+        *,
+        val: tuple[list[Record], np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        **options: Any,
+    ) -> None:
+        import torch
+
+        from siteclass.models.bert import load_bert
+        from siteclass.models.encoder import TextTokenizer, TorchEncoder
+        from siteclass.models.torchloop import LoopSettings, classification_metrics, fit_loop, seed_everything
+
+        self._model_dir, self._enc, self._module, self.fine_tuned_ = None, None, None, not self.freeze_encoder
+        folder = resolve_encoder(self.encoder)
+        d = encoder_dim(folder)
+        page_dim = d if self.single_text else 2 * d
+        site_dim = 0 if self.single_text else 2 * d + len(EXTENSIONS) + 1
+        n_pages = 1 if self.single_text else self.pages
+        multi = self.multi_label_
+        seed_everything(self.seed)
+        head = _torch_head(n_pages, page_dim, site_dim, len(self.classes_), self.pooling, self.dropout)
+        y_t = torch.as_tensor(Y, dtype=torch.float32 if multi else torch.int64)
+        w_t = torch.as_tensor(sample_weight if sample_weight is not None else np.ones(len(Y)), dtype=torch.float32)
+        ext_t = torch.from_numpy(ext_onehot(records))
+
+        def loss_of(logits: Any, idx: np.ndarray, device: Any) -> Any:
+            target = y_t[torch.from_numpy(idx)].to(device)
+            if multi:
+                per = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
+            else:
+                per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+            return (per * w_t[torch.from_numpy(idx)].to(device)).mean()
+
+        if self.freeze_encoder:
+            enc = get_encoder(folder, self.max_tokens, "torch", device=self._device_name())
+            U, index = encode_slots(enc, records, self.pages, self.single_text)
+            U_t, index_t = torch.from_numpy(U), torch.from_numpy(index)
+            module = head
+
+            def batch_loss(m: Any, idx: np.ndarray, device: Any) -> Any:
+                rows = index_t[torch.from_numpy(idx)]
+                V = U_t[rows].to(device)
+                logits = m(*_layout_torch(V, (rows > 0).to(device), ext_t[torch.from_numpy(idx)].to(device), self.pages, self.single_text))
+                return loss_of(logits, idx, device)
+
+            lr = self.head_lr
+        else:
+            bert = load_bert(folder)
+            module = torch.nn.ModuleDict({"encoder": bert, "head": head})
+            tokenizer = TextTokenizer(folder, self.max_tokens)
+            slots = [slot_texts(r, self.pages, self.single_text) for r in records]
+
+            def batch_loss(m: Any, idx: np.ndarray, device: Any) -> Any:
+                core = m.module if hasattr(m, "module") else m
+                texts = [slots[i] for i in idx]
+                unique: dict[str, int] = {}
+                index = torch.zeros((len(idx), len(texts[0])), dtype=torch.int64)
+                for i, row in enumerate(texts):
+                    for j, t in enumerate(row):
+                        if t:
+                            index[i, j] = unique.setdefault(t, len(unique) + 1)
+                vecs = [torch.zeros((1, d), device=device)]
+                ulist = list(unique)
+                order: Any = np.argsort(tokenizer.lengths(ulist), kind="stable") if ulist else []
+                chunks = [[ulist[k] for k in order[s : s + 64]] for s in range(0, len(ulist), 64)]
+                pos: dict[str, int] = {}
+                for chunk in chunks:
+                    ids, mask = tokenizer(chunk)
+                    vecs.append(core["encoder"](torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)))
+                    for t in chunk:
+                        pos[t] = len(pos) + 1
+                table = torch.cat(vecs, dim=0)
+                remap = torch.tensor([0] + [pos[t] for t in ulist], dtype=torch.int64)
+                rows = remap[index].to(device)
+                V = table[rows]
+                logits = core["head"](*_layout_torch(V, rows > 0, ext_t[torch.from_numpy(idx)].to(device), self.pages, self.single_text))
+                return loss_of(logits, idx, device)
+
+            lr = self.lr
+
+        evaluate = None
+        if val is not None:
+            val_records, Y_val = val
+
+            def evaluate(m: Any) -> dict[str, float]:
+                dev = next(m.parameters()).device
+                if self.freeze_encoder:
+                    venc: Encoder = get_encoder(folder, self.max_tokens, "torch", device=self._device_name())
+                    h = m
+                else:
+                    venc = TorchEncoder(folder, self.max_tokens, module=m["encoder"], device=str(dev), cache=False)
+                    h = m["head"]
+                pf, mask, site = self.features(val_records, venc)
+                logits = h(torch.from_numpy(pf).to(dev), torch.from_numpy(mask).to(dev), torch.from_numpy(site).to(dev))
+                return classification_metrics(Y_val, logits.float().cpu().numpy(), multi)
+
+        def make_optimizer(m: Any) -> Any:
+            decay: list[Any] = []
+            no_decay: list[Any] = []
+            for name, p in m.named_parameters():
+                (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(p)
+            groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            return torch.optim.AdamW(groups, lr=lr)
+
+        def make_scheduler(optimizer: Any, total_steps: int) -> Any:
+            warmup = int(self.warmup_ratio * total_steps)
+
+            def factor(step: int) -> float:
+                if step < warmup:
+                    return (step + 1) / (warmup + 1)
+                return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+        result = fit_loop(
+            module,
+            len(Y),
+            batch_loss,
+            make_optimizer,
+            make_scheduler=make_scheduler,
+            evaluate=evaluate,
+            settings=LoopSettings(
+                epochs=self.epochs,
+                batch_size=self.batch_size,
+                seed=self.seed,
+                patience=self.early_stopping_patience if val is not None else 0,
+                metric=self.metric,
+                checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+                checkpoint_every_steps=self.checkpoint_every_steps,
+                resume=resume,
+                progress=progress,
+                device=self.device,
+                desc="transformer",
+            ),
+        )
+        trained_head = head
+        self.head_ = {k: v.detach().cpu().numpy().astype(np.float32, copy=True) for k, v in trained_head.state_dict().items()}
+        if not self.freeze_encoder:
+            self._module = module["encoder"].eval()
+        self.card_["history"] = result.history
+        self.card_["best_epoch"] = result.best_epoch
+        self.card_["stopped_early"] = result.stopped_early
+        if result.resumed_from:
+            self.card_["resumed_from"] = result.resumed_from
+
+    # --------------------------------------------------------------- prediction
+    def _logits(self, records: list[Record]) -> np.ndarray:
+        pf, mask, site = self.features(records)
+        return head_logits_np(self.head_, self.pooling, pf, mask, site)
+
+    # --------------------------------------------------------------- persistence
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays = {f"head.{k}": v for k, v in self.head_.items()}
+        return arrays, {"fine_tuned": self.fine_tuned_, "extensions": list(EXTENSIONS), "encoder_dir": ENCODER_DIR}
+
+    def _save_extra_files(self, directory: Path) -> None:
+        target = directory / ENCODER_DIR
+        if self._model_dir is None or self._model_dir.resolve() != directory.resolve():
+            copy_tokenizer(self._tokenizer_folder(), target)
+            if self.fine_tuned_:
+                if self._module is not None:
+                    from siteclass.models.bert import save_bert
+
+                    save_bert(self._module, target)
+                else:
+                    import shutil
+
+                    assert self._model_dir is not None
+                    shutil.copyfile(self._model_dir / ENCODER_DIR / "model.safetensors", target / "model.safetensors")
+
+    def _load_state(self, arrays: dict[str, np.ndarray], extra: dict[str, Any], directory: Path) -> None:
+        self.head_ = {k[len("head.") :]: v for k, v in arrays.items() if k.startswith("head.")}
+        self.fine_tuned_ = bool(extra.get("fine_tuned", False))
+        self._model_dir = Path(directory)
+        self._module, self._enc = None, None
