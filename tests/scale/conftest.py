@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,10 +66,8 @@ class ScrapydProcess:
         """Stop Scrapyd and the crawl processes it started (its whole process group)."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -100,15 +100,26 @@ def add_generated_sites(web: LocalWeb, n: int) -> list[str]:
     return hosts
 
 
-def write_sites_csv(path: Path, hosts: list[str], extra: list[tuple[str, str, str]] = ()) -> Path:  # type: ignore[assignment]
+def write_sites_csv(path: Path, hosts: list[str], extra: list[tuple[str, str, str]] | None = None) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "name", "url"])
         for i, host in enumerate(hosts):
             w.writerow([f"s{i:03d}", f"Company {i}", f"http://{host}/"])
-        for row in extra:
+        for row in extra or []:
             w.writerow(row)
     return path
+
+
+@pytest.fixture(scope="session")
+def sites_csv() -> Any:
+    """``sites_csv(path, hosts, extra_rows)`` writes an id,name,url CSV (ids s000, s001, …)."""
+    return write_sites_csv
+
+
+@pytest.fixture(scope="session")
+def unused_port() -> Any:
+    return free_port
 
 
 @pytest.fixture(scope="session")
