@@ -141,3 +141,29 @@ EXTERNAL: list[tuple[str, str]] = [
     ("https://www.localtownguide.info/directory", "Listed in the Local Town Guide"),
     ("https://bettertrade-bureau.org/profile", "Accredited by the Better Trade Bureau"),
 ]
+
+# Generic marketing lines that fit almost any local business: some home pages lean on these, as real ones do.
+GENERIC_HOME: list[str] = [
+    "Quality service you can trust, at a fair price.",
+    "Call today for a free, no-obligation estimate.",
+    "We are a locally owned business that treats every customer like a neighbour.",
+    "Our friendly, experienced team is here to help.",
+    "Satisfaction guaranteed — if you are not happy, we will make it right.",
+    "Serving homeowners and businesses throughout the county.",
+    "Licensed, insured and proud of our five-star reviews.",
+    "We show up on time, keep you informed and clean up after ourselves.",
+    "Flexible appointments, including evenings and weekends.",
+    "Thank you for supporting a small, independent business.",
+    "Check out our latest news and special offers.",
+    "Sign up for our newsletter to hear about seasonal discounts.",
+]
+
+# Industries whose vocabulary plausibly leaks into one another's pages.
+NEIGHBOURS: dict[str, list[str]] = {
+    "plumbing": ["construction"], "construction": ["plumbing", "landscaping", "real_estate"],
+    "landscaping": ["construction"], "real_estate": ["construction"], "hotel": ["restaurant"],
+    "restaurant": ["bakery", "hotel"], "bakery": ["restaurant"], "accounting": ["law_firm", "software"],
+    "law_firm": ["accounting", "real_estate"], "software": ["accounting"], "trucking": ["auto_repair"],
+    "auto_repair": ["trucking"], "hair_salon": ["fitness_gym"], "fitness_gym": ["hair_salon"],
+    "dental_clinic": ["veterinary_clinic"], "veterinary_clinic": ["dental_clinic"],
+}

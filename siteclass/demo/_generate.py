@@ -136,8 +136,9 @@ class SiteBuilder:
     def nav(self) -> list[tuple[str, str]]:
         items = [("/", self.rng.choice(HOME_LABEL)), (self.about[1], self.about[0]), (self.offer[1], self.offer[0])]
         for path in self.pages:
-            if path.startswith(self.blog + "/") and len(items) < 5 and self.rng.random() < 0.5:
+            if path.startswith(self.blog + "/") and self.rng.random() < 0.5:
                 items.append((path, "Blog" if self.blog == "/blog" else self.blog[1:].title()))
+                break
         if "careers" in self.extras:
             items.append((self.careers[1], self.careers[0]))
         items.append((self.contact[1], self.contact[0]))
@@ -160,7 +161,13 @@ class SiteBuilder:
             cut = max(1, len(paras) // 2)
             self.pages[f"{self.blog}/{slug}"] = (f"{title} | {self.name}", title,
                                                  [("p", " ".join(paras[:cut])), ("p", " ".join(paras[cut:]))])
-        intro = [self.fmt(s) for s in self.pick(m["intro"], r.choice([3, 4, 4]))]
+        style = r.choice(["plain", "plain", "plain", "generic", "neighbour", "neighbour"])
+        intro = [self.fmt(s) for s in self.pick(m["intro"], 1 if style == "generic" else r.choice([3, 4, 4]))]
+        if style == "generic":  # thin marketing copy: the industry shows in few words
+            intro += self.pick(C.GENERIC_HOME, r.randint(3, 4))
+        elif style == "neighbour":  # a line that belongs to a related trade (a builder installing water heaters)
+            other = MATERIAL[r.choice(C.NEIGHBOURS[self.label])]
+            intro.insert(r.randint(1, len(intro)), self.fmt(r.choice(other["intro"][1:])))
         intro.insert(r.randint(0, 2), SPECIALTY[self.id])
         offers = self.pick(m["offer"], r.randint(5, 8))
         home: list[Block] = [("p", intro[0]), ("p", " ".join(intro[1:]))]
