@@ -342,7 +342,7 @@ def _write_report(result: EvaluationResult, sc: Scores, s: EvaluateSettings, out
         "coverage_png": out / "accuracy_coverage.png",
         "reliability_png": out / "reliability.png",
     }
-    files["metrics"].write_text(json.dumps(result.metrics, indent=2, allow_nan=True), encoding="utf-8")
+    files["metrics"].write_text(json.dumps(_json_safe(result.metrics), indent=2), encoding="utf-8")
     with files["per_class"].open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(sc.per_class[0]))
         w.writeheader()
@@ -376,6 +376,17 @@ def _write_report(result: EvaluationResult, sc: Scores, s: EvaluateSettings, out
         images={k: embed_png(files[k]) for k in ("confusion_png", "coverage_png", "reliability_png")},
     )
     return files
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN/inf → null, so metrics.json is strict JSON."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 # ----------------------------------------------------------------------------------------------- compare

@@ -26,7 +26,11 @@ def _importance(study: Any) -> dict[str, float]:
 
 def write_best_config(train: TrainSettings, path: Path) -> Path:
     """``[train]`` (+ ``[train.<model>]``) with the best values: a file ``siteclass train --config`` accepts."""
-    path.write_text(tomli_w.dumps({"train": settings_dict(train)}), encoding="utf-8")
+    data = settings_dict(train)
+    # the general [train] keys and the tuned model's table; other models' tables stay at their defaults
+    data = {k: v for k, v in data.items() if not isinstance(v, dict) or k == train.model}
+    header = f"# best settings found by `siteclass tune`; train with: siteclass train --config {path.name}\n"
+    path.write_text(header + tomli_w.dumps({"train": data}), encoding="utf-8")
     return path
 
 
@@ -35,8 +39,10 @@ def retrain_best(train: TrainSettings, job: _Job, temperature: float, card: dict
     from siteclass.tune import _load_split, build_model
 
     tr, va = _load_split(job.data, "train"), _load_split(job.data, "val")
+    from siteclass.tune import _fit_options
+
     clf = build_model(train)
-    clf.fit(tr.records + va.records, tr.labels + va.labels)
+    clf.fit(tr.records + va.records, tr.labels + va.labels, **_fit_options(clf, progress=False))
     clf.temperature_ = float(temperature)
     clf.card_["temperature"] = clf.temperature_
     clf.card_["n_val"] = 0

@@ -1,0 +1,205 @@
+"""siteclass tune: search space, a real parallel study with the linear model, resume after a killed run, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from siteclass.cli import run
+from siteclass.config import DEFAULT_SEARCH_SPACES, TuneSettings, load_settings
+from siteclass.errors import InputError
+from siteclass.tune import search_space, tune
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = {
+    "bakery": ["bread", "cake", "pastry", "oven", "flour", "croissant"],
+    "law firm": ["attorney", "legal", "court", "counsel", "litigation", "lawyer"],
+    "plumbing": ["pipe", "drain", "leak", "boiler", "faucet", "plumber"],
+    "software": ["cloud", "api", "saas", "platform", "developer", "code"],
+}
+COMMON = ["we", "our", "team", "customers", "quality", "local", "service", "since", "family", "call", "today"]
+
+
+def _rows(n: int, seed: int) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    classes = list(WORDS)
+    rows = []
+    for i in range(n):
+        c, other = classes[i % 4], classes[(i + 1 + int(rng.integers(3))) % 4]
+        words = [*rng.choice(WORDS[c], int(rng.integers(1, 3))), *rng.choice(WORDS[other], int(rng.integers(0, 3))),
+                 *rng.choice(COMMON, 5)]
+        rows.append({"id": f"{seed}-{i}", "domain": f"site{seed}x{i}.com", "name": f"Company {i}",
+                     "text": " ".join(rng.permutation(words)), "label": c})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tune_ds")
+    for split, n, seed in (("train", 120, 11), ("val", 60, 12), ("test", 60, 13)):
+        pq.write_table(pa.Table.from_pylist(_rows(n, seed)), folder / f"{split}.parquet")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def linear() -> None:
+    pytest.importorskip("siteclass.models.linear", reason="siteclass.models.linear not written yet")
+
+
+def _linear_settings(**tune: Any) -> Any:
+    # small, fast linear models on the tiny dataset (min_df 1: its vocabulary is small)
+    return load_settings(None, {"train.linear.min_df": 1, "train.linear.max_features": 5000,
+                                **{f"tune.{k}": v for k, v in tune.items()}})
+
+
+# ----------------------------------------------------------------------------------------------- search space
+def test_search_space_defaults_and_override() -> None:
+    assert set(DEFAULT_SEARCH_SPACES) == {"linear", "fasttext", "transformer", "zeroshot"}
+    ft = search_space("fasttext", TuneSettings())
+    assert (ft["lr"]["low"], ft["lr"]["high"], ft["lr"]["log"]) == (0.01, 1.0, True)
+    assert (ft["dim"]["low"], ft["dim"]["high"]) == (100, 200)
+    assert (ft["word_ngrams"]["low"], ft["word_ngrams"]["high"]) == (1, 3)
+    assert set(search_space("transformer", TuneSettings())) == {"lr", "dropout", "pages", "pooling"}
+    s = load_settings(None, {"tune.search_space": {"linear": {"C": {"type": "float", "low": 1, "high": 2},
+                                                              "min_df": {"type": "fixed", "value": 1}}}})
+    space = search_space("linear", s.tune)
+    assert space["C"] == {"type": "float", "low": 1, "high": 2}
+    assert space["min_df"]["value"] == 1 and "word_ngrams" in space
+
+
+def test_search_space_config_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[tune.search_space.fasttext]\nepochs = { type = "int", low = 2, high = 3 }\n')
+    assert search_space("fasttext", load_settings(cfg).tune)["epochs"] == {"type": "int", "low": 2, "high": 3}
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    ({"linear": {"nope": {"type": "float", "low": 1, "high": 2}}}, "no parameter 'nope'"),
+    ({"linear": {"C": {"type": "float", "low": 3, "high": 2}}}, "low <= high"),
+    ({"linear": {"C": {"type": "uniform"}}}, "type = float"),
+    ({"linear": {"word_ngrams": {"type": "categorical", "choices": []}}}, "non-empty"),
+    ({"svm": {}}, "unknown model"),
+])
+def test_search_space_errors(spec: dict[str, Any], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        search_space("linear", load_settings(None, {"tune.search_space": spec}).tune)
+
+
+def test_suggest_decodes_list_choices() -> None:
+    import optuna
+
+    from siteclass.tune import _suggest
+
+    space = search_space("linear", TuneSettings())
+    trial = optuna.trial.FixedTrial({"C": 2.5, "word_ngrams": "[1, 3]", "char_ngrams": "[2, 5]"})
+    assert _suggest(trial, space) == {"C": 2.5, "word_ngrams": [1, 3], "char_ngrams": [2, 5]}
+
+
+# ----------------------------------------------------------------------------------------------- a real study
+def test_tune_linear_parallel(ds: Path, tmp_path: Path, linear: None) -> None:
+    import optuna
+
+    from siteclass.models.base import load_model
+
+    out = tmp_path / "tune"
+    result = tune(ds, model="linear", trials=4, parallel=2, out=out,
+                  settings=_linear_settings(pruner_startup_trials=1))
+    assert result.n_complete + result.n_pruned == 4 and result.n_failed == 0
+    for name in ("study.db", "best.toml", "trials.csv", "objective.png", "report.html", "summary.json",
+                 "settings.toml"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["worker_pids"]) == 2  # trials really ran in two worker processes
+    assert os.getpid() not in summary["worker_pids"]
+    study = optuna.load_study(study_name="siteclass", storage=f"sqlite:///{out / 'study.db'}")
+    for t in study.trials:
+        assert 1 <= len(t.intermediate_values) <= 3  # reported at 25%, 50%, 100% of the training split
+        assert t.state.name != "PRUNED" or len(t.intermediate_values) < 3
+    assert result.best_value == max(t.value for t in study.trials if t.state.name == "COMPLETE")
+    # best.toml is a config file train accepts, holding the best values
+    best = load_settings(out / "best.toml")
+    assert best.train.model == "linear"
+    c_value = best.train.linear.C
+    assert c_value == pytest.approx(result.best_params["C"])
+    assert list(best.train.linear.word_ngrams) == result.best_params["word_ngrams"]
+    # the best model, refit on train+val
+    model = load_model(out / "best_model")
+    assert model.model_type == "linear" and model.card_["n_train"] == 180
+    assert model.temperature_ == pytest.approx(study.best_trial.user_attrs["temperature"])
+    assert model.predict({"text": "fresh bread and cake from our oven"}) == "bakery"
+    html = (out / "report.html").read_text()
+    assert re.search(r'src="data:image/png;base64,', html) and "best.toml" in html
+    assert len((out / "trials.csv").read_text().strip().splitlines()) == 5
+
+
+def test_resume_after_killing_a_tune_subprocess(ds: Path, tmp_path: Path, linear: None) -> None:
+    import optuna
+
+    out = tmp_path / "tune"
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text("[train.linear]\nmin_df = 1\nmax_features = 5000\n[tune]\nretrain = false\n")
+    cmd = [sys.executable, "-m", "siteclass", "tune", "--data", str(ds), "--model", "linear", "--trials", "200",
+           "--out", str(out), "--config", str(cfg)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    storage = f"sqlite:///{out / 'study.db'}"
+    finished: list[Any] = []
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            if not (out / "study.db").is_file():
+                continue
+            try:
+                trials = optuna.load_study(study_name="siteclass", storage=storage).trials
+            except Exception:  # the study is being created
+                continue
+            finished = [t for t in trials if t.state.is_finished()]
+            if len(finished) >= 2:
+                break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert len(finished) >= 2, proc.stderr.read().decode() if proc.stderr else ""
+    before = {t.number: (t.state, t.value, t.params) for t in
+              optuna.load_study(study_name="siteclass", storage=storage).trials}
+    running = [n for n, (state, _, _) in before.items() if state.name == "RUNNING"]
+    done = sum(state.name in ("COMPLETE", "PRUNED") for state, _, _ in before.values())
+    assert done < 200
+
+    # resume through the CLI: the study continues to done + 2 finished trials, earlier trials kept
+    assert run(["tune", "--data", str(ds), "--model", "linear", "--trials", str(done + 2), "--out", str(out),
+                "--config", str(cfg)]) == 0
+    after = optuna.load_study(study_name="siteclass", storage=storage).trials
+    by_number = {t.number: t for t in after}
+    for n, (state, value, params) in before.items():
+        if state.name in ("COMPLETE", "PRUNED"):
+            assert by_number[n].state == state and by_number[n].value == value and by_number[n].params == params
+    for n in running:  # a trial cut by the kill is failed and its parameters tried again
+        assert by_number[n].state.name == "FAIL"
+        assert any(t.user_attrs.get("retry_of") == n and t.params == before[n][2] for t in after)
+    assert not any(t.state.name == "RUNNING" for t in after)
+    assert sum(t.state.name in ("COMPLETE", "PRUNED") for t in after) == done + 2
+    assert json.loads((out / "summary.json").read_text())["recovered_trials"] == len(running)
+
+
+# ----------------------------------------------------------------------------------------------- CLI errors
+def test_cli_tune_user_errors(ds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["tune", "--data", str(ds), "--model", "svm", "--out", str(tmp_path / "t")]) == 2
+    assert "svm" in capsys.readouterr().err
+    assert run(["tune", "--data", str(tmp_path / "nowhere"), "--model", "linear", "--out", str(tmp_path / "t")]) == 2
+    assert "train.parquet" in capsys.readouterr().err
+    assert run(["tune", "--data", str(ds), "--model", "linear", "--metric", "auc", "--out", str(tmp_path / "t")]) == 2
+    assert "auc" in capsys.readouterr().err
+    assert run(["tune", "--help"]) == 0
