@@ -127,7 +127,8 @@ class ScrapydCrawler:
         store = ChunkStore.open(out, site_list, self.chunk_size, self.project, self.crawl)
         resumed = store.resumed
         if not store.merged:
-            self._schedule_all(store)
+            if not store.finished():
+                self._schedule_all(store)
             store.merge(site_list, settings or Settings(crawl=self.crawl), keep_chunks=self.keep_chunks)
         summary = store.summary
         statuses = {str(k): int(v) for k, v in summary["statuses"].items()}
@@ -208,6 +209,10 @@ class ScrapydCrawler:
             store.lose(chunk, missing, "its Scrapyd server lost the job", self.chunk_retries, self.lost_retries)
 
     def _move_from_dead(self, servers: dict[str, _Server], store: ChunkStore) -> None:
+        # chunks on servers not in this run's list (a resumed run given other URLs) go elsewhere
+        for chunk in store.in_flight_elsewhere(list(servers)):
+            store.lose(chunk, store.missing_sites(chunk), "its Scrapyd server is not in --scrapyd",
+                       self.chunk_retries, self.lost_retries)
         now = time.monotonic()
         dead = [u for u, s in servers.items() if s.down_since is not None and now - s.down_since > self.server_down_s]
         if not dead:
@@ -222,10 +227,6 @@ class ScrapydCrawler:
             for chunk in store.in_flight(url):
                 store.lose(chunk, store.missing_sites(chunk), f"Scrapyd at {url} unreachable",
                            self.chunk_retries, self.lost_retries)
-        # chunks on servers not in this run's list (a resumed run with other URLs) are lost too
-        for chunk in store.in_flight_elsewhere(list(servers)):
-            store.lose(chunk, store.missing_sites(chunk), "its Scrapyd server is not in --scrapyd",
-                       self.chunk_retries, self.lost_retries)
 
     def _submit(self, servers: dict[str, _Server], store: ChunkStore, job_args: dict[str, str]) -> None:
         load = {url: len(store.in_flight(url)) for url, s in servers.items() if s.down_since is None and s.deployed}

@@ -23,7 +23,8 @@ class ScrapydSiteclassSpider(SiteclassSpider):
         value = crawler.settings.get(SETTINGS_KEY)
         if isinstance(value, str) and value.strip().startswith("{"):
             crawler.settings.set(SETTINGS_KEY, json.loads(value), priority="cmdline")
-        spider: ScrapydSiteclassSpider = super().from_crawler(crawler, *args, **kwargs)
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        assert isinstance(spider, ScrapydSiteclassSpider)
         return spider
 
 

@@ -253,31 +253,38 @@ class ChunkStore:
 
     def merge(self, sites: SiteList, settings: Settings, keep_chunks: bool) -> None:
         """Write OUT/sites.parquet (one row per input, in input order), pages.parquet, raw.parquet."""
-        site_rows: dict[str, dict[str, Any]] = {}
+        taken: set[str] = set()
+        site_tables: list[pa.Table] = []
         reasons: dict[str, str] = {}
         n_pages = 0
         with self._writer("pages.parquet", PAGE_SCHEMA) as pages_w, self._writer("raw.parquet", RAW_SCHEMA) as raw_w:
             for chunk in self.chunks:
                 wanted = set(self.chunk_sites(chunk))
-                for site_id in wanted:
-                    reasons[site_id] = chunk.error or "its job wrote no row for the site"
+                if chunk.state == "failed":
+                    reasons.update(dict.fromkeys(wanted, chunk.error))
                 for n in range(1, chunk.attempt + 1):
-                    taken = self._merge_attempt(self.attempt_dir(chunk, n), wanted, site_rows, pages_w, raw_w)
-                    n_pages += taken
-        rows = []
-        for s in sites.rows:
+                    n_pages += self._merge_attempt(
+                        self.attempt_dir(chunk, n), wanted, taken, site_tables, pages_w, raw_w
+                    )
+        extra, extra_at = [], []
+        for i, s in enumerate(sites.rows):
             if s.error:
-                rows.append(_site_row(s, INVALID_INPUT, s.error))
-            elif s.site_id in site_rows:
-                rows.append(site_rows[s.site_id])
+                extra.append(_site_row(s, INVALID_INPUT, s.error))
+            elif s.site_id not in taken:
+                reason = reasons.get(s.site_id) or "its jobs wrote no row for the site"
+                extra.append(_site_row(s, UNREACHABLE, f"scrapyd job failed: {reason}"))
             else:
-                rows.append(_site_row(s, UNREACHABLE, f"scrapyd job failed: {reasons.get(s.site_id, '')}"))
-        table = pa.Table.from_pylist(rows, schema=SITE_SCHEMA)
+                continue
+            extra_at.append(i)
+        position = {s.site_id: i for i, s in enumerate(sites.rows) if not s.error}
+        keys = [position[sid] for t in site_tables for sid in t.column("site_id").to_pylist()] + extra_at
+        table = pa.concat_tables([*site_tables, pa.Table.from_pylist(extra, schema=SITE_SCHEMA)])
+        table = table.take(pa.array(sorted(range(len(keys)), key=keys.__getitem__), type=pa.int64()))
         pq.write_table(table, f"{self.root}/sites.parquet", filesystem=self.fs)
         self._write_settings(settings)
         statuses = pc.value_counts(table.column("status")).to_pylist()
         self.summary = {
-            "sites": table.num_rows, "pages": n_pages, "crawled": len(site_rows),
+            "sites": table.num_rows, "pages": n_pages, "crawled": len(taken),
             "statuses": {d["values"]: d["counts"] for d in statuses},
             "failed_chunks": sum(1 for c in self.chunks if c.state == "failed"),
         }
@@ -287,7 +294,7 @@ class ChunkStore:
             self.fs.rm(f"{self.root}/_chunks", recursive=True)
 
     def _merge_attempt(
-        self, directory: str, wanted: set[str], site_rows: dict[str, dict[str, Any]],
+        self, directory: str, wanted: set[str], taken: set[str], site_tables: list[pa.Table],
         pages_w: pq.ParquetWriter, raw_w: pq.ParquetWriter,
     ) -> int:
         """Take the rows of sites not taken yet from one attempt's output (merged files and committed parts)."""
@@ -296,14 +303,17 @@ class ChunkStore:
             table = _read(sites_path)
             if table is None:
                 continue
+            mask = []
             new: set[str] = set()
-            for row in table.to_pylist():
-                sid = row["site_id"]
-                if sid in wanted and sid not in site_rows:
+            for sid in table.column("site_id").to_pylist():
+                fresh = sid in wanted and sid not in taken and sid not in new
+                mask.append(fresh)
+                if fresh:
                     new.add(sid)
-                    site_rows[sid] = {name: row.get(name) for name in SITE_SCHEMA.names}
             if not new:
                 continue
+            taken.update(new)
+            site_tables.append(table.filter(pa.array(mask, pa.bool_())).select(SITE_SCHEMA.names).cast(SITE_SCHEMA))
             keep = pa.array(sorted(new), type=pa.string())
             for path, writer, schema in ((pages_path, pages_w, PAGE_SCHEMA), (raw_path, raw_w, RAW_SCHEMA)):
                 data = _read(path)

@@ -123,7 +123,7 @@ def _chunk_states(out: Path) -> list[dict[str, Any]]:
 
 def test_scrapyd_restart_mid_run(tmp_path: Path, web: LocalWeb, scrapyd_factory: Any, sites_csv: Any) -> None:
     server = scrapyd_factory("s", max_proc=2)
-    n = 18
+    n = 12
     sites = sites_csv(tmp_path / "sites.csv", _hosts(n))
     out = tmp_path / "out"
     box: dict[str, Any] = {}
@@ -164,7 +164,7 @@ def _scheduler(sites: Path, out: Path, url: str, settings: Settings) -> subproce
 
 def test_killed_scheduler_resumes_without_recrawling(tmp_path: Path, web: LocalWeb, scrapyd_factory: Any, sites_csv: Any) -> None:
     server = scrapyd_factory("k", max_proc=1)
-    n = 18
+    n = 12
     hosts = _hosts(n)
     sites = sites_csv(tmp_path / "sites.csv", hosts)
     out = tmp_path / "out"
