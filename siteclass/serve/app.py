@@ -92,7 +92,7 @@ class ServeState:
         self.source = source
         self.settings = settings
         self.serve = settings.serve
-        self.model: Classifier | None = None
+        self.model: Classifier | None = source if isinstance(source, Classifier) else None
         self.load_error: str | None = None
         self.metrics = ServeMetrics()
         self.cache: TTLCache[PredictResponse] = TTLCache(self.serve.cache_size, self.serve.cache_ttl_s)
@@ -109,7 +109,10 @@ class ServeState:
 
     async def start(self) -> None:
         self.batcher.start()
-        self._load_task = asyncio.get_running_loop().create_task(self._load())
+        if self.model is None:
+            self._load_task = asyncio.get_running_loop().create_task(self._load())
+        else:
+            self.metrics.model_loaded.set(1)
 
     async def _load(self) -> None:
         try:

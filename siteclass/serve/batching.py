@@ -42,12 +42,19 @@ class MicroBatcher:
         self.observe = observe
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siteclass-model")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self.calls = 0
 
     def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._run(), name="siteclass-microbatcher")
+        """Start the worker in the running loop (again, when called from another loop than last time)."""
+        loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siteclass-model")
+        if self._worker is None or self._loop is not loop or self._worker.done():
+            self._queue = asyncio.Queue()
+            self._loop = loop
+            self._worker = loop.create_task(self._run(), name="siteclass-microbatcher")
 
     async def stop(self) -> None:
         if self._worker is not None:
@@ -59,14 +66,15 @@ class MicroBatcher:
             job = self._queue.get_nowait()
             if not job.future.done():
                 job.future.cancel()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     async def submit(self, records: Sequence[Record]) -> list[TopK]:
         """Top-k per record, computed in a shared model call."""
         if not records:
             return []
-        if self._worker is None:
-            raise RuntimeError("MicroBatcher.start() was not called")
+        self.start()  # no-op when the worker runs in this loop already
         future: asyncio.Future[list[TopK]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Job(list(records), future))
         return await future
@@ -99,6 +107,8 @@ class MicroBatcher:
             records = [r for j in jobs for r in j.records]
             started = time.perf_counter()
             try:
+                if self._executor is None:
+                    raise RuntimeError("the micro-batcher was stopped")
                 results = await loop.run_in_executor(self._executor, self.predict, records)
             except Exception as exc:  # the model failed: every caller of this batch gets the error
                 for j in jobs:

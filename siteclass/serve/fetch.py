@@ -81,6 +81,7 @@ class GuardedFetcher:
         self.concurrent_per_domain = concurrent_per_domain
         self.proxy = proxy
         self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         self.requests_sent = 0  # connections attempted (tests assert refused URLs never get one)
 
     @classmethod
@@ -106,7 +107,11 @@ class GuardedFetcher:
 
     # ------------------------------------------------------------------ client
     def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is not None and self._client_loop is not loop:
+            self._client = None  # a client's connections belong to the loop that opened them
         if self._client is None:
+            self._client_loop = loop
             self._client = httpx.AsyncClient(
                 proxy=self.proxy,
                 follow_redirects=False,

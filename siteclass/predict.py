@@ -1,0 +1,400 @@
+"""``siteclass predict``: the industry of one website (crawled live) or of every site of a crawl, in batch.
+
+    siteclass.predict("acme.com", model="model/")                     # one site → SitePrediction
+    siteclass.predict(crawl="crawl/", out="pred.parquet", model=...)  # a crawl → PRED.parquet
+    siteclass.predict(sites="sites.csv", out="pred.parquet")          # crawl first, then predict
+
+Batch prediction streams: DuckDB joins ``sites.parquet`` with ``pages.parquet`` ordered by input position and
+page order (spilling to disk past ``[predict] memory_limit_mb``), Arrow batches are grouped into sites, and every
+``batch_size`` sites go through the model and are appended to the output — memory does not grow with the crawl.
+Output (docs/architecture.md): one row per row of sites.parquet, failed sites included with their status and no
+labels: ``site_id, url, status, label, probability, labels, probabilities``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from siteclass.config import Settings, settings_dict
+from siteclass.errors import InputError
+from siteclass.models.base import Classifier, Record
+
+PREDICTION_SCHEMA = pa.schema([
+    ("site_id", pa.string()), ("url", pa.string()), ("status", pa.string()), ("label", pa.string()),
+    ("probability", pa.float64()), ("labels", pa.list_(pa.string())), ("probabilities", pa.list_(pa.float64())),
+])
+ModelLike = str | Path | Classifier | None
+
+
+@dataclass
+class SitePrediction:
+    site_id: str
+    url: str
+    status: str
+    label: str | None = None
+    probability: float | None = None
+    labels: list[str] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)
+    pages: list[dict[str, str]] = field(default_factory=list)
+    error: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in PREDICTION_SCHEMA.names}
+
+
+@dataclass
+class PredictResult:
+    out: str
+    n_sites: int
+    n_predicted: int
+    status_counts: dict[str, int]
+
+
+def resolve_model(model: ModelLike) -> Classifier:
+    """A folder → ``siteclass.load_model`` (ONNX-backed when configured); None → the zero-shot NAICS model."""
+    if isinstance(model, Classifier):
+        return model
+    if model is None:
+        from siteclass.models.zeroshot import default_zeroshot_model
+
+        return default_zeroshot_model()  # type: ignore[no-any-return]
+    import siteclass
+
+    return siteclass.load_model(model)  # type: ignore[no-any-return]
+
+
+def site_record(name: str, url: str, domain: str, pages: list[dict[str, str]]) -> Record:
+    """The model input for one site: the keys the dataset builder writes (name, domain, url, ext, pages)."""
+    from siteclass.crawl.urls import domain_extension, registered_domain
+
+    domain = domain or (registered_domain(url) if url else "")
+    return {"name": name or "", "url": url, "domain": domain, "ext": domain_extension(domain), "pages": pages}
+
+
+class BatchPredictor:
+    """Streams a crawl folder through a model into a predictions Parquet file (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: Classifier,
+        *,
+        top_k: int = 5,
+        min_confidence: float = 0.0,
+        batch_size: int = 256,
+        pages_per_site: int = 5,
+        page_chars: int = 4000,
+        memory_limit_mb: int = 512,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.top_k = top_k
+        self.min_confidence = min_confidence
+        self.batch_size = batch_size
+        self.pages_per_site = pages_per_site
+        self.page_chars = page_chars
+        self.memory_limit_mb = memory_limit_mb
+        self.progress = progress
+
+    @classmethod
+    def from_settings(cls, model: Classifier, settings: Settings) -> BatchPredictor:
+        p = settings.predict
+        return cls(
+            model, top_k=p.top_k, min_confidence=p.min_confidence, batch_size=p.batch_size,
+            pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars,
+            memory_limit_mb=p.memory_limit_mb, progress=p.progress,
+        )
+
+    # ------------------------------------------------------------------ reading
+    def iter_sites(self, crawl_dir: str | Path) -> Iterator[tuple[dict[str, Any], list[dict[str, str]]]]:
+        """(site row with its ``pos`` in sites.parquet, its first pages) for every site, with bounded memory.
+
+        A crawl writes each site's pages together, so pages.parquet is streamed once and every run of rows of one
+        site is a complete site (sites without pages follow at the end). When a site's pages are split across
+        the file (a hand-made or re-merged crawl), DuckDB orders them instead, spilling past memory_limit_mb.
+        """
+        import pyarrow.parquet as pq
+
+        crawl = Path(crawl_dir)
+        sites_path, pages_path = crawl / "sites.parquet", crawl / "pages.parquet"
+        if not sites_path.is_file():
+            raise InputError(f"{crawl} is not a crawl folder (no sites.parquet); run `siteclass crawl` first")
+        sites = pq.read_table(sites_path, columns=list(_SITE_COLUMNS))
+        index = {sid: i for i, sid in enumerate(sites.column("site_id").to_pylist())}
+        done = bytearray(len(index))
+        if pages_path.is_file():
+            if _contiguous(pages_path):
+                runs = _runs(pages_path)
+            else:
+                runs = self._sorted_runs(sites_path, pages_path)
+            for site_id, rows in runs:
+                i = index.get(site_id)
+                if i is None or done[i]:
+                    continue
+                done[i] = 1
+                rows.sort(key=lambda r: r["order"] if r["order"] is not None else 1 << 15)
+                site = _site_row(sites, i)
+                site["domain"] = rows[0]["domain"] or ""
+                yield site, [
+                    {"url": r["url"] or "", "title": r["title"] or "", "text": (r["text"] or "")[: self.page_chars]}
+                    for r in rows[: self.pages_per_site]
+                ]
+        for i in range(len(done)):
+            if not done[i]:
+                yield _site_row(sites, i), []
+
+    def _sorted_runs(self, sites: Path, pages: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        import duckdb
+
+        with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as spill:
+            con = duckdb.connect(config={
+                "memory_limit": f"{self.memory_limit_mb}MB", "temp_directory": spill, "threads": 1,
+                "preserve_insertion_order": False,
+            })
+            try:
+                sql = (
+                    "SELECT p.site_id, p.url, p.domain, p.title, left(p.text, ?) AS text, p.\"order\" AS \"order\" "
+                    "FROM read_parquet(?) p ORDER BY p.site_id, p.\"order\""
+                )
+                reader = con.sql(sql, params=[self.page_chars, str(pages)]).to_arrow_reader(2048)
+                yield from _group_runs(reader)
+            finally:
+                con.close()
+
+    # ------------------------------------------------------------------ predicting
+    def predict_group(self, group: list[tuple[dict[str, Any], list[dict[str, str]]]]) -> list[SitePrediction]:
+        from siteclass.metrics import apply_min_confidence
+
+        out: list[SitePrediction] = []
+        todo: list[int] = []
+        records: list[Record] = []
+        for site, pages in group:
+            url = site.get("input_url") or site.get("final_url") or ""
+            out.append(SitePrediction(str(site["site_id"]), url, str(site.get("status") or ""), pages=pages))
+            if pages:
+                todo.append(len(out) - 1)
+                records.append(site_record(site.get("name") or "", site.get("final_url") or url,
+                                           site.get("domain") or "", pages))
+        if records:
+            for i, top in zip(todo, self.model.predict_top_k(records, k=self.top_k)):
+                d = apply_min_confidence(top, self.min_confidence)
+                out[i].label, out[i].probability = d.label, d.probability
+                out[i].labels, out[i].probabilities = d.labels, d.probabilities
+        return out
+
+    def iter_predictions(self, crawl_dir: str | Path) -> Iterator[tuple[int, SitePrediction]]:
+        """(position in sites.parquet, prediction) per site, model calls of ``batch_size`` sites."""
+        group: list[tuple[dict[str, Any], list[dict[str, str]]]] = []
+        for item in self.iter_sites(crawl_dir):
+            group.append(item)
+            if len(group) >= self.batch_size:
+                yield from zip((s["pos"] for s, _ in group), self.predict_group(group))
+                group = []
+        if group:
+            yield from zip((s["pos"] for s, _ in group), self.predict_group(group))
+
+    def predict_crawl(self, crawl_dir: str | Path, out: str | Path) -> PredictResult:
+        """Write one prediction row per site of *crawl_dir* to *out*, in the order of sites.parquet."""
+        import pyarrow.parquet as pq
+        from tqdm import tqdm
+
+        out = Path(out)
+        if out.suffix.lower() not in (".parquet", ".pq"):
+            raise InputError(f"--out {out} must be a .parquet file")
+        sites_path = Path(crawl_dir) / "sites.parquet"
+        total = pq.ParquetFile(sites_path).metadata.num_rows if sites_path.is_file() else 0
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        unordered = out.with_name(f".{out.name}.unordered-{os.getpid()}")
+        schema = PREDICTION_SCHEMA.append(pa.field("pos", pa.int64()))
+        counts: dict[str, int] = {}
+        n = predicted = 0
+        in_order, last_pos = True, -1
+        rows: list[dict[str, Any]] = []
+        bar = tqdm(total=total, unit="site", desc="predict", disable=not self.progress)
+        try:
+            with pq.ParquetWriter(unordered, schema) as writer:
+                for pos, pred in self.iter_predictions(crawl_dir):
+                    rows.append({**pred.row(), "pos": pos})
+                    in_order, last_pos = in_order and pos > last_pos, pos
+                    counts[pred.status] = counts.get(pred.status, 0) + 1
+                    n += 1
+                    predicted += pred.label is not None
+                    if len(rows) >= self.batch_size:
+                        writer.write_table(pa.Table.from_pylist(rows, schema))
+                        bar.update(len(rows))
+                        rows = []
+                writer.write_table(pa.Table.from_pylist(rows, schema))
+                bar.update(len(rows))
+            self._finish(unordered, tmp, in_order)
+            os.replace(tmp, out)
+        finally:
+            bar.close()
+            tmp.unlink(missing_ok=True)
+            unordered.unlink(missing_ok=True)
+        return PredictResult(str(out), n, predicted, counts)
+
+    def _finish(self, unordered: Path, target: Path, in_order: bool) -> None:
+        """Drop the ``pos`` column, restoring the order of sites.parquet when the stream was out of order."""
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(unordered)
+        if not in_order:
+            import duckdb
+
+            with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as spill:
+                con = duckdb.connect(config={"memory_limit": f"{self.memory_limit_mb}MB",
+                                             "temp_directory": spill, "threads": 1})
+                try:
+                    reader = con.sql("SELECT * EXCLUDE (pos) FROM read_parquet(?) ORDER BY pos",
+                                     params=[str(unordered)]).to_arrow_reader(8192)
+                    with pq.ParquetWriter(target, PREDICTION_SCHEMA) as writer:
+                        for batch in reader:
+                            writer.write_table(pa.Table.from_batches([batch]).cast(PREDICTION_SCHEMA))
+                finally:
+                    con.close()
+            return
+        with pq.ParquetWriter(target, PREDICTION_SCHEMA) as writer:
+            for batch in source.iter_batches(batch_size=8192, columns=PREDICTION_SCHEMA.names):
+                writer.write_table(pa.Table.from_batches([batch]).cast(PREDICTION_SCHEMA))
+
+
+_SITE_COLUMNS = ("site_id", "name", "input_url", "final_url", "status")
+_PAGE_COLUMNS = ["site_id", "url", "domain", "title", "text", "order"]
+
+
+def _site_row(sites: pa.Table, i: int) -> dict[str, Any]:
+    row: dict[str, Any] = sites.slice(i, 1).to_pylist()[0]
+    row["pos"] = i
+    return row
+
+
+def _contiguous(pages: Path) -> bool:
+    """True when every site's rows in pages.parquet form one run (reads the site_id column only)."""
+    import pyarrow.parquet as pq
+
+    seen: set[str] = set()
+    last: str | None = None
+    reader = pq.ParquetFile(pages, pre_buffer=False, buffer_size=1 << 20)
+    for batch in reader.iter_batches(columns=["site_id"], batch_size=65536, use_threads=False):
+        for sid in batch.column(0).to_pylist():
+            if sid != last:
+                if sid in seen:
+                    return False
+                seen.add(sid)
+                last = sid
+    return True
+
+
+def _runs(pages: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    import pyarrow.parquet as pq
+
+    # No read-ahead and no threads: one row group's column chunks at a time, whatever the file's size.
+    reader = pq.ParquetFile(pages, pre_buffer=False, buffer_size=1 << 20)
+    yield from _group_runs(reader.iter_batches(columns=_PAGE_COLUMNS, batch_size=1024, use_threads=False))
+
+
+def _group_runs(batches: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive rows with the same site_id → (site_id, rows)."""
+    current: str | None = None
+    rows: list[dict[str, Any]] = []
+    for batch in batches:
+        for row in batch.to_pylist():
+            if row["site_id"] != current:
+                if current is not None:
+                    yield current, rows
+                current, rows = row["site_id"], []
+            rows.append(row)
+    if current is not None:
+        yield current, rows
+
+
+# ----------------------------------------------------------------------------------------------- entry points
+def _settings(settings: Settings | None) -> Settings:
+    return settings if settings is not None else Settings()
+
+
+def _save_beside(out: Path, settings: Settings) -> None:
+    import tomli_w
+
+    data = {"predict": settings_dict(settings.predict), "dataset": settings_dict(settings.dataset)}
+    out.with_name(out.stem + ".settings.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
+
+
+def predict_crawl(crawl_dir: str | Path, out: str | Path, model: ModelLike = None,
+                  settings: Settings | None = None) -> PredictResult:
+    """Predict every site of an existing crawl folder into *out* (a .parquet file)."""
+    settings = _settings(settings)
+    if settings.predict.engine == "spark":
+        from siteclass.predict_spark import predict_crawl_spark
+
+        result: PredictResult = predict_crawl_spark(crawl_dir, out, model, settings)
+    else:
+        result = BatchPredictor.from_settings(resolve_model(model), settings).predict_crawl(crawl_dir, out)
+    _save_beside(Path(out), settings)
+    return result
+
+
+def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, settings: Settings | None = None,
+                  crawl_out: str | Path | None = None) -> PredictResult:
+    """Crawl a sites file (CSV/Parquet with url[, id, name]) with ``[crawl]`` settings, then predict it."""
+    from siteclass.crawl.runner import crawl
+
+    settings = _settings(settings)
+    loaded = resolve_model(model)  # fail on a bad model before crawling
+    target = Path(crawl_out) if crawl_out else Path(out).with_name(Path(out).stem + ".crawl")
+    crawl(sites, target, settings.crawl, progress=settings.predict.progress)
+    return predict_crawl(target, out, loaded, settings)
+
+
+def predict_url(url: str, name: str | None = None, model: ModelLike = None,
+                settings: Settings | None = None) -> SitePrediction:
+    """Crawl one site live (the crawl's spider and settings) and predict it; ``pages`` lists the pages used."""
+    from siteclass.crawl.runner import crawl
+
+    settings = _settings(settings)
+    loaded = resolve_model(model)
+    with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as tmp:
+        crawl([{"id": "1", "url": url, "name": name or ""}], tmp, settings.crawl, progress=False)
+        predictor = BatchPredictor.from_settings(loaded, settings)
+        predictions = [p for _, p in predictor.iter_predictions(tmp)]
+        error = ""
+        import pyarrow.parquet as pq
+
+        sites = pq.read_table(Path(tmp) / "sites.parquet", columns=["error"]).column("error").to_pylist()
+        error = (sites[0] or "") if sites else ""
+    if not predictions:
+        raise InputError(f"nothing was crawled for {url!r}")
+    prediction = predictions[0]
+    prediction.error = error
+    return prediction
+
+
+def predict(
+    target: str | Path | None = None,
+    *,
+    sites: str | Path | None = None,
+    crawl: str | Path | None = None,
+    out: str | Path | None = None,
+    model: ModelLike = None,
+    name: str | None = None,
+    settings: Settings | None = None,
+) -> SitePrediction | PredictResult:
+    """One URL (*target*) → SitePrediction; ``sites=`` or ``crawl=`` with ``out=`` → PredictResult."""
+    given = [x for x in (target, sites, crawl) if x is not None]
+    if len(given) != 1:
+        raise InputError("give exactly one of: a URL, --sites FILE, or --crawl DIR")
+    if target is not None:
+        return predict_url(str(target), name=name, model=model, settings=settings)
+    if out is None:
+        raise InputError("--out PRED.parquet is required with --sites or --crawl")
+    if crawl is not None:
+        return predict_crawl(crawl, out, model, settings)
+    assert sites is not None
+    return predict_sites(sites, out, model, settings)
