@@ -34,7 +34,7 @@ def describe_failure(failure: Failure, request: Any, settings: CrawlSettings) ->
     if failure.check(HttpError):
         response = exc.response
         return st.HTTP_ERROR, f"{response.url} answered HTTP {response.status}"
-    if failure.check(CannotResolveHostError, terr.DNSLookupError):
+    if failure.check(CannotResolveHostError, terr.DNSLookupError) or "ERR_DNS_FAIL" in text:
         return st.DNS_ERROR, f"the host name {_host(url)} does not resolve (DNS lookup failed)"
     if failure.check(RedirectLoop):
         return st.REDIRECT_LOOP, f"{url} redirects in a loop ({text.removeprefix('redirect loop: ')})"

@@ -8,14 +8,19 @@ sends in absolute form (``GET http://acme.com/about HTTP/1.1``) is answered from
 - Python routes: a path → bytes/str/:class:`Reply`, or a handler ``fn(RequestRecord) -> Reply`` for endpoints that
   misbehave (trickling bytes, bombs, errors that change between calls).
 
-Sites are served as ``http://`` URLs (CONNECT tunnels for https are answered 501). A host the web does not know is
-answered like Squid answers a failed DNS lookup: ``502`` with ``X-Squid-Error: ERR_DNS_FAIL 0``; the crawler maps
-that header to the ``dns_error`` status. Every request is recorded in :attr:`LocalWeb.requests`.
+Sites answer ``http://`` (absolute-form requests) and ``https://`` (a ``CONNECT`` tunnel that LocalWeb terminates
+with a throwaway self-signed certificate; Scrapy does not verify certificates by default). A host the web does
+not know is answered like Squid answers a failed DNS lookup: ``502`` with ``X-Squid-Error: ERR_DNS_FAIL 0`` (for
+CONNECT the marker is also in the reason phrase); the crawler maps it to the ``dns_error`` status. Every request
+is recorded in :attr:`LocalWeb.requests` (a tunnel's requests are recorded with their https URL).
 """
 
 from __future__ import annotations
 
+import functools
 import mimetypes
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +42,7 @@ class RequestRecord:
     headers: dict[str, str]
     time: float
     url: str = ""
+    status: int = 0  # the status answered (0 until the answer is chosen)
 
 
 @dataclass
@@ -131,6 +137,13 @@ class LocalWeb:
         """*handler* answers every path of *host* that no route or file answers."""
         self._site(host).fallback = handler
 
+    def add_unreachable(self, host: str) -> None:
+        """*host* resolves but its server refuses connections (Squid's ``ERR_CONNECT_FAIL``)."""
+        self.add_fallback(host, lambda record: Reply(
+            f"<h1>connection to {record.host} refused</h1>", status=503,
+            headers={DNS_FAIL_HEADER: "ERR_CONNECT_FAIL 111"},
+        ))
+
     def _site(self, host: str) -> _Site:
         return self._sites.setdefault(host.lower(), _Site())
 
@@ -191,6 +204,9 @@ class LocalWeb:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def knows(self, host: str) -> bool:
+        return host.lower() in self._sites
+
     def serve(self, record: RequestRecord) -> Reply:
         site = self._sites.get(record.host)
         if site is None:
@@ -212,8 +228,38 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
+    tunnel_host: str = ""
+
     def do_CONNECT(self) -> None:
-        self._send(Reply(b"https tunnels are not supported by LocalWeb; serve sites as http://", status=501))
+        """Open a TLS tunnel terminated here (self-signed certificate), then serve the site over it."""
+        host = self.path.rsplit(":", 1)[0].strip("[]").lower()
+        record = RequestRecord(host=host, path="", method="CONNECT", headers=dict(self.headers.items()),
+                               time=time.time(), url=f"https://{host}/")
+        if not self.localweb.knows(host):
+            self.localweb._record(record)
+            # Squid's answer; the reason phrase carries the marker since a tunnel failure has no body to read
+            self.send_response(502, f"DNS lookup failed {DNS_FAIL_VALUE}")
+            self.send_header(DNS_FAIL_HEADER, DNS_FAIL_VALUE)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = True
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            conn = _tls_context().wrap_socket(self.connection, server_side=True)
+        except (OSError, ValueError):
+            self.close_connection = True
+            return
+        self.connection = conn
+        self.rfile = conn.makefile("rb", self.rbufsize)
+        self.wfile = conn.makefile("wb", 0)
+        self.tunnel_host = host
+        self.close_connection = False
+        while not self.close_connection:
+            self.handle_one_request()
+        self.close_connection = True
 
     def do_GET(self) -> None:
         self._handle(body=True)
@@ -229,7 +275,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _handle(self, body: bool) -> None:
         target = self.path
-        if "://" in target:
+        if self.tunnel_host:
+            host, path, url = self.tunnel_host, target, f"https://{self.tunnel_host}{target}"
+        elif "://" in target:
             parts = urlsplit(target)
             host = (parts.hostname or "").lower()
             path = parts.path or "/"
@@ -248,6 +296,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             reply = self.localweb.serve(record)
         except Exception as exc:  # a broken fixture handler must not kill the server
             reply = Reply(f"handler error: {exc!r}", status=500, content_type="text/plain")
+        record.status = reply.status
         self._send(reply, body=body)
 
     def _send(self, reply: Reply, body: bool = True) -> None:
@@ -274,6 +323,34 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             self.close_connection = True
+
+
+@functools.lru_cache(maxsize=1)
+def _tls_context() -> ssl.SSLContext:
+    """Server TLS context with a throwaway self-signed certificate (crawlers here do not verify certificates)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localweb")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256())
+    )
+    folder = Path(tempfile.mkdtemp(prefix="localweb-tls-"))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
 
 
 def demo_sites_root() -> Path:

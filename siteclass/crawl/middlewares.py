@@ -7,7 +7,12 @@ from typing import Any
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
-from scrapy.exceptions import CannotResolveHostError, IgnoreRequest, NotConfigured
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    IgnoreRequest,
+    NotConfigured,
+)
 from scrapy.http import Response
 
 from siteclass.crawl.localweb import DNS_FAIL_HEADER
@@ -30,6 +35,10 @@ class ProxyDNSError(CannotResolveHostError):
     """The HTTP proxy reported that the host name does not resolve."""
 
 
+class ProxyConnectError(DownloadConnectionRefusedError):
+    """The HTTP proxy reported that the site's server refused or dropped the connection."""
+
+
 class ForceProxyMiddleware:
     """Send every request (robots.txt included) through ``SITECLASS_PROXY`` when it is set."""
 
@@ -48,7 +57,8 @@ class ForceProxyMiddleware:
 
 
 class ProxyErrorMiddleware:
-    """Turn a proxy's 'DNS lookup failed' answer (Squid's ``X-Squid-Error: ERR_DNS_FAIL``) into a DNS error.
+    """Turn a proxy's 'DNS lookup failed' / 'connection failed' answers (Squid's ``X-Squid-Error:
+    ERR_DNS_FAIL`` / ``ERR_CONNECT_FAIL``) into the errors a direct connection would raise.
 
     A real DNS failure without a proxy raises CannotResolveHostError in the download handler; behind a
     forward proxy the same failure arrives as a 502/503 with this header. Runs before RetryMiddleware so the
@@ -56,10 +66,13 @@ class ProxyErrorMiddleware:
     """
 
     def process_response(self, request: Request, response: Response) -> Response:
-        marker = response.headers.get(DNS_FAIL_HEADER)
-        if response.status in (502, 503, 504) and marker and b"ERR_DNS_FAIL" in marker.upper():
+        marker = (response.headers.get(DNS_FAIL_HEADER) or b"").upper()
+        if response.status in (502, 503, 504) and marker:
             host = request.url.split("/")[2] if "://" in request.url else request.url
-            raise ProxyDNSError(f"DNS lookup failed for {host} (reported by the proxy)")
+            if b"ERR_DNS_FAIL" in marker:
+                raise ProxyDNSError(f"DNS lookup failed for {host} (reported by the proxy)")
+            if b"ERR_CONNECT_FAIL" in marker:
+                raise ProxyConnectError(f"{host} refused the connection (reported by the proxy)")
         return response
 
 

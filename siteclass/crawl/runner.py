@@ -174,7 +174,8 @@ def _run_worker(todo: list[SiteInput], out: str, settings: CrawlSettings, *, pro
                 fh.write(json.dumps({"site_id": s.site_id, "name": s.name, "url": s.url, "input_url": s.input_url}) + "\n")
         settings_file = Path(tmp) / "settings.json"
         settings_file.write_text(settings.model_dump_json(), encoding="utf-8")
-        stderr_path = Path(tmp) / "stderr.log"
+        # the worker's log (Scrapy's, at crawl.log_level); SITECLASS_CRAWL_LOG=FILE keeps it
+        stderr_path = Path(os.environ.get("SITECLASS_CRAWL_LOG") or Path(tmp) / "stderr.log")
         env = {**os.environ, "SITECLASS_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "siteclass.crawl.worker", "--sites", str(sites_file), "--out", out,
                "--settings", str(settings_file)]

@@ -60,6 +60,9 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         ],
         # the spider keeps its own per-site canonical-URL set; Scrapy's filter would drop redirect loops silently
         "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+        # breadth-first within a priority: equally ranked links are fetched in the order they were found
+        "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+        "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": crawl.log_level,

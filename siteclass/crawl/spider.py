@@ -121,7 +121,7 @@ class SiteclassSpider(scrapy.Spider):
                  priority: int) -> scrapy.Request:
         return scrapy.Request(
             url, callback=self.parse_page, errback=self.on_error, priority=priority, dont_filter=True,
-            meta={"site_id": site.site_id, "depth": depth, "rank": rank, "click_text": text, "order": order},
+            meta={"site_id": site.site_id, "sc_depth": depth, "rank": rank, "click_text": text, "order": order},
         )
 
     # ----- deadlines -----
@@ -141,7 +141,7 @@ class SiteclassSpider(scrapy.Spider):
     def parse_page(self, response: Response) -> Iterator[Any]:
         site = self.state[response.meta["site_id"]]
         site.inflight -= 1
-        depth = int(response.meta["depth"])
+        depth = int(response.meta["sc_depth"])
         is_home = depth == 0
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         if is_home:
@@ -164,11 +164,11 @@ class SiteclassSpider(scrapy.Spider):
         body = response.body
         html = decode_html(body, ctype)
         if not ctype and html.lstrip()[:1] != "<":
-            self._refuse(site, response.meta["depth"] == 0, st.NOT_HTML, f"{response.url} is not an HTML page")
+            self._refuse(site, response.meta["sc_depth"] == 0, st.NOT_HTML, f"{response.url} is not an HTML page")
             return
         content = extract_page(html, response.url)
         site.stored.add(canonicalize(response.url))
-        depth = int(response.meta["depth"])
+        depth = int(response.meta["sc_depth"])
         parts = urlsplit(response.url)
         site.pages.append(PageRow(
             site_id=site.site_id, input_url=site.input_url, url=response.url,
@@ -205,7 +205,12 @@ class SiteclassSpider(scrapy.Spider):
     def _schedule(self, site: _SiteState) -> Iterator[scrapy.Request]:
         if site.status or self.site_expired(site.site_id):
             return
-        while site.pool and len(site.pages) + site.inflight < self.crawl_settings.max_pages:
+        # At most concurrent_per_domain requests of a site are handed to Scrapy at a time, so pages are fetched
+        # best rank first and better links found on sub-pages can still overtake those waiting.
+        cs = self.crawl_settings
+        limit = cs.max_pages + cs.max_failed_pages
+        while (site.pool and len(site.pages) + site.inflight < cs.max_pages and site.scheduled < limit
+               and site.inflight < cs.concurrent_per_domain):
             rank, depth, _, url, text = heapq.heappop(site.pool)
             site.inflight += 1
             site.scheduled += 1
@@ -224,7 +229,7 @@ class SiteclassSpider(scrapy.Spider):
         site = self.state[request.meta["site_id"]]
         site.inflight -= 1
         status, message = describe_failure(failure, request, self.crawl_settings)
-        is_home = int(request.meta.get("depth", 0)) == 0
+        is_home = int(request.meta.get("sc_depth", 0)) == 0
         if is_home:
             site.final_url = site.final_url or request.url
         self._refuse(site, is_home, status, message)

@@ -1,0 +1,26 @@
+"""Crawl-stage fixtures: the fixture web and one session-wide crawl of all its named sites."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from crawl_helpers import EXPECTED, REAL_PAGES, TEST_SETTINGS, MainCrawl
+from fixtures_web import add_real_pages, fixture_web  # noqa: F401
+
+from siteclass.crawl.localweb import LocalWeb
+from siteclass.crawl.runner import crawl
+
+
+@pytest.fixture(scope="session")
+def main_crawl(fixture_web: LocalWeb, tmp_path_factory: pytest.TempPathFactory) -> MainCrawl:  # noqa: F811
+    real_files = sorted(REAL_PAGES.glob("*.html")) if REAL_PAGES.is_dir() else []
+    real_hosts = add_real_pages(fixture_web, real_files, n=24) if real_files else []
+    inputs = [{"id": sid, "url": url, "name": f"{sid} inc"} for sid, (url, _) in EXPECTED.items()]
+    inputs += [{"id": f"real{i}", "url": host, "name": ""} for i, host in enumerate(real_hosts)]
+    out = tmp_path_factory.mktemp("main-crawl")
+    result = crawl(inputs, out, proxy=fixture_web.proxy_url, progress=False, **TEST_SETTINGS)
+    return MainCrawl(
+        web=fixture_web, result=result, out=out,
+        sites=pd.read_parquet(out / "sites.parquet"), pages=pd.read_parquet(out / "pages.parquet"),
+        raw=pd.read_parquet(out / "raw.parquet"), real_hosts=real_hosts,
+    )
