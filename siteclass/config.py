@@ -35,6 +35,7 @@ class _Section(BaseModel):
 class CrawlSettings(_Section):
     max_pages: int = Field(5, ge=1, le=100, description="pages per site, home page included")
     max_depth: int = Field(2, ge=0, le=10, description="link hops from the home page")
+    max_failed_pages: int = Field(5, ge=0, description="sub-pages that may fail (404, refused, off-site) per site")
     rank_words: list[list[str]] = Field(default_factory=lambda: [list(g) for g in DEFAULT_RANK_WORDS])
     user_agent: str = USER_AGENT
     obey_robots: bool = True
