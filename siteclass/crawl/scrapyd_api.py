@@ -8,8 +8,15 @@ through ``addversion.json``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,3 +186,69 @@ def scrapyd_conf(settings: ScrapydSettings, directory: str | Path | None = None)
         "",
     ]
     return "\n".join(lines)
+
+
+class LocalScrapyd:
+    """A real ``scrapyd`` process on 127.0.0.1, in its own folder with a :func:`scrapyd_conf` configuration.
+
+    For tests, benchmarks and single-machine runs: ``LocalScrapyd(folder, max_proc=2).start()`` … ``.stop()``.
+    It runs in its own process group, so :meth:`stop` also ends the crawl processes it started.
+    """
+
+    def __init__(self, folder: str | Path, max_proc: int = 0, port: int = 0, queue_poll_s: float = 0.5) -> None:
+        self.folder = Path(folder)
+        self.port = port or _free_port()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        conf = ScrapydSettings.model_validate(
+            {"http_port": self.port, "max_proc": max_proc, "queue_poll_s": queue_poll_s}
+        )
+        (self.folder / "scrapyd.conf").write_text(scrapyd_conf(conf, self.folder), encoding="utf-8")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60.0) -> LocalScrapyd:
+        with (self.folder / "scrapyd.out").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "scrapyd", "--pidfile=", "--logfile", str(self.folder / "twistd.log")],
+                cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"scrapyd exited with code {self.proc.returncode}; see {self.folder}/twistd.log")
+            try:
+                if httpx.get(f"{self.url}/daemonstatus.json", timeout=2, trust_env=False).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"scrapyd did not answer on {self.url} within {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        """Stop Scrapyd and the crawl processes it started (its whole process group)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> LocalScrapyd:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

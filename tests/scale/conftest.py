@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from siteclass.config import ScrapydSettings
 from siteclass.crawl.localweb import LocalWeb
-from siteclass.crawl.scrapyd_api import scrapyd_conf
+from siteclass.crawl.scrapyd_api import LocalScrapyd
 
 N_SITES = 36
 
@@ -30,57 +22,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ScrapydProcess:
+class ScrapydProcess(LocalScrapyd):
     """A real ``scrapyd`` in its own folder, started from a ``siteclass scrapyd-conf`` configuration."""
 
     def __init__(self, folder: Path, max_proc: int = 2) -> None:
-        self.folder = folder
-        self.port = free_port()
-        folder.mkdir(parents=True, exist_ok=True)
-        conf = ScrapydSettings(http_port=self.port, max_proc=max_proc, queue_poll_s=0.3)
-        (folder / "scrapyd.conf").write_text(scrapyd_conf(conf, folder), encoding="utf-8")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ScrapydProcess:
-        log = (self.folder / "scrapyd.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scrapyd", "--pidfile=", "--logfile", str(self.folder / "twistd.log")],
-            cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"scrapyd exited: see {self.folder / 'twistd.log'}")
-            try:
-                if httpx.get(f"{self.url}/daemonstatus.json", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError("scrapyd did not start in 30 s")
-
-    def stop(self) -> None:
-        """Stop Scrapyd and the crawl processes it started (its whole process group)."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-    def kill_server_only(self) -> None:
-        """Kill the Scrapyd process alone (as a crash would); its running crawls are left to finish."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-        self.proc = None
+        super().__init__(folder, max_proc=max_proc, queue_poll_s=0.3)
 
 
 def add_generated_sites(web: LocalWeb, n: int) -> list[str]:
