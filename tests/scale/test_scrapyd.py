@@ -188,3 +188,80 @@ def test_killed_scheduler_resumes_without_recrawling(tmp_path: Path, web: LocalW
     state = json.loads((out / "_scrapyd" / "state.json").read_text())
     assert state["merged"] is True
     assert [c["attempt"] for c in state["chunks"] if c["id"] in {d["id"] for d in done_before}] == [1] * len(done_before)
+
+
+@pytest.fixture()
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch, unused_port: Any) -> Any:
+    """A moto S3 server on 127.0.0.1 that fsspec's ``s3://`` URLs point at."""
+    import fsspec
+    import httpx
+
+    port = unused_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: _answers(httpx, endpoint), 30, "moto")
+        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                           "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": endpoint}})
+        fsspec.filesystem("s3").mkdir("crawls")
+        yield endpoint
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _answers(httpx: Any, url: str) -> bool:
+    try:
+        httpx.get(url, trust_env=False, timeout=1)
+        return True
+    except httpx.TransportError:
+        return False
+
+
+def test_state_and_merge_on_s3(tmp_path: Path, sites_csv: Any, s3_endpoint: Any) -> None:
+    """The scheduler's files and the merge go through fsspec: a job's parts on S3 merge into one row per input,
+    a site no attempt wrote becomes `unreachable`, invalid rows stay `invalid_input`, in input order."""
+    from datetime import UTC, datetime
+
+    from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
+    from siteclass.crawl.pipeline import OutputStore
+
+    sites = sites_csv(tmp_path / "sites.csv", _hosts(5), [("bad", "Broken row", "not a url")])
+    settings = Settings()
+    store = ChunkStore.open("s3://crawls/run", SiteList.read(str(sites)), 2, "siteclass", settings.crawl)
+    assert [(c.start, c.end) for c in store.chunks] == [(0, 2), (2, 4), (4, 5)]
+    for chunk in store.chunks:
+        args = store.prepare_attempt(chunk, "http://127.0.0.1:1")
+        assert args["out"].startswith("s3://crawls/run/_chunks/")
+        ids = store.chunk_sites(chunk)
+        written = ids[:-1] if chunk.id == "c000001" else ids  # this job "died" before its last site
+        OutputStore(args["out"]).write_part([
+            SiteResult(
+                SiteRow(sid, "n", "u", f"http://{sid}/", "ok", "", 1, 0.5),
+                [PageRow(sid, "u", f"http://{sid}/", "d", "/", 0, 0, 1, "", "t", "", "en", "text", 200,
+                         "text/html", 10, datetime.now(UTC))],
+                [RawRow(sid, f"http://{sid}/", "<html></html>")],
+            )
+            for sid in written
+        ])
+        missing = store.missing_sites(chunk)
+        assert missing == ([ids[-1]] if chunk.id == "c000001" else [])
+        if missing:
+            store.fail(chunk, missing, "job ended without these sites", retries=0, lost_retries=0)
+        else:
+            store.mark_done(chunk)
+    store.merge(SiteList.read(str(sites)), settings, keep_chunks=False)
+    import fsspec
+
+    fs = fsspec.filesystem("s3")  # the moto endpoint (pyarrow's own S3 client would go to AWS)
+    table = pq.read_table("crawls/run/sites.parquet", filesystem=fs).to_pylist()
+    assert [r["site_id"] for r in table] == ["s000", "s001", "s002", "s003", "s004", "bad"]
+    assert [r["status"] for r in table] == ["ok", "ok", "ok", "unreachable", "ok", "invalid_input"]
+    assert table[3]["error"].startswith("scrapyd job failed: job ended without these sites")
+    assert pq.read_table("crawls/run/pages.parquet", filesystem=fs).num_rows == 4
+    assert not fs.exists("crawls/run/_chunks")
+    reopened = ChunkStore.open("s3://crawls/run", SiteList.read(str(sites)), 2, "siteclass", settings.crawl)
+    assert reopened.merged and reopened.resumed
