@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "ZeroShotClassifier": "siteclass.models.zeroshot",
     # stages
     "crawl": "siteclass.crawl.runner",
+    "crawl_on_scrapyd": "siteclass.crawl.scrapyd",
     "build_dataset": "siteclass.data.build",
     "train": "siteclass.train",
     "evaluate": "siteclass.evaluate",

@@ -126,7 +126,7 @@ def _package_files() -> list[tuple[str, bytes]]:
     files = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root.parent).as_posix()
-        if "__pycache__" in rel or "/demo/sites/" in rel:
+        if "__pycache__" in rel or rel.startswith("siteclass/demo/_"):  # the demo corpus is not crawl code
             continue
         files.append((rel, path.read_bytes()))
     return files
