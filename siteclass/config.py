@@ -41,6 +41,7 @@ class CrawlSettings(_Section):
     obey_robots: bool = True
     concurrent_requests: int = Field(64, ge=1, description="requests in flight across all sites")
     concurrent_per_domain: int = Field(2, ge=1, le=8)
+    max_active_sites: int = Field(0, ge=0, description="sites under way at once; 0: concurrent_requests")
     autothrottle: bool = True
     autothrottle_start_delay_s: float = Field(0.25, ge=0, description="first delay between requests to one site")
     autothrottle_max_delay_s: float = Field(10.0, ge=0)
@@ -84,17 +85,19 @@ class LinearParams(_Section):
 
 
 class FastTextParams(_Section):
-    dim: int = Field(100, ge=8, le=1024)
-    word_ngrams: int = Field(2, ge=1, le=5)
-    char_ngrams: tuple[int, int] = (3, 6)
-    use_char_ngrams: bool = True
-    buckets: int = Field(2_000_000, ge=1024)
-    lr: float = Field(0.5, gt=0)
-    epochs: int = Field(10, ge=1)
+    dim: int = Field(100, ge=8, le=1024, description="embedding size")
+    word_ngrams: int = Field(2, ge=1, le=5, description="word n-grams 1..N")
+    char_ngrams: tuple[int, int] = Field((3, 6), description="character n-gram lengths of each word")
+    use_char_ngrams: bool = Field(False, description="add character n-grams (subwords): slower, helps rare words")
+    buckets: int = Field(2_000_000, ge=1024, description="hash buckets of the n-gram features")
+    lr: float = Field(0.3, gt=0, description="initial learning rate, decayed linearly to 0")
+    epochs: int = Field(5, ge=1)
     batch_size: int = Field(32, ge=1)
-    loss: Literal["softmax", "ova"] = "softmax"
-    min_count: int = Field(1, ge=1)
+    loss: Literal["softmax", "ova"] = Field("softmax", description="multi-label data always uses ova")
+    optimizer: Literal["adagrad", "sgd", "adam"] = Field("adagrad", description="adagrad: row-wise, sparse")
+    min_count: int = Field(1, ge=1, description="features seen fewer times in training are dropped")
     max_tokens: int = Field(2000, ge=16, description="tokens kept per text")
+    max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
 
 
 class TransformerParams(_Section):
@@ -210,7 +213,9 @@ class ServeSettings(_Section):
     max_concurrency: int = Field(64, ge=1)
     max_batch_items: int = Field(64, ge=1)
     microbatch_max: int = Field(64, ge=1)
-    microbatch_wait_ms: float = Field(2.0, ge=0)
+    microbatch_wait_ms: float = Field(
+        0.0, ge=0, description="extra wait for more requests before a model call; 0: take what is queued"
+    )
     cache_ttl_s: float = Field(3600.0, ge=0)
     cache_size: int = Field(10_000, ge=0)
     allow_private: bool = Field(False, description="lift the SSRF guard: live fetches may reach private addresses")
@@ -220,6 +225,9 @@ class ServeSettings(_Section):
     proxy: str | None = Field(None, description="HTTP proxy the live fetch goes through (it resolves names)")
     workers: int = Field(1, ge=1)
     fetch_timeout_s: float = Field(20.0, gt=0, description="total time for one live site fetch (status timeout)")
+    inference: Literal["thread", "inline"] = Field(
+        "thread", description="run the model in a worker thread, or inline in the event loop (GIL-bound models)"
+    )
 
 
 class ScrapydSettings(_Section):

@@ -2,4 +2,58 @@
 
 from __future__ import annotations
 
-from siteclass.cli.app import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from siteclass.cli.app import ConfigOption, app, settings_from
+
+
+@app.command()
+def crawl(
+    sites: Annotated[Path, typer.Argument(help="CSV or Parquet with a 'url' column ('id' and 'name' optional).")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Output folder or fsspec URL (s3://bucket/prefix).")],
+    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages per site, home page included.")] = None,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Link hops from the home page.")] = None,
+    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy every request goes through.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("--concurrency", help="Requests in flight across all sites.")
+    ] = None,
+    per_domain: Annotated[
+        int | None, typer.Option("--per-domain", help="Requests in flight per site (1-2 is polite).")
+    ] = None,
+    page_timeout: Annotated[
+        float | None, typer.Option("--page-timeout", help="Total deadline for one page, in seconds.")
+    ] = None,
+    site_timeout: Annotated[
+        float | None, typer.Option("--site-timeout", help="Total deadline for one site, in seconds.")
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option("--max-bytes", help="Cap on a page's decompressed size, in bytes.")
+    ] = None,
+    robots: Annotated[
+        bool | None, typer.Option("--robots/--ignore-robots", help="Obey robots.txt (default: obey).")
+    ] = None,
+    keep_raw: Annotated[
+        bool | None, typer.Option("--raw/--no-raw", help="Keep the raw HTML in raw.parquet (default: keep).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Crawl each site's home page and its most informative internal pages into DIR/pages.parquet,
+    DIR/raw.parquet and DIR/sites.parquet (one row per input row). Re-running with the same --out resumes."""
+    from siteclass.crawl.runner import crawl as run_crawl
+
+    settings = settings_from(
+        config,
+        **{
+            "crawl.max_pages": max_pages, "crawl.max_depth": max_depth, "crawl.proxy": proxy,
+            "crawl.concurrent_requests": concurrency, "crawl.concurrent_per_domain": per_domain,
+            "crawl.page_timeout_s": page_timeout, "crawl.site_timeout_s": site_timeout,
+            "crawl.max_bytes": max_bytes, "crawl.obey_robots": robots, "crawl.keep_raw": keep_raw,
+        },
+    )
+    result = run_crawl(sites, out, settings.crawl, progress=not quiet)
+    if quiet:
+        typer.echo(f"{result.n_ok}/{result.n_sites} sites ok, {result.n_pages} pages → {result.out}")

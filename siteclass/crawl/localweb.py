@@ -184,7 +184,7 @@ class LocalWeb:
         class _Handler(_ProxyHandler):
             localweb = web
 
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
+        server = _Server(("127.0.0.1", self._port), _Handler)
         server.daemon_threads = True
         server.request_queue_size = 256
         self._server = server
@@ -218,6 +218,14 @@ class LocalWeb:
         if reply is None:
             return Reply(b"<h1>404 Not Found</h1>", status=404)
         return reply
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], OSError):  # clients that hang up are normal here
+            super().handle_error(request, client_address)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):

@@ -30,7 +30,6 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "CONCURRENT_REQUESTS": crawl.concurrent_requests,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_per_domain,
         "DOWNLOAD_DELAY": crawl.download_delay_s,
-        "RANDOMIZE_DOWNLOAD_DELAY": False,
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.autothrottle_start_delay_s, crawl.download_delay_s),
         "AUTOTHROTTLE_MAX_DELAY": max(crawl.autothrottle_max_delay_s, crawl.download_delay_s),
@@ -65,6 +64,7 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": crawl.log_level,
         "LOGSTATS_INTERVAL": 0,
         "DOWNLOADER_MIDDLEWARES": {

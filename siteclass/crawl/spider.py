@@ -105,8 +105,20 @@ class SiteclassSpider(scrapy.Spider):
                     if str(row["site_id"]) not in done:
                         yield {k: str(row.get(k) or "") for k in ("site_id", "name", "url", "input_url")}
 
+    async def _pause(self, seconds: float) -> None:
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor
+        from twisted.internet.task import deferLater
+
+        await maybe_deferred_to_future(deferLater(reactor, seconds, lambda: None))  # type: ignore[arg-type]
+
     async def start(self) -> AsyncIterator[Any]:
+        # Sites are started only while fewer than max_active are under way: a site finishes soon after it
+        # starts, so a killed crawl loses at most the sites in flight, and memory stays flat on long lists.
+        max_active = self.crawl_settings.max_active_sites or self.crawl_settings.concurrent_requests
         for row in self._inputs():
+            while len(self.state) >= max_active:
+                await self._pause(0.02)
             site = _SiteState(row["site_id"], row["name"], row["input_url"] or row["url"], row["url"])
             if site.site_id in self.state:
                 continue

@@ -48,6 +48,8 @@ def normalize_input_url(raw: str) -> str:
         raise InputError(f"invalid url {raw!r}: {exc}") from exc
     if parts.scheme.lower() not in ("http", "https"):
         raise InputError(f"invalid url {raw!r}: only http and https websites can be crawled")
+    if "@" in parts.netloc:
+        raise InputError(f"invalid url {raw!r}: credentials or an e-mail address are not a website")
     host = (parts.hostname or "").rstrip(".")
     if not host or any(c.isspace() for c in value):
         raise InputError(f"invalid url {raw!r}: no valid host name")
