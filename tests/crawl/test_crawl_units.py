@@ -163,7 +163,7 @@ def test_read_sites_parquet_and_records(tmp_path: Path) -> None:
 
 
 def test_read_sites_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="missing.csv"):
+    with pytest.raises(InputError, match=r"missing\.csv"):
         read_sites(tmp_path / "missing.csv")
     path = tmp_path / "nourl.csv"
     path.write_text("website,name\nacme.com,Acme\n")
