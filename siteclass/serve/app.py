@@ -99,7 +99,8 @@ class ServeState:
         self.guard = UrlGuard.from_settings(self.serve, settings.crawl, resolver=resolver)
         self.fetcher = GuardedFetcher.from_settings(settings, self.guard)
         self.batcher = MicroBatcher(
-            self._predict_batch, self.serve.microbatch_max, self.serve.microbatch_wait_ms, self.metrics.observe_batch
+            self._predict_batch, self.serve.microbatch_max, self.serve.microbatch_wait_ms, self.metrics.observe_batch,
+            inline=self.serve.inference == "inline",
         )
         self._load_task: asyncio.Task[None] | None = None
 
@@ -162,6 +163,11 @@ def pages_record(name: str | None, url: str, pages: list[dict[str, str]]) -> Rec
 
 def _pages_of(item: PagesRequest, page_chars: int) -> list[dict[str, str]]:
     return [{"url": p.url, "title": p.title, "text": p.text[:page_chars]} for p in item.pages]
+
+
+def _answer(body: PredictResponse | BatchResponse) -> Response:
+    """Serialise once with pydantic-core (FastAPI would validate the response model again)."""
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 def _error(status: int, code: str, detail: Any, **extra: Any) -> JSONResponse:
@@ -276,7 +282,7 @@ def create_app(
     live_errors = {400: {"model": ERROR_RESPONSES[422]["model"], "description": "url_not_allowed"}, **ERROR_RESPONSES}
 
     @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse, responses=live_errors)
-    async def predict_live(body: PredictRequest) -> PredictResponse:
+    async def predict_live(body: PredictRequest) -> Response:
         from siteclass.crawl.urls import normalize_input_url, registered_domain
 
         state.require_model()
@@ -290,16 +296,16 @@ def create_app(
         hit = state.cache.get(key)
         if hit is not None:
             state.metrics.cache.labels("hit").inc()
-            return hit.model_copy(update={"cached": True})
+            return _answer(hit.model_copy(update={"cached": True}))
         state.metrics.cache.labels("miss").inc()
         site = await state.fetcher.fetch_site(url)
         if site.status != "ok" or not site.pages:
-            return state.response(site.domain, site.status, site.pages, [], site.error)
+            return _answer(state.response(site.domain, site.status, site.pages, [], site.error))
         record = pages_record(body.name, site.final_url, site.pages)
         top = (await predict_records([record]))[0]
         answer = state.response(site.domain, "ok", site.pages, top)
         state.cache.put(key, answer)
-        return answer
+        return _answer(answer)
 
     def page_answer(item: PagesRequest, top: list[tuple[str, float]] | None) -> PredictResponse:
         pages = _pages_of(item, settings.dataset.page_chars)
@@ -312,16 +318,16 @@ def create_app(
         return any(p.text.strip() or p.title.strip() for p in item.pages) or bool((item.name or "").strip())
 
     @app.post("/v1/predict/pages", tags=["predict"], response_model=PredictResponse, responses=ERROR_RESPONSES)
-    async def predict_pages(body: PagesRequest) -> PredictResponse:
+    async def predict_pages(body: PagesRequest) -> Response:
         state.require_model()
         if not usable(body):
-            return page_answer(body, None)
+            return _answer(page_answer(body, None))
         record = pages_record(body.name, body.url, _pages_of(body, settings.dataset.page_chars))
         top = (await predict_records([record]))[0]
-        return page_answer(body, top)
+        return _answer(page_answer(body, top))
 
     @app.post("/v1/predict/batch", tags=["predict"], response_model=BatchResponse, responses=ERROR_RESPONSES)
-    async def predict_batch(body: BatchRequest) -> BatchResponse:
+    async def predict_batch(body: BatchRequest) -> Response:
         state.require_model()
         if len(body.items) > serve.max_batch_items:
             raise FieldError("items", f"at most {serve.max_batch_items} items per batch, got {len(body.items)}")
@@ -330,6 +336,6 @@ def create_app(
                                 _pages_of(body.items[i], settings.dataset.page_chars)) for i in idx]
         tops = await predict_records(records) if records else []
         by_index = dict(zip(idx, tops))
-        return BatchResponse(items=[page_answer(it, by_index.get(i)) for i, it in enumerate(body.items)])
+        return _answer(BatchResponse(items=[page_answer(it, by_index.get(i)) for i, it in enumerate(body.items)]))
 
     return app

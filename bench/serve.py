@@ -1,0 +1,249 @@
+"""HTTP serving load test: /v1/predict/pages at concurrency 1, 8, 32 beside the raw model's own throughput.
+
+    python -m bench serve [--duration 10] [--concurrency 1,8,32] [--model-dir DIR]
+    python bench/serve.py --duration 5
+
+The anchor is the raw model in the same run: ``predict_top_k`` on batches of 32 records (what the micro-batcher
+hands it at concurrency 32) and on single records. The server is real uvicorn on 127.0.0.1 (a thread of this
+process, so nothing else shares the model's memory), the load comes from a separate process (asyncio + httpx,
+bounded in requests and time, loopback only). Payloads are the embedded demo sites' pages (real HTML → text).
+Default model: fastText trained here on the demo sites; ``--model-dir`` benchmarks a saved model instead (e.g.
+a transformer exported to ONNX, served through ``siteclass.load_model``).
+
+Target: at concurrency 32 the server delivers ≥ 80 % of the raw model's batched throughput, p99 ≤ 3 × p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGET_SHARE = 0.8
+TARGET_TAIL = 3.0
+
+
+# ----------------------------------------------------------------------------------------------- data & model
+def demo_records(pages_per_site: int = 5) -> tuple[list[dict[str, Any]], list[str]]:
+    """One record per demo site (name, url, pages of extracted text) and its label."""
+    from siteclass.crawl.extract import extract_page
+    from siteclass.crawl.localweb import demo_sites_root
+    from siteclass.crawl.urls import registered_domain
+
+    root = demo_sites_root()
+    demo = root.parent
+    labels = {registered_domain(r["url"]): r["label"] for r in csv.DictReader((demo / "labels.csv").open())}
+    names = {registered_domain(r["url"]): r["name"] for r in csv.DictReader((demo / "sites.csv").open())}
+    records, y = [], []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        domain = registered_domain(folder.name)
+        if domain not in labels:
+            continue
+        files = sorted(folder.rglob("*.html"), key=lambda p: (p.name != "index.html", len(p.parts), p.name))
+        pages = []
+        for f in files[:pages_per_site]:
+            url = f"http://{folder.name}/{f.relative_to(folder).as_posix()}".removesuffix("index.html")
+            page = extract_page(f.read_text(encoding="utf-8", errors="replace"), url)
+            pages.append({"url": url, "title": page.title, "text": page.text[:4000]})
+        records.append({"name": names.get(domain, ""), "url": f"http://{folder.name}/", "pages": pages})
+        y.append(labels[domain])
+    return records, y
+
+
+def fasttext_model(records: list[dict[str, Any]], y: list[str]) -> Any:
+    from siteclass.config import TrainSettings
+    from siteclass.models.fasttext import FastTextClassifier
+
+    settings = TrainSettings()
+    settings.fasttext.epochs = 5
+    model = FastTextClassifier.from_settings(settings)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        model.fit(records, y)
+    return model
+
+
+def raw_throughput(model: Any, records: list[dict[str, Any]], batch: int, seconds: float, k: int) -> float:
+    """Records per second of ``model.predict_top_k`` on batches of *batch* records."""
+    from siteclass.predict import site_record
+
+    prepared = [site_record(r["name"], r["url"], "", r["pages"]) for r in records]
+    done, i = 0, 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        chunk = [prepared[(i + j) % len(prepared)] for j in range(batch)]
+        model.predict_top_k(chunk, k=k)
+        done += batch
+        i += batch
+    return done / (time.perf_counter() - started)
+
+
+# ----------------------------------------------------------------------------------------------- server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    def __init__(self, model: Any, port: int, inference: str = "thread") -> None:
+        import uvicorn
+
+        from siteclass.config import ServeSettings
+        from siteclass.serve.app import create_app
+
+        settings = ServeSettings(max_concurrency=1024, microbatch_max=64, microbatch_wait_ms=2.0,
+                                 inference=inference)  # type: ignore[arg-type]
+        app = create_app(model, settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> ServerThread:
+        import httpx
+
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not become ready")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+# ----------------------------------------------------------------------------------------------- load
+async def _load(url: str, bodies: list[bytes], concurrency: int, max_requests: int, seconds: float) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    counter = {"sent": 0}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+        for body in bodies[:2]:  # warm-up
+            await client.post("/v1/predict/pages", content=body, headers={"content-type": "application/json"})
+        stop_at = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while counter["sent"] < max_requests and time.perf_counter() < stop_at:
+                body = bodies[counter["sent"] % len(bodies)]
+                counter["sent"] += 1
+                t0 = time.perf_counter()
+                r = await client.post("/v1/predict/pages", content=body, headers={"content-type": "application/json"})
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code != 200:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
+
+
+def loadgen_main(args: argparse.Namespace) -> int:
+    bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
+    result = asyncio.run(_load(args.url, bodies, args.concurrency, args.max_requests, args.duration))
+    print(json.dumps(result))
+    return 0
+
+
+def run_load(url: str, bodies_file: Path, concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", "--url", url, "--bodies", str(bodies_file),
+           "--concurrency", str(concurrency), "--duration", str(seconds), "--max-requests", str(max_requests)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=env, check=True)
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+# ----------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per concurrency level")
+    parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument("--max-requests", type=int, default=100_000)
+    parser.add_argument("--model-dir", default=None, help="a saved model folder instead of the fastText model")
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--inference", default="thread,inline", help="server modes to measure: thread, inline")
+    parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--bodies", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.loadgen:
+        args.concurrency = int(args.concurrency)
+        return loadgen_main(args)
+
+    import tempfile
+
+    records, y = demo_records()
+    if args.model_dir:
+        import siteclass
+
+        model, name = siteclass.load_model(args.model_dir), f"{args.model_dir}"
+    else:
+        model, name = fasttext_model(records, y), "fasttext (trained on the demo sites)"
+    levels = [int(c) for c in args.concurrency.split(",")]
+    print(f"model: {name}; {len(records)} payloads, {sum(len(r['pages']) for r in records) / len(records):.1f} "
+          f"pages and {sum(len(json.dumps(r)) for r in records) / len(records) / 1024:.1f} KB per request; "
+          f"{os.cpu_count()} CPUs")
+    raw = {b: raw_throughput(model, records, b, min(5.0, args.duration), args.top_k) for b in (1, 32)}
+    print(f"raw model: {raw[1]:.0f} records/s one at a time, {raw[32]:.0f} records/s in batches of 32 (anchor)")
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies = Path(tmp) / "bodies.jsonl"
+        bodies.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+        for mode in args.inference.split(","):
+            results = []
+            with ServerThread(model, free_port(), mode) as server:
+                for c in levels:
+                    results.append(run_load(server.url, bodies, c, args.duration, args.max_requests))
+            report(results, raw[32], f"server, model {mode}")
+    return 0
+
+
+def report(results: list[dict[str, Any]], raw: float, title: str) -> None:
+    print(f"{title}:")
+    print(f"{'conc':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs raw':>7} {'errors':>6}")
+    for r in results:
+        print(f"{r['concurrency']:>5} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+              f"{r['p99_ms'] / r['p50_ms']:>8.2f} {r['rps'] / raw:>6.0%} {r['errors']:>6}")
+    top = next((r for r in results if r["concurrency"] == 32), None)
+    if top is not None:
+        share, tail = top["rps"] / raw, top["p99_ms"] / top["p50_ms"]
+        ok = share >= TARGET_SHARE and tail <= TARGET_TAIL
+        print(f"target at concurrency 32: ≥ {TARGET_SHARE:.0%} of raw and p99 ≤ {TARGET_TAIL:g}× p50 → "
+              f"{share:.0%}, {tail:.2f}× : {'MET' if ok else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
