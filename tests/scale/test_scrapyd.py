@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from siteclass.cli import run as cli_run
+from siteclass.cli.scale import crawl_with_scrapyd, parse_scrapyd_urls
 from siteclass.config import Settings
 from siteclass.crawl.localweb import LocalWeb
 from siteclass.crawl.runner import read_sites
@@ -86,13 +87,13 @@ def test_other_sites_in_same_out_are_refused(tmp_path: Path, web: LocalWeb, site
         ChunkStore.open(str(tmp_path / "out"), SiteList.read(str(other)), 2, "siteclass", settings.crawl)
 
 
-def test_crawl_spread_over_two_servers(tmp_path: Path, web: LocalWeb, scrapyd_factory: Any, sites_csv: Any) -> None:
+def test_crawl_spread_over_two_servers(
+    tmp_path: Path, web: LocalWeb, scrapyd_factory: Any, sites_csv: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b = scrapyd_factory("a"), scrapyd_factory("b")
     sites = sites_csv(tmp_path / "sites.csv", _hosts(N_SITES), EXTRA)
-    lines: list[str] = []
-    result = crawl_on_scrapyd(
-        sites, tmp_path / "out", [a.url, b.url], _settings(web), progress=lambda p: lines.append(p.line())
-    )
+    # what `siteclass crawl SITES --out DIR --scrapyd A,B` runs
+    result = crawl_with_scrapyd(sites, tmp_path / "out", f"{a.url}, {b.url}", _settings(web))
     assert isinstance(result, ScrapydCrawlResult)
     _check_output(tmp_path / "out", sites, N_SITES)
     assert result.n_sites == N_SITES + 2 and result.n_ok == N_SITES
@@ -100,9 +101,17 @@ def test_crawl_spread_over_two_servers(tmp_path: Path, web: LocalWeb, scrapyd_fa
     assert set(result.servers) == {a.url, b.url}, result.servers  # both servers got chunks
     assert min(result.servers.values()) >= 2
     assert not (tmp_path / "out" / "_chunks").exists()
-    assert lines and lines[-1].startswith("scrapyd: chunks 7/7")
+    err = capsys.readouterr().err
+    assert "scrapyd: chunks 0/7" in err and "scrapyd: chunks 7/7 · sites 37/37" in err
+    assert f"{N_SITES + 2} sites (ok {N_SITES}" in err
     for host in _hosts(N_SITES):
         assert web.paths_for(host).count("/") >= 1
+
+
+@pytest.mark.parametrize("value", ["", " , ", "127.0.0.1:6800", "http://a:6800,ftp://b"])
+def test_bad_scrapyd_urls_are_input_errors(value: str) -> None:
+    with pytest.raises(InputError, match="--scrapyd"):
+        parse_scrapyd_urls(value)
 
 
 def _wait_for(predicate: Any, timeout: float, what: str) -> None:
