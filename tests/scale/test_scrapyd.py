@@ -92,8 +92,31 @@ def test_crawl_spread_over_two_servers(
 ) -> None:
     a, b = scrapyd_factory("a"), scrapyd_factory("b")
     sites = sites_csv(tmp_path / "sites.csv", _hosts(N_SITES), EXTRA)
+    peak = {a.url: 0, b.url: 0}
+    stop = threading.Event()
+
+    def watch() -> None:  # jobs of the crawl on each server, as Scrapyd itself lists them
+        import httpx
+
+        while not stop.is_set():
+            for url in peak:
+                try:
+                    jobs = httpx.get(f"{url}/listjobs.json", params={"project": "siteclass"}, timeout=5).json()
+                except (httpx.HTTPError, ValueError):
+                    continue
+                if jobs.get("status") == "ok":
+                    peak[url] = max(peak[url], len(jobs["pending"]) + len(jobs["running"]))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     # what `siteclass crawl SITES --out DIR --scrapyd A,B` runs
-    result = crawl_with_scrapyd(sites, tmp_path / "out", f"{a.url}, {b.url}", _settings(web))
+    try:
+        result = crawl_with_scrapyd(sites, tmp_path / "out", f"{a.url}, {b.url}", _settings(web))
+    finally:
+        stop.set()
+        watcher.join()
+    assert all(2 <= n <= 3 for n in peak.values()), peak  # max_running 2 + max_pending 1, and both used
     assert isinstance(result, ScrapydCrawlResult)
     _check_output(tmp_path / "out", sites, N_SITES)
     assert result.n_sites == N_SITES + 2 and result.n_ok == N_SITES
