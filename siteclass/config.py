@@ -75,14 +75,16 @@ class DatasetSettings(_Section):
 
 
 class LinearParams(_Section):
-    C: float = Field(4.0, gt=0)
-    word_ngrams: tuple[int, int] = (1, 2)
-    char_ngrams: tuple[int, int] = (2, 5)
-    max_features: int = Field(200_000, ge=1000)
+    C: float = Field(4.0, gt=0, description="inverse regularisation strength of the logistic regression")
+    word_ngrams: tuple[int, int] = Field((1, 2), description="word n-gram lengths")
+    char_ngrams: tuple[int, int] = Field((2, 5), description="character n-gram lengths (within word bounds)")
+    max_features: int = Field(200_000, ge=1000, description="features kept, split evenly word/char")
     min_df: int = Field(2, ge=1)
     sublinear_tf: bool = True
     max_iter: int = Field(2000, ge=10)
 
+    class_weight: Literal["none", "balanced"] = Field("none", description="balanced: reweight rare classes")
+    max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
 
 class FastTextParams(_Section):
     dim: int = Field(100, ge=8, le=1024, description="embedding size")
@@ -129,6 +131,7 @@ class TrainSettings(_Section):
     early_stopping_patience: int = Field(2, ge=0)
     checkpoint_every_steps: int = Field(0, ge=0, description="0: at the end of each epoch only")
     metric: str = "macro_f1"
+    keep_checkpoints: bool = Field(False, description="keep OUT/checkpoints after a successful run")
     calibrate: bool = True
     device: str = Field("auto", description="auto, cpu, cuda")
     linear: LinearParams = Field(default_factory=LinearParams)

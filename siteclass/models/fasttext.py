@@ -1,0 +1,429 @@
+"""``fasttext``: a fastText-style classifier in torch, fast on CPU.
+
+Text → lower-cased word tokens → hashed features: words, word n-grams (2..``word_ngrams``) and optionally
+character n-grams of each word (``<word>`` sliced to ``char_ngrams`` lengths), all hashed with CRC-32 into
+``buckets`` (deterministic across processes and machines — never Python's ``hash``). The features of a text
+are averaged by an ``nn.EmbeddingBag(mode="mean")`` and fed to a linear layer: softmax (single-label) or
+one-vs-all sigmoids (``loss="ova"``, always for multi-label). SGD with fastText's linear learning-rate decay, or
+Adam. Training runs through :mod:`siteclass.models.torchloop` (checkpoints, resume, early stopping, DDP).
+
+Only the hashed features seen in training get a row (the table is compacted), so saved models are small;
+features never seen are ignored at prediction time, like fastText's out-of-vocabulary words. Prediction runs
+in numpy (no torch needed): a sparse averaging matrix times the precomputed ``embedding @ W.T``.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from siteclass.models.base import Classifier, Record, record_text
+
+if TYPE_CHECKING:
+    from siteclass.config import TrainSettings
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_PRIME = np.uint64(116049371)  # fastText's n-gram hash multiplier
+_CHAR_SEED = 0x5BD1E995  # CRC-32 start value for character n-grams (a separate hash namespace)
+
+
+# ----------------------------------------------------------------------------------------------- features
+class Hasher:
+    """Texts → CSR (``ptr``, ``ids``) of hashed feature ids in ``[0, buckets)``."""
+
+    def __init__(
+        self,
+        word_ngrams: int,
+        char_ngrams: tuple[int, int],
+        use_char_ngrams: bool,
+        buckets: int,
+        max_tokens: int,
+    ) -> None:
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
+        self.use_char_ngrams = use_char_ngrams
+        self.buckets = buckets
+        self.max_tokens = max_tokens
+
+    def _subwords(self, word: str) -> list[int]:
+        w = f"<{word}>"
+        lo, hi = self.char_ngrams
+        return [
+            zlib.crc32(w[i : i + n].encode("utf-8"), _CHAR_SEED)
+            for n in range(lo, hi + 1)
+            for i in range(len(w) - n + 1)
+        ]
+
+    def transform(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        vocab: dict[str, int] = {}
+        tok_chunks: list[list[int]] = []
+        for text in texts:
+            words = _TOKEN.findall(text.lower())[: self.max_tokens]
+            tok_chunks.append([vocab.setdefault(w, len(vocab)) for w in words])
+        lengths = np.fromiter((len(c) for c in tok_chunks), dtype=np.int64, count=len(tok_chunks))
+        toks = np.fromiter((t for c in tok_chunks for t in c), dtype=np.int64, count=int(lengths.sum()))
+        doc = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        words = list(vocab)
+        word_hash = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+        H = word_hash[toks]
+        feats, docs = [H], [doc]
+        for n in range(2, self.word_ngrams + 1):
+            if len(H) < n:
+                break
+            m = len(H) - n + 1
+            valid = doc[: m] == doc[n - 1 :]
+            g = H[:m].copy()
+            for k in range(1, n):
+                g = g * _PRIME + H[k : k + m]
+            g = g ^ np.uint64((0x9E3779B97F4A7C15 * n) % 2**64)
+            feats.append(g[valid])
+            docs.append(doc[:m][valid])
+        if self.use_char_ngrams and len(words):
+            subs = [self._subwords(w) for w in words]
+            sub_len = np.fromiter((len(s) for s in subs), dtype=np.int64, count=len(subs))
+            sub_ptr = np.concatenate([[0], np.cumsum(sub_len)])
+            sub_hash = np.fromiter((h for s in subs for h in s), dtype=np.uint64, count=int(sub_ptr[-1]))
+            per_tok = sub_len[toks]
+            total = int(per_tok.sum())
+            starts = np.repeat(sub_ptr[toks] - (np.cumsum(per_tok) - per_tok), per_tok)
+            feats.append(sub_hash[starts + np.arange(total)])
+            docs.append(np.repeat(doc, per_tok))
+        all_ids = (np.concatenate(feats) % np.uint64(self.buckets)).astype(np.int64)
+        all_docs = np.concatenate(docs)
+        order = np.argsort(all_docs, kind="stable")
+        counts = np.bincount(all_docs, minlength=len(texts))
+        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return ptr, all_ids[order]
+
+
+def _gather(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CSR rows ``rows`` as (flat ids, offsets) for EmbeddingBag."""
+    lengths = ptr[rows + 1] - ptr[rows]
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    total = int(lengths.sum())
+    idx = np.repeat(ptr[rows] - offsets, lengths) + np.arange(total)
+    return ids[idx], offsets
+
+
+# ----------------------------------------------------------------------------------------------- the model
+class FastTextClassifier(Classifier):
+    """Hashed word/char n-grams → mean embedding → linear; see the module docstring."""
+
+    model_type = "fasttext"
+
+    def __init__(
+        self,
+        dim: int = 100,
+        word_ngrams: int = 2,
+        char_ngrams: tuple[int, int] = (3, 6),
+        use_char_ngrams: bool = False,
+        buckets: int = 2_000_000,
+        lr: float = 0.5,
+        epochs: int = 10,
+        batch_size: int = 32,
+        loss: Literal["softmax", "ova"] = "softmax",
+        optimizer: Literal["adagrad", "sgd", "adam"] = "adagrad",
+        min_count: int = 1,
+        max_tokens: int = 2000,
+        max_pages: int = 5,
+        seed: int = 42,
+        early_stopping_patience: int = 2,
+        checkpoint_every_steps: int = 0,
+        metric: str = "macro_f1",
+        device: str = "auto",
+    ) -> None:
+        self.dim = dim
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.use_char_ngrams = use_char_ngrams
+        self.buckets = buckets
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.loss = loss
+        self.optimizer = optimizer
+        self.min_count = min_count
+        self.max_tokens = max_tokens
+        self.max_pages = max_pages
+        self.seed = seed
+        self.early_stopping_patience = early_stopping_patience
+        self.checkpoint_every_steps = checkpoint_every_steps
+        self.metric = metric
+        self.device = device
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> FastTextClassifier:
+        p = settings.fasttext
+        return cls(
+            **p.model_dump(),
+            seed=settings.seed,
+            early_stopping_patience=settings.early_stopping_patience,
+            checkpoint_every_steps=settings.checkpoint_every_steps,
+            metric=settings.metric,
+            device=settings.device,
+        )
+
+    # --------------------------------------------------------------- features
+    def _hasher(self) -> Hasher:
+        return Hasher(self.word_ngrams, tuple(self.char_ngrams), self.use_char_ngrams, self.buckets, self.max_tokens)  # type: ignore[arg-type]
+
+    def _features(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray]:
+        """CSR of compact feature rows (features unseen in training dropped)."""
+        ptr, ids = self._hasher().transform([record_text(r, self.max_pages) for r in records])
+        if getattr(self, "_rows", None) is None:
+            self._rows: Any = np.full(self.buckets, -1, dtype=np.int32)  # hashed id → embedding row, -1: unseen
+            self._rows[self.vocab_] = np.arange(len(self.vocab_), dtype=np.int32)
+        rows = self._rows[ids]
+        hit = rows >= 0
+        doc = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+        kept = np.bincount(doc[hit], minlength=len(ptr) - 1)
+        return np.concatenate([[0], np.cumsum(kept)]).astype(np.int64), rows[hit].astype(np.int64)
+
+    # --------------------------------------------------------------- training
+    def _fit(
+        self,
+        records: list[Record],
+        Y: np.ndarray,
+        *,
+        val: tuple[list[Record], np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        epoch_callback: Any = None,
+        **options: Any,
+    ) -> None:
+        import torch
+
+        from siteclass.models.torchloop import classification_metrics, seed_everything
+
+        ptr, ids = self._hasher().transform([record_text(r, self.max_pages) for r in records])
+        uniq, counts = np.unique(ids, return_counts=True)
+        self.vocab_ = uniq[counts >= self.min_count]
+        if len(self.vocab_) == 0:
+            self.vocab_ = np.zeros(1, dtype=np.int64)
+        self._rows = None
+        ptr, ids = self._features(records)
+        multi = self.multi_label_
+        ova = multi or self.loss == "ova"
+        n_classes = len(self.classes_)
+        seed_everything(self.seed)
+        net = _net(len(self.vocab_), self.dim, n_classes)
+        y_t = torch.as_tensor(Y, dtype=torch.float32 if multi else torch.int64)
+        if not multi and ova:
+            y_t = torch.nn.functional.one_hot(y_t, n_classes).float()
+        w_t = torch.as_tensor(sample_weight if sample_weight is not None else np.ones(len(Y)), dtype=torch.float32)
+        ids_t, ptr_np = torch.from_numpy(ids), ptr
+
+        def batch_loss(module: Any, idx: np.ndarray, device: Any) -> Any:
+            flat, offsets = _gather(ptr_np, ids, idx)
+            logits = module(ids_t.new_tensor(flat).to(device), torch.from_numpy(offsets).to(device))
+            target = y_t[torch.from_numpy(idx)].to(device)
+            if ova:
+                per = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
+            else:
+                per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+            return (per * w_t[torch.from_numpy(idx)].to(device)).mean()
+
+        evaluate = None
+        if val is not None:
+            vptr, vids = self._features(val[0])
+            Y_val = val[1]
+
+            def evaluate(module: Any) -> dict[str, float]:
+                dev = next(module.parameters()).device
+                rows = np.arange(len(vptr) - 1)
+                flat, offsets = _gather(vptr, vids, rows)
+                logits = module(torch.from_numpy(flat).to(dev), torch.from_numpy(offsets).to(dev))
+                return classification_metrics(Y_val, logits.float().cpu().numpy(), multi)
+
+        def make_optimizer(module: Any) -> Any:
+            if self.optimizer == "adagrad":
+                return _row_adagrad(module.parameters(), lr=self.lr)
+            if self.optimizer == "adam":
+                return _MultiOptimizer(
+                    torch.optim.SparseAdam(list(module.emb.parameters()), lr=self.lr),
+                    torch.optim.Adam(list(module.out.parameters()), lr=self.lr),
+                )
+            return torch.optim.SGD(module.parameters(), lr=self.lr)
+
+        def make_scheduler(optimizer: Any, total_steps: int) -> Any:
+            return _LinearDecay(optimizer, total_steps)
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # small sparse ops: one thread beats contended OpenMP by far
+        try:
+            result = self._run_loop(net, len(Y), batch_loss, make_optimizer, make_scheduler, evaluate, val,
+                                    checkpoint_dir, resume, progress, epoch_callback)
+        finally:
+            torch.set_num_threads(threads)
+        net = net.cpu()
+        self.embedding_ = net.emb.weight.detach().numpy().astype(np.float32, copy=True)
+        self.weight_ = net.out.weight.detach().numpy().astype(np.float32, copy=True)
+        self.bias_ = net.out.bias.detach().numpy().astype(np.float32, copy=True)
+        self.card_["history"] = result.history
+        self.card_["best_epoch"] = result.best_epoch
+        self.card_["stopped_early"] = result.stopped_early
+        if result.resumed_from:
+            self.card_["resumed_from"] = result.resumed_from
+
+    def _run_loop(
+        self, net: Any, n: int, batch_loss: Any, make_optimizer: Any, make_scheduler: Any, evaluate: Any,
+        val: Any, checkpoint_dir: str | Path | None, resume: bool, progress: bool, epoch_callback: Any,
+    ) -> Any:
+        from siteclass.models.torchloop import LoopSettings, fit_loop
+
+        settings = LoopSettings(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            patience=self.early_stopping_patience if val is not None else 0,
+            metric=self.metric,
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+            checkpoint_every_steps=self.checkpoint_every_steps,
+            resume=resume,
+            progress=progress,
+            device=self.device,
+            desc="fasttext",
+        )
+        return fit_loop(net, n, batch_loss, make_optimizer, make_scheduler=make_scheduler, evaluate=evaluate,
+                        on_epoch_end=epoch_callback, settings=settings)
+
+    # --------------------------------------------------------------- prediction (numpy)
+    def _logits(self, records: list[Record]) -> np.ndarray:
+        from scipy import sparse
+
+        ptr, ids = self._features(records)
+        lengths = np.diff(ptr)
+        vals = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32)
+        M = sparse.csr_matrix((vals, ids, ptr), shape=(len(lengths), len(self.vocab_)))
+        hidden = np.asarray(M @ self.embedding_, dtype=np.float64)
+        return hidden @ self.weight_.T.astype(np.float64) + self.bias_.astype(np.float64)
+
+    # --------------------------------------------------------------- persistence
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays = {"vocab": self.vocab_, "embedding": self.embedding_, "weight": self.weight_, "bias": self.bias_}
+        return arrays, {"n_features": len(self.vocab_), "hash": "crc32", "tokenizer": _TOKEN.pattern}
+
+    def _load_state(self, arrays: dict[str, np.ndarray], extra: dict[str, Any], directory: Path) -> None:
+        self.vocab_ = arrays["vocab"].astype(np.int64)
+        self.embedding_ = arrays["embedding"]
+        self.weight_ = arrays["weight"]
+        self.bias_ = arrays["bias"]
+        self._rows = None
+
+
+# ----------------------------------------------------------------------------------------------- torch parts
+def _net(n_vocab: int, dim: int, n_classes: int) -> Any:
+    import torch
+    from torch import nn
+
+    class FastTextNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.EmbeddingBag(n_vocab, dim, mode="mean", sparse=True)
+            self.out = nn.Linear(dim, n_classes)
+            with torch.no_grad():
+                self.emb.weight.uniform_(-1.0 / dim, 1.0 / dim)
+                self.out.bias.zero_()
+
+        def forward(self, ids: Any, offsets: Any) -> Any:
+            return self.out(self.emb(ids, offsets))
+
+    return FastTextNet()
+
+
+class _LinearDecay:
+    """fastText's schedule: the learning rate falls linearly to 0 over the planned steps."""
+
+    def __init__(self, optimizer: Any, total_steps: int) -> None:
+        self.optimizers = optimizer.optimizers if isinstance(optimizer, _MultiOptimizer) else [optimizer]
+        self.base = [[g["lr"] for g in o.param_groups] for o in self.optimizers]
+        self.total = max(1, total_steps)
+        self.step_count = 0
+
+    def step(self) -> None:
+        self.step_count += 1
+        factor = max(0.0, 1.0 - self.step_count / self.total)
+        for opt, base in zip(self.optimizers, self.base):
+            for group, lr in zip(opt.param_groups, base):
+                group["lr"] = lr * factor
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step_count": self.step_count, "total": self.total}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = int(state["step_count"])
+        self.total = int(state["total"])
+        factor = max(0.0, 1.0 - self.step_count / self.total)
+        for opt, base in zip(self.optimizers, self.base):
+            for group, lr in zip(opt.param_groups, base):
+                group["lr"] = lr * factor
+
+
+def _row_adagrad_class() -> Any:
+    import torch
+
+    class RowAdagrad(torch.optim.Optimizer):
+        """Row-wise Adagrad (one accumulator per embedding row, as in large recommender models).
+
+        Sparse gradients are applied without coalescing: each occurrence's squared norm feeds the row's
+        accumulator, and ``index_add_`` sums duplicate rows. Cheap per step and insensitive to the tiny
+        gradients a mean-pooled bag gives each row.
+        """
+
+        def __init__(self, params: Any, lr: float, eps: float = 1e-8) -> None:
+            super().__init__(params, {"lr": lr, "eps": eps})
+
+        @torch.no_grad()
+        def step(self, closure: Any = None) -> None:  # type: ignore[override]
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if "sum" not in state:
+                        state["sum"] = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
+                    acc, grad = state["sum"], p.grad
+                    if grad.is_sparse:
+                        rows, values = grad._indices()[0], grad._values()
+                        acc.index_add_(0, rows, values.pow(2).mean(1))
+                        scale = (acc[rows].sqrt() + group["eps"]).unsqueeze(1)
+                        p.index_add_(0, rows, values / scale, alpha=-group["lr"])
+                    else:
+                        flat = grad.reshape(p.shape[0], -1)
+                        acc.add_(flat.pow(2).mean(1))
+                        scale = (acc.sqrt() + group["eps"]).reshape(-1, *[1] * (p.dim() - 1))
+                        p.add_(grad / scale, alpha=-group["lr"])
+
+    return RowAdagrad
+
+
+def _row_adagrad(params: Any, lr: float) -> Any:
+    return _row_adagrad_class()(params, lr=lr)
+
+
+class _MultiOptimizer:
+    """Several optimizers stepped together (SparseAdam for the embedding, Adam for the dense layer)."""
+
+    def __init__(self, *optimizers: Any) -> None:
+        self.optimizers = list(optimizers)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.optimizers:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for o in self.optimizers:
+            o.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [o.state_dict() for o in self.optimizers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for o, s in zip(self.optimizers, state["optimizers"]):
+            o.load_state_dict(s)

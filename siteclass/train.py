@@ -1,0 +1,262 @@
+"""The train stage: a dataset folder in, a saved model folder out.
+
+    from siteclass import train
+    result = train("ds/", model="fasttext", out="model/", epochs=5)   # keyword overrides of [train] settings
+    result.metrics   # validation accuracy / macro-F1 (single-label) or P@1 / macro-F1 (multi-label)
+
+Reads ``DS/train.parquet`` and ``DS/val.parquet`` (a ``weight`` column, when present, weights the rows — the
+dataset's class weights), trains the model named by ``model`` (``linear``, ``fasttext``, ``transformer``,
+``zeroshot``), calibrates its temperature on the validation split, and saves the model folder with a model card
+(data fingerprint, settings, validation metrics, training time) and ``settings.toml``.
+
+Checkpoints of torch models go to ``OUT/checkpoints``; ``resume=True`` continues a killed run from there.
+Also runnable as a module, so multi-process training is plain torchrun::
+
+    torchrun --nproc_per_node 2 -m siteclass.train --data ds/ --model fasttext --out model/
+    torchrun --nproc_per_node 2 --max-restarts 3 -m siteclass.train ...   # elastic: restarts resume
+
+(rank 0 writes the model; every rank trains on its share of each batch; a restarted group resumes from the
+last checkpoint by itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from siteclass.config import TrainSettings, save_settings, settings_dict
+from siteclass.errors import InputError
+
+CHECKPOINTS = "checkpoints"
+
+
+@dataclass
+class Split:
+    records: list[dict[str, Any]]
+    labels: list[Any]
+    weights: Any = None
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    model: Any
+    metrics: dict[str, float] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    data_fingerprint: str = ""
+    rank: int = 0
+
+
+# ----------------------------------------------------------------------------------------------- data
+def load_split(data: str | Path, split: str) -> Split:
+    """``DS/<split>.parquet`` as records, labels and optional row weights."""
+    import numpy as np
+
+    data = Path(data)
+    path = data / f"{split}.parquet"
+    if not data.is_dir():
+        raise InputError(f"dataset folder {data} does not exist; build one with `siteclass dataset build`")
+    if not path.is_file():
+        raise InputError(f"{path} not found; a dataset folder needs train.parquet and val.parquet")
+    try:
+        from siteclass.data.io import load_split as _load
+
+        df = _load(data, split)
+        rows = df.to_dict("records")
+    except ImportError:
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    if rows and "label" not in rows[0]:
+        raise InputError(f"{path} has no 'label' column; columns are {sorted(rows[0])}")
+    labels, weights, records = [], [], []
+    for row in rows:
+        label = row.pop("label")
+        if hasattr(label, "tolist"):
+            label = label.tolist()
+        labels.append(label)
+        weights.append(row.pop("weight", None))
+        records.append(row)
+    w = None
+    if any(v is not None for v in weights):
+        w = np.asarray([1.0 if v is None else float(v) for v in weights], dtype=np.float32)
+    return Split(records, labels, w)
+
+
+def fingerprint(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------- settings
+def resolve_settings(settings: TrainSettings | None, model: str | None, overrides: dict[str, Any]) -> TrainSettings:
+    """Settings ← model name ← keyword overrides (a [train] key, a key of the model's params, or dotted)."""
+    data = settings_dict(settings or TrainSettings.model_validate({}))
+    if model is not None:
+        data["model"] = model
+    name = data["model"]
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "." in key:
+            section, leaf = key.split(".", 1)
+            data.setdefault(section, {})[leaf] = value
+        elif key in TrainSettings.model_fields and key not in ("linear", "fasttext", "transformer", "zeroshot"):
+            data[key] = value
+        elif isinstance(data.get(name), dict) and key in type(getattr(TrainSettings.model_validate({}), name)).model_fields:
+            data[name][key] = value
+        else:
+            raise InputError(f"unknown training setting {key!r} for model {name!r}")
+    try:
+        return TrainSettings.model_validate(data)
+    except Exception as exc:  # pydantic.ValidationError
+        raise InputError(f"invalid training settings: {exc}") from exc
+
+
+def build_model(settings: TrainSettings) -> Any:
+    from siteclass.models.base import model_class
+
+    cls = model_class(settings.model)
+    if hasattr(cls, "from_settings"):
+        return cls.from_settings(settings)
+    return cls()
+
+
+# ----------------------------------------------------------------------------------------------- train
+def val_metrics(model: Any, split: Split) -> dict[str, float]:
+    """Accuracy + macro-F1 (single-label) or P@1 + macro/micro-F1 (multi-label) on a labelled split."""
+    from siteclass.models.torchloop import classification_metrics
+
+    proba = model.predict_proba(split.records)
+    return classification_metrics(model.encode(split.labels), proba, model.multi_label_, threshold=0.5)
+
+
+def _fit_kwargs(model: Any, **options: Any) -> dict[str, Any]:
+    import inspect
+
+    params = inspect.signature(model._fit).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return options
+    return {k: v for k, v in options.items() if k in params}
+
+
+def train(
+    data: str | Path,
+    model: str | None = None,
+    out: str | Path = "model",
+    settings: TrainSettings | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> TrainResult:
+    """Train a model on dataset folder *data* and save it to *out*; see the module docstring."""
+    from siteclass.models.torchloop import dist_info, init_distributed
+
+    s = resolve_settings(settings, model, overrides)
+    data, out = Path(data), Path(out)
+    train_split, val_split = load_split(data, "train"), load_split(data, "val")
+    if not train_split.records:
+        raise InputError(f"{data / 'train.parquet'} has no rows")
+    distributed = init_distributed()
+    rank, world = dist_info()
+    if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0"):
+        resume = True  # an elastic restart continues from the last checkpoint
+    clf = build_model(s)
+    started = time.perf_counter()
+    torch_model = "checkpoint_dir" in _fit_kwargs(clf, checkpoint_dir=None) or s.model == "fasttext"
+    if world > 1 and not torch_model and rank != 0:  # rank 0 alone trains models without DDP support
+        import torch.distributed as dist
+
+        dist.barrier()
+        return TrainResult(out=out, model=None, rank=rank)
+    fit_options = _fit_kwargs(clf, checkpoint_dir=out / CHECKPOINTS, resume=resume, progress=progress)
+    clf.fit(
+        train_split.records,
+        train_split.labels,
+        X_val=val_split.records or None,
+        y_val=val_split.labels or None,
+        sample_weight=train_split.weights,
+        **fit_options,
+    )
+    seconds = time.perf_counter() - started
+    result = TrainResult(out=out, model=clf, train_seconds=round(seconds, 3), rank=rank)
+    if rank == 0:
+        if s.calibrate and val_split.records:
+            clf.calibrate(val_split.records, val_split.labels)
+        metrics = val_metrics(clf, val_split) if val_split.records else {}
+        result.metrics = metrics
+        result.data_fingerprint = fingerprint(data / "train.parquet", data / "val.parquet")
+        card = {
+            "data": str(data),
+            "data_fingerprint": "sha256:" + result.data_fingerprint,
+            "n_val": len(val_split.records),
+            "metrics": metrics,
+            "settings": settings_dict(s),
+            "world_size": world,
+            "train_seconds": round(seconds, 3),
+        }
+        clf.save(out, card=card)
+        save_settings(s, out, section="train")
+        if not s.keep_checkpoints:
+            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    if distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- torchrun
+def main(argv: list[str] | None = None) -> int:
+    """``python -m siteclass.train`` (and ``torchrun -m siteclass.train``): the same flags as ``siteclass train``."""
+    from siteclass.config import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m siteclass.train", description="Train a siteclass model.")
+    parser.add_argument("--data", required=True, help="dataset folder with train.parquet and val.parquet")
+    parser.add_argument("--model", default=None, help="linear, fasttext, transformer or zeroshot")
+    parser.add_argument("--out", required=True, help="model folder to write")
+    parser.add_argument("--config", default=None, help="TOML settings file with a [train] table")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps")
+    parser.add_argument("--device", default=None, help="auto, cpu or cuda")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    from siteclass.errors import SiteclassError
+
+    try:
+        settings = load_settings(args.config).train
+        overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+                     "checkpoint_every_steps": args.checkpoint_every, "device": args.device}
+        result = train(args.data, model=args.model, out=args.out, settings=settings, resume=args.resume,
+                       progress=not args.no_progress, **overrides)
+    except SiteclassError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if result.rank == 0:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+        print(f"model saved to {result.out} ({result.train_seconds:.1f} s); validation: {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
