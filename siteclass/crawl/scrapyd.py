@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from siteclass.config import CrawlSettings, ScrapydSettings, Settings
@@ -121,7 +122,9 @@ class ScrapydCrawler:
 
     # ----- run -----
 
-    def run(self, sites: str, out: str, settings: Settings | None = None) -> ScrapydCrawlResult:
+    def run(
+        self, sites: str | list[dict[str, Any]], out: str, settings: Settings | None = None
+    ) -> ScrapydCrawlResult:
         started = time.monotonic()
         site_list = SiteList.read(sites)
         store = ChunkStore.open(out, site_list, self.chunk_size, self.project, self.crawl)
@@ -267,16 +270,19 @@ def print_progress(p: Progress) -> None:
 
 
 def crawl_on_scrapyd(
-    sites: Any,
-    out: Any,
+    sites: str | Path | list[dict[str, Any]],
+    out: str | Path,
     urls: list[str],
     settings: Settings | None = None,
     progress: Callable[[Progress], None] | None = print_progress,
 ) -> ScrapydCrawlResult:
-    """Crawl the SITES file on the Scrapyd servers *urls* into *out* (a folder or fsspec URL), like a local crawl.
+    """Crawl *sites* (a CSV/Parquet file, or records ``{url, id?, name?}``) on the Scrapyd servers *urls* into
+    *out* (a folder or fsspec URL), with the same output as a local crawl. *settings*: ``[crawl]`` is how each
+    site is crawled, ``[scrapyd]`` how the chunks are scheduled. *progress* gets a :class:`Progress` on every
+    change (None: quiet).
 
     Rerun with the same arguments after an interruption: finished chunks are kept, running jobs are followed.
     """
     settings = settings or Settings()
     crawler = ScrapydCrawler.from_settings(settings, urls=urls, progress=progress)
-    return crawler.run(str(sites), str(out), settings)
+    return crawler.run(sites if isinstance(sites, list) else str(sites), str(out), settings)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -58,10 +59,13 @@ class SiteList:
     rows: list[SiteInput]
 
     @classmethod
-    def read(cls, path: str) -> SiteList:
-        from siteclass.crawl.runner import read_sites
+    def read(cls, sites: str | Path | list[dict[str, Any]]) -> SiteList:
+        """A CSV/Parquet file with a ``url`` column, or records ``{url, id?, name?}`` like a local crawl takes."""
+        from siteclass.crawl.runner import read_sites, sites_from_records
 
-        return cls(list(read_sites(path)))  # duplicate ids come back as invalid rows
+        if isinstance(sites, list):
+            return cls(sites_from_records(sites))
+        return cls(list(read_sites(sites)))  # duplicate ids come back as invalid rows
 
     @property
     def valid(self) -> list[SiteInput]:

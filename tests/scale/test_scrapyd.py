@@ -162,7 +162,8 @@ def test_scrapyd_restart_mid_run(tmp_path: Path, web: LocalWeb, scrapyd_factory:
 
     def crawl() -> None:
         try:
-            box["result"] = crawl_on_scrapyd(sites, out, [server.url], _settings(web), progress=None)
+            records = [{"id": f"s{i:03d}", "name": f"Company {i}", "url": f"http://{h}/"} for i, h in enumerate(_hosts(n))]
+            box["result"] = crawl_on_scrapyd(records, out, [server.url], _settings(web), progress=None)
         except BaseException as exc:  # surfaced by the assertion below
             box["error"] = exc
 
