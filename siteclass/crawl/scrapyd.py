@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,24 +180,42 @@ class ScrapydCrawler:
             )
 
     def _poll(self, servers: dict[str, _Server], store: ChunkStore, version: str, egg: bytes) -> None:
+        self._deploy([s for s in servers.values() if not s.deployed], version, egg)
         for url, server in servers.items():
             try:
                 if not server.deployed:
-                    n = server.client.add_version(self.project, version, egg)
-                    if n < 1:
-                        raise InputError(f"Scrapyd at {url} found no spider in the siteclass egg")
-                    server.deployed = True
+                    raise ScrapydError(url, "addversion.json failed", unreachable=True)
                 server.jobs = server.client.list_jobs(self.project)
             except ScrapydError as exc:
                 if not exc.unreachable:
                     raise InputError(f"Scrapyd at {url} refused the siteclass project: {exc}") from exc
                 if server.down_since is None:
                     server.down_since = time.monotonic()
-                server.deployed = False  # a replaced server needs the egg again
+                server.deployed = False  # a restarted or replaced server gets the egg again
                 continue
             server.down_since = None
             for chunk in store.in_flight(url):
                 self._reconcile(chunk, server.jobs, store)
+
+    def _deploy(self, servers: list[_Server], version: str, egg: bytes) -> None:
+        """Upload the egg to *servers* at once (each upload makes Scrapyd list the spiders: seconds)."""
+        if not servers:
+            return
+
+        def upload(server: _Server) -> None:
+            try:
+                n = server.client.add_version(self.project, version, egg)
+            except ScrapydError as exc:
+                if not exc.unreachable:
+                    raise InputError(f"Scrapyd at {server.client.url} refused the siteclass egg: {exc}") from exc
+                return  # left undeployed: the poll marks it down and tries again next time
+            if n < 1:
+                raise InputError(f"Scrapyd at {server.client.url} found no spider in the siteclass egg")
+            server.deployed = True
+
+        with ThreadPoolExecutor(max_workers=min(len(servers), 16)) as pool:
+            for future in [pool.submit(upload, s) for s in servers]:
+                future.result()
 
     def _reconcile(self, chunk: Chunk, jobs: Jobs, store: ChunkStore) -> None:
         state = jobs.state(chunk.job or "")
