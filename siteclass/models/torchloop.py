@@ -224,6 +224,7 @@ def fit_loop(
     best_state: dict[str, Any] | None = None
     order: np.ndarray | None = None
     resumed_from = None
+    resumed_running: tuple[float, int] = (0.0, 0)
     if s.resume and ckpt_dir is not None and (ckpt_dir / LAST).is_file():
         ck = load_checkpoint(ckpt_dir / LAST)
         module.load_state_dict(ck["model"])
@@ -235,6 +236,7 @@ def fit_loop(
         best_metric, best_epoch, bad_epochs = ck["best_metric"], ck["best_epoch"], ck["bad_epochs"]
         history, done = list(ck["history"]), bool(ck["done"])
         order = ck["order"].numpy() if ck.get("order") is not None and start_step > 0 else None
+        resumed_running = (float(ck["running_loss"][0]), int(ck["running_loss"][1]))
         if (ckpt_dir / BEST).is_file():
             best_state = load_checkpoint(ckpt_dir / BEST)["model"]
         resumed_from = str(ckpt_dir / LAST)
@@ -250,7 +252,7 @@ def fit_loop(
             return not math.isnan(value)
         return value > best_metric if s.higher_is_better else value < best_metric
 
-    def checkpoint(epoch: int, step: int, epoch_order_: np.ndarray | None) -> None:
+    def checkpoint(epoch: int, step: int, epoch_order_: np.ndarray | None, running: tuple[float, int]) -> None:
         if ckpt_dir is None or rank != 0:
             return
         _atomic_save(
@@ -263,6 +265,7 @@ def fit_loop(
                 "step": step,
                 "global_step": global_step,
                 "order": torch.from_numpy(epoch_order_) if epoch_order_ is not None else None,
+                "running_loss": list(running),
                 "best_metric": best_metric,
                 "best_epoch": best_epoch,
                 "bad_epochs": bad_epochs,
@@ -289,7 +292,7 @@ def fit_loop(
             total=len(batches), initial=first, desc=f"{s.desc} epoch {epoch + 1}/{s.epochs}",
             disable=not s.progress or rank != 0, leave=False, dynamic_ncols=True,
         )
-        running, seen = 0.0, 0
+        running, seen = (resumed_running if first else (0.0, 0))
         for step in range(first, len(batches)):
             batch = batches[step]
             shard = np.array_split(batch, world)[rank] if world > 1 else batch
@@ -310,7 +313,7 @@ def fit_loop(
             if seen % 10 == 0 or step == len(batches) - 1:
                 bar.set_postfix(loss=f"{running / seen:.4f}")
             if s.checkpoint_every_steps and global_step % s.checkpoint_every_steps == 0 and step < len(batches) - 1:
-                checkpoint(epoch, step + 1, order)
+                checkpoint(epoch, step + 1, order, (running, seen))
                 barrier()
         bar.close()
         record: dict[str, float] = {"epoch": epoch + 1, "loss": running / max(seen, 1)}
@@ -337,7 +340,7 @@ def fit_loop(
             stopped_early = done = True
         if epoch + 1 == s.epochs:
             done = True
-        checkpoint(epoch + 1, 0, None)
+        checkpoint(epoch + 1, 0, None, (0.0, 0))
         barrier()
         order = None
         if stopped_early:

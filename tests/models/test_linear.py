@@ -1,0 +1,139 @@
+"""Contract tests of the linear model (TF-IDF + logistic regression) on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from siteclass.models.base import load_model
+from siteclass.models.linear import LinearClassifier
+
+CLASSES = {
+    "bakery": "bread cake flour oven pastry croissant baker dough",
+    "law": "attorney court lawyer legal litigation counsel contract trial",
+    "software": "cloud code api developer platform saas app data",
+    "plumbing": "pipe leak drain boiler plumber water heating valve",
+}
+NOISE = "the and our we are best local team service quality customers since years".split()
+
+
+def synth(n: int, seed: int, multi: bool = False) -> tuple[list[dict], list]:
+    rng = np.random.default_rng(seed)
+    names = sorted(CLASSES)
+    records, labels = [], []
+    for i in range(n):
+        k = 2 if multi and rng.random() < 0.4 else 1
+        chosen = sorted(rng.choice(names, size=k, replace=False).tolist())
+        words = [w for c in chosen for w in rng.choice(CLASSES[c].split(), size=4).tolist()]
+        words += rng.choice(NOISE, size=8).tolist()
+        rng.shuffle(words)
+        records.append({"name": f"Company {i}", "text": " ".join(words)})
+        labels.append(chosen if multi else chosen[0])
+    return records, labels
+
+
+def small(**kw) -> LinearClassifier:
+    return LinearClassifier(C=4.0, max_features=5000, min_df=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def single() -> tuple[LinearClassifier, list[dict], list]:
+    X, y = synth(200, 0)
+    Xt, yt = synth(80, 1)
+    return small().fit(X, y), Xt, yt
+
+
+def test_fit_predict_strings(single) -> None:
+    model, Xt, yt = single
+    pred = model.predict(Xt)
+    assert all(isinstance(p, str) for p in pred)
+    assert np.mean(np.array(pred) == np.array(yt)) > 0.9
+    assert isinstance(model.predict(Xt[0]), str)
+    assert model.predict("fresh bread and croissant from our oven pastry baker") == "bakery"
+
+
+def test_predict_proba_rows_sum_to_one(single) -> None:
+    model, Xt, _ = single
+    proba = model.predict_proba(Xt)
+    assert proba.shape == (len(Xt), 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert model.classes_ == sorted(CLASSES)
+
+
+def test_logits_match_sklearn_pipeline(single) -> None:
+    """The hand-written TF-IDF equals scikit-learn's TfidfVectorizer on the saved vocabulary."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    model, Xt, _ = single
+    texts = [f"{r['name']}\n{r['text']}" for r in Xt]
+    parts = []
+    for key, analyzer, ngrams in (("word", "word", model.word_ngrams), ("char", "char_wb", model.char_ngrams)):
+        extra = {"token_pattern": r"(?u)\b\w+\b"} if analyzer == "word" else {}
+        vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngrams, vocabulary=model.vocabularies_[key],
+                              sublinear_tf=True, **extra)
+        vec.fit(texts)  # fixed vocabulary: fit only sets idf, replaced below
+        vec.idf_ = model.idf_[key]
+        parts.append(vec.transform(texts))
+    X = sparse.hstack(parts).tocsr()
+    expected = X @ model.coef_.T + model.intercept_
+    np.testing.assert_allclose(model.decision_function(Xt), expected, rtol=1e-6, atol=1e-8)
+
+
+def test_save_load_round_trip(single, tmp_path) -> None:
+    model, Xt, _ = single
+    model.save(tmp_path / "m")
+    files = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "labels.json", "model.safetensors", "README.md", "vocabulary.json"} <= files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".pt", ".bin", ".joblib"))]
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model_type"] == "linear"
+    assert set(config["params"]) == set(model.get_params())
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, LinearClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(Xt), model.predict_proba(Xt))
+    assert loaded.predict(Xt) == model.predict(Xt)
+
+
+def test_multi_label(tmp_path) -> None:
+    X, y = synth(240, 2, multi=True)
+    Xt, yt = synth(80, 3, multi=True)
+    model = small().fit(X, y)
+    assert model.multi_label_
+    proba = model.predict_proba(Xt)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    pred = model.predict(Xt)
+    assert all(isinstance(p, list) and p for p in pred)
+    top = [model.classes_[j] for j in proba.argmax(axis=1)]
+    assert np.mean([t in truth for t, truth in zip(top, yt)]) > 0.9
+    model.save(tmp_path / "ml")
+    np.testing.assert_array_equal(load_model(tmp_path / "ml").predict_proba(Xt), proba)
+
+
+def test_two_classes_and_balanced_weights() -> None:
+    X, y = synth(200, 4)
+    keep = [i for i, lab in enumerate(y) if lab in ("law", "bakery")]
+    X2, y2 = [X[i] for i in keep], [y[i] for i in keep]
+    model = small(class_weight="balanced").fit(X2, y2)
+    proba = model.predict_proba(X2)
+    assert proba.shape == (len(X2), 2)
+    assert np.mean(np.array(model.predict(X2)) == np.array(y2)) > 0.95
+
+
+def test_sample_weight_changes_the_fit() -> None:
+    X, y = synth(120, 5)
+    w = np.where(np.array(y) == "law", 5.0, 1.0)
+    a = small().fit(X, y)
+    b = small().fit(X, y, sample_weight=w)
+    assert not np.allclose(a.coef_, b.coef_)
+
+
+def test_from_settings() -> None:
+    from siteclass.config import TrainSettings
+
+    s = TrainSettings.model_validate({"seed": 3, "linear": {"C": 2.0, "min_df": 1}})
+    model = LinearClassifier.from_settings(s)
+    assert (model.C, model.min_df, model.seed) == (2.0, 1, 3)
+    assert set(s.linear.model_dump()) <= set(model.get_params())
