@@ -53,6 +53,7 @@ class CrawlSettings(_Section):
     max_redirects: int = Field(5, ge=0, le=20)
     proxy: str | None = Field(None, description="HTTP proxy every request goes through")
     keep_raw: bool = True
+    extract_processes: int = Field(-1, ge=-1, description="text extraction processes; -1: spare CPUs (≤ 4), 0: inline")
     flush_every: int = Field(50, ge=1, description="sites buffered before a Parquet part is written")
     flush_interval_s: float = Field(10.0, gt=0, description="seconds after which buffered sites are written anyway")
     dns_timeout_s: float = Field(10.0, gt=0)

@@ -261,8 +261,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.connection = conn
-        self.rfile = conn.makefile("rb", self.rbufsize)
-        self.wfile = conn.makefile("wb", 0)
+        self.rfile = conn.makefile("rb", self.rbufsize)  # type: ignore[assignment]
+        self.wfile = conn.makefile("wb", 0)  # type: ignore[assignment]
         self.tunnel_host = host
         self.close_connection = False
         while not self.close_connection:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,7 @@ from twisted.python.failure import Failure
 
 from siteclass.config import CrawlSettings
 from siteclass.crawl import items as st
-from siteclass.crawl.extract import decode_html, extract_page
+from siteclass.crawl.extract import PageContent, decode_html, extract_page
 from siteclass.crawl.failures import describe_failure
 from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
 from siteclass.crawl.ranking import LinkRanker
@@ -39,6 +41,19 @@ _SKIP = (
     "woff woff2 ttf eot"
 )
 SKIP_EXTENSIONS = frozenset(_SKIP.split())
+
+
+def _extract_pool(processes: int) -> ProcessPoolExecutor | None:
+    """Processes that extract text beside the reactor (-1: one per spare CPU, at most 4; 0: extract inline)."""
+    if processes < 0:
+        processes = min(4, (os.cpu_count() or 1) - 1)
+    if processes <= 0:
+        return None
+    import multiprocessing
+
+    from siteclass.crawl.worker import die_with_parent
+
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
 
 def is_html_type(content_type: str) -> bool:
@@ -80,6 +95,7 @@ class SiteclassSpider(scrapy.Spider):
         self.crawl_settings = CrawlSettings.model_validate({})
         self.ranker = LinkRanker.from_settings(self.crawl_settings)
         self.state: dict[str, _SiteState] = {}
+        self.pool: ProcessPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SiteclassSpider:
@@ -88,8 +104,15 @@ class SiteclassSpider(scrapy.Spider):
         if raw:
             spider.crawl_settings = CrawlSettings.model_validate(dict(raw))
         spider.ranker = LinkRanker.from_settings(spider.crawl_settings)
+        spider.pool = _extract_pool(spider.crawl_settings.extract_processes)
         crawler.signals.connect(spider._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         return spider
+
+    def _closed(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
     # ----- input -----
     def _inputs(self) -> Iterator[dict[str, str]]:
@@ -150,9 +173,8 @@ class SiteclassSpider(scrapy.Spider):
             raise StopDownload(fail=False)
 
     # ----- callbacks -----
-    def parse_page(self, response: Response) -> Iterator[Any]:
+    async def parse_page(self, response: Response) -> AsyncIterator[Any]:
         site = self.state[response.meta["site_id"]]
-        site.inflight -= 1
         depth = int(response.meta["sc_depth"])
         is_home = depth == 0
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
@@ -161,6 +183,7 @@ class SiteclassSpider(scrapy.Spider):
                 site.domains.add(registered_domain(url))
                 site.seen.add(canonicalize(url))
             site.final_url = response.url
+        html = ""
         if "download_stopped" in response.flags or not is_html_type(ctype):
             self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page ({ctype or 'no type'})")
         elif not is_home and registered_domain(response.url) not in site.domains:
@@ -168,18 +191,33 @@ class SiteclassSpider(scrapy.Spider):
         elif canonicalize(response.url) in site.stored:
             site.notes.append(f"{response.url} was already stored")
         else:
-            self._store(site, response, ctype)
-        yield from self._schedule(site)
-        yield from self._maybe_finish(site)
+            html = decode_html(response.body, ctype)
+            if not ctype and html.lstrip()[:1] != "<":
+                self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page")
+                html = ""
+            else:
+                site.stored.add(canonicalize(response.url))
+        if html:
+            # the request stays 'in flight' while its text is extracted, so the site cannot finish meanwhile
+            content = await self._extract(html, response.url)
+            self._store(site, response, ctype, html, content)
+        site.inflight -= 1
+        for request in self._schedule(site):
+            yield request
+        for result in self._maybe_finish(site):
+            yield result
 
-    def _store(self, site: _SiteState, response: Response, ctype: str) -> None:
-        body = response.body
-        html = decode_html(body, ctype)
-        if not ctype and html.lstrip()[:1] != "<":
-            self._refuse(site, response.meta["sc_depth"] == 0, st.NOT_HTML, f"{response.url} is not an HTML page")
-            return
-        content = extract_page(html, response.url)
-        site.stored.add(canonicalize(response.url))
+    async def _extract(self, html: str, url: str) -> PageContent:
+        if self.pool is not None:
+            import asyncio
+
+            try:
+                return await asyncio.wrap_future(self.pool.submit(extract_page, html, url))
+            except Exception:  # a broken pool (a worker killed): extract here instead
+                self.pool = None
+        return extract_page(html, url)
+
+    def _store(self, site: _SiteState, response: Response, ctype: str, html: str, content: PageContent) -> None:
         depth = int(response.meta["sc_depth"])
         parts = urlsplit(response.url)
         site.pages.append(PageRow(
@@ -188,7 +226,7 @@ class SiteclassSpider(scrapy.Spider):
             depth=depth, rank=int(response.meta["rank"]), order=int(response.meta["order"]),
             click_text=str(response.meta.get("click_text") or ""), title=content.title,
             meta_description=content.meta_description, lang=content.lang, text=content.text,
-            status=response.status, content_type=ctype, bytes=len(body), fetched_at=datetime.now(UTC),
+            status=response.status, content_type=ctype, bytes=len(response.body), fetched_at=datetime.now(UTC),
         ))
         if self.crawl_settings.keep_raw:
             site.raw.append(RawRow(site_id=site.site_id, url=response.url, html=html))

@@ -11,7 +11,8 @@ import signal
 import sys
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """On Linux, get SIGKILL when the parent process dies."""
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder or fsspec URL")
     parser.add_argument("--settings", required=True, help="file with the CrawlSettings as JSON")
     args = parser.parse_args(argv)
-    _die_with_parent()
+    die_with_parent()
     with open(args.settings, encoding="utf-8") as fh:
         run(args.sites, args.out, fh.read())
     return 0

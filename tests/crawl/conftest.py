@@ -18,7 +18,9 @@ def main_crawl(fixture_web: LocalWeb, tmp_path_factory: pytest.TempPathFactory) 
     inputs = [{"id": sid, "url": url, "name": f"{sid} inc"} for sid, (url, _) in EXPECTED.items()]
     inputs += [{"id": f"real{i}", "url": host, "name": ""} for i, host in enumerate(real_hosts)]
     out = tmp_path_factory.mktemp("main-crawl")
-    result = crawl(inputs, out, proxy=fixture_web.proxy_url, progress=False, **TEST_SETTINGS)
+    # text extraction in a separate process here (the default on machines with spare CPUs), inline elsewhere
+    settings = {**TEST_SETTINGS, "extract_processes": 1}
+    result = crawl(inputs, out, proxy=fixture_web.proxy_url, progress=False, **settings)
     return MainCrawl(
         web=fixture_web, result=result, out=out,
         sites=pd.read_parquet(out / "sites.parquet"), pages=pd.read_parquet(out / "pages.parquet"),

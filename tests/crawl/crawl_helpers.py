@@ -18,7 +18,7 @@ REAL_PAGES = ROOT.parent / "shared" / "data" / "real_pages"
 # fast, deterministic settings for tests: one request at a time per site so the proxy log shows the order
 TEST_SETTINGS: dict[str, Any] = {
     "page_timeout_s": 3.0, "site_timeout_s": 30.0, "autothrottle": False, "concurrent_requests": 32,
-    "concurrent_per_domain": 1, "flush_every": 5,
+    "concurrent_per_domain": 1, "flush_every": 5, "extract_processes": 0,
 }
 
 # site id → (url as given, expected status)

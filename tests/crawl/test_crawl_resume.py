@@ -63,14 +63,14 @@ def test_rerun_skips_finished_sites(fixture_web: LocalWeb, tmp_path: Path) -> No
 
 
 def test_killed_crawl_loses_at_most_the_sites_in_flight(fixture_web: LocalWeb, tmp_path: Path) -> None:
-    hosts = _add_sites(fixture_web, "killed", 14, delay_s=0.25)
+    hosts = _add_sites(fixture_web, "killed", 10, delay_s=0.2)
     sites_csv = tmp_path / "sites.csv"
     sites_csv.write_text("id,url\n" + "".join(f"k{i},{h}\n" for i, h in enumerate(hosts)))
     config = tmp_path / "crawl.toml"
     in_flight = 3
     config.write_text(
         f"[crawl]\nflush_every = 1\nconcurrent_requests = {in_flight}\nautothrottle = false\n"
-        "concurrent_per_domain = 1\npage_timeout_s = 5.0\n"
+        "concurrent_per_domain = 1\npage_timeout_s = 5.0\nextract_processes = 0\n"
     )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "siteclass", "crawl", str(sites_csv), "--out", str(out), "--proxy",
@@ -93,7 +93,7 @@ def test_killed_crawl_loses_at_most_the_sites_in_flight(fixture_web: LocalWeb, t
     assert _homes(fixture_web, hosts) == before, "the worker kept crawling after its parent was killed"
 
     result = crawl(sites_csv, out, proxy=fixture_web.proxy_url, progress=False, flush_every=1,
-                   concurrent_requests=in_flight, autothrottle=False, concurrent_per_domain=1)
+                   concurrent_requests=in_flight, autothrottle=False, concurrent_per_domain=1, extract_processes=0)
     after = _homes(fixture_web, hosts)
     host_of = {f"k{i}": h for i, h in enumerate(hosts)}
     for sid in committed:
