@@ -179,6 +179,9 @@ class LocalWeb:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LocalWeb:
+        """Start serving (idempotent: a started web is returned as it is)."""
+        if self._server is not None:
+            return self
         web = self
 
         class _Handler(_ProxyHandler):
