@@ -1,0 +1,124 @@
+"""The train stage: dataset folder → model folder (card, settings), CLI, python -m siteclass.train."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from siteclass.models.base import load_model
+from siteclass.train import TrainResult, fingerprint, train
+
+WORDS = {
+    "bakery": "bread cake flour oven pastry croissant baker dough",
+    "law": "attorney court lawyer legal litigation counsel contract trial",
+    "software": "cloud code api developer platform saas app data",
+}
+NOISE = "the and our we are best local team service quality customers since years".split()
+
+
+def make_dataset(folder: Path, n_train: int = 150, n_val: int = 45, multi: bool = False, weight: bool = False,
+                 seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(WORDS)
+    for split, n in (("train", n_train), ("val", n_val), ("test", n_val)):
+        rows = []
+        for i in range(n):
+            chosen = sorted(rng.choice(names, size=2 if multi and i % 3 == 0 else 1, replace=False).tolist())
+            words = [w for c in chosen for w in rng.choice(WORDS[c].split(), size=4).tolist()]
+            words += rng.choice(NOISE, size=6).tolist()
+            rng.shuffle(words)
+            row = {"id": f"{split}{i}", "domain": f"site{split}{i}.com", "name": f"Company {i}",
+                   "text": " ".join(words), "label": chosen if multi else chosen[0]}
+            if weight:
+                row["weight"] = 3.0 if chosen[0] == "law" else 1.0
+            rows.append(row)
+        pq.write_table(pa.Table.from_pylist(rows), folder / f"{split}.parquet")
+    (folder / "labels.json").write_text(json.dumps(names))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("ds") / "ds", weight=True)
+
+
+@pytest.mark.parametrize("model", ["linear", "fasttext"])
+def test_train_writes_a_complete_model_folder(dataset: Path, tmp_path: Path, model: str) -> None:
+    overrides = {"epochs": 6, "dim": 16, "lr": 0.5} if model == "fasttext" else {"min_df": 1}
+    result = train(dataset, model=model, out=tmp_path / "m", progress=False, **overrides)
+    assert isinstance(result, TrainResult)
+    out = tmp_path / "m"
+    for name in ("config.json", "labels.json", "model.safetensors", "README.md", "settings.toml"):
+        assert (out / name).is_file(), name
+    assert not (out / "checkpoints").exists()
+    assert result.metrics["accuracy"] > 0.9 and result.metrics["macro_f1"] > 0.9
+    config = json.loads((out / "config.json").read_text())
+    card = config["card"]
+    assert card["data_fingerprint"] == "sha256:" + fingerprint(dataset / "train.parquet", dataset / "val.parquet")
+    assert card["metrics"]["macro_f1"] == pytest.approx(result.metrics["macro_f1"])
+    assert card["train_seconds"] > 0 and card["settings"]["model"] == model
+    readme = (out / "README.md").read_text()
+    assert "data fingerprint" in readme and "macro_f1" in readme
+    assert config["temperature"] != 1.0  # calibrated on val
+    from siteclass.config import read_saved_settings
+
+    saved = read_saved_settings(out)
+    assert saved.train.model == model
+    loaded = load_model(out)
+    val = pq.read_table(dataset / "val.parquet").to_pylist()
+    assert loaded.predict(val[0]) in WORDS
+    np.testing.assert_array_equal(loaded.predict_proba(val), result.model.predict_proba(val))
+
+
+def test_train_multi_label(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path / "ds", multi=True, seed=1)
+    result = train(ds, model="fasttext", out=tmp_path / "m", progress=False, epochs=6, dim=16, lr=0.5)
+    assert result.model.multi_label_
+    assert result.metrics["p_at_1"] > 0.9 and "macro_f1" in result.metrics
+
+
+def test_bad_inputs_raise_input_errors(tmp_path: Path, dataset: Path) -> None:
+    from siteclass.errors import InputError
+
+    with pytest.raises(InputError, match="does not exist"):
+        train(tmp_path / "nope", model="linear", out=tmp_path / "m")
+    with pytest.raises(InputError, match="unknown training setting"):
+        train(dataset, model="linear", out=tmp_path / "m", epochs=3)
+    with pytest.raises(InputError, match="unknown model|invalid training settings"):
+        train(dataset, model="bogus", out=tmp_path / "m")
+
+
+def test_cli_train_smoke(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from siteclass.cli import run
+
+    config = tmp_path / "c.toml"
+    config.write_text("[train.fasttext]\ndim = 16\nlr = 0.5\n")
+    code = run(["train", "--data", str(dataset), "--model", "fasttext", "--out", str(tmp_path / "m"),
+                "--config", str(config), "--epochs", "3", "--seed", "5", "--no-progress"])
+    assert code == 0
+    assert "validation" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["params"]["dim"] == 16 and saved["params"]["epochs"] == 3 and saved["params"]["seed"] == 5
+    assert run(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert run(["train", "--help"]) == 0
+
+
+def test_module_entry_point(dataset: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "siteclass.train", "--data", str(dataset), "--model", "linear",
+         "--out", str(tmp_path / "m"), "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "model saved to" in proc.stdout
+    assert (tmp_path / "m" / "config.json").is_file()
