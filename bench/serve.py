@@ -5,7 +5,7 @@
 
 The anchor is the raw model in the same run: ``predict_top_k`` on batches of 32 records (what the micro-batcher
 hands it at concurrency 32) and on single records. The server is real uvicorn on 127.0.0.1 (a thread of this
-process, so nothing else shares the model's memory), the load comes from a separate process (asyncio + httpx,
+process), the load comes from a separate process (asyncio keep-alive connections with a minimal HTTP/1.1 client,
 bounded in requests and time, loopback only). Payloads are the embedded demo sites' pages (real HTML → text).
 Default model: fastText trained here on the demo sites; ``--model-dir`` benchmarks a saved model instead (e.g.
 a transformer exported to ONNX, served through ``siteclass.load_model``).
@@ -135,32 +135,53 @@ class ServerThread:
 
 
 # ----------------------------------------------------------------------------------------------- load
-async def _load(url: str, bodies: list[bytes], concurrency: int, max_requests: int, seconds: float) -> dict[str, Any]:
-    import httpx
+async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
+    """One keep-alive HTTP/1.1 exchange on a raw connection (a minimal client keeps the load generator cheap)."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    await reader.readexactly(length)
+    return status
 
+
+def _requests(host: str, bodies: list[bytes]) -> list[bytes]:
+    return [
+        b"POST /v1/predict/pages HTTP/1.1\r\nHost: " + host.encode() + b"\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        for body in bodies
+    ]
+
+
+async def _load(url: str, bodies: list[bytes], concurrency: int, max_requests: int, seconds: float) -> dict[str, Any]:
+    host, port = url.split("://", 1)[1].split(":")
+    requests = _requests(host, bodies)
     latencies: list[float] = []
     errors = 0
     counter = {"sent": 0}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        for body in bodies[:2]:  # warm-up
-            await client.post("/v1/predict/pages", content=body, headers={"content-type": "application/json"})
-        stop_at = time.perf_counter() + seconds
+    stop_at = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal errors
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            await _post(reader, writer, requests[0])  # warm-up
             while counter["sent"] < max_requests and time.perf_counter() < stop_at:
-                body = bodies[counter["sent"] % len(bodies)]
+                request = requests[counter["sent"] % len(requests)]
                 counter["sent"] += 1
                 t0 = time.perf_counter()
-                r = await client.post("/v1/predict/pages", content=body, headers={"content-type": "application/json"})
+                status = await _post(reader, writer, request)
                 latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors += 1
+                errors += status != 200
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
     latencies.sort()
     return {
         "concurrency": concurrency,

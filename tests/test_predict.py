@@ -4,6 +4,7 @@ first, and one site crawled live — with real Scrapy crawls of LocalWeb sites t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +14,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "serve"))
 
-import serve_models  # noqa: E402
+import serve_models
 
-from siteclass.config import Settings  # noqa: E402
-from siteclass.crawl.localweb import LocalWeb  # noqa: E402
-from siteclass.errors import InputError  # noqa: E402
-from siteclass.predict import PREDICTION_SCHEMA, predict, predict_crawl  # noqa: E402
+from siteclass.config import Settings
+from siteclass.crawl.localweb import LocalWeb
+from siteclass.errors import InputError
+from siteclass.predict import PREDICTION_SCHEMA, predict, predict_crawl
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_min_confidence_labels_unknown_but_keeps_the_guesses(tmp_path: Path, mod
 
 
 def test_bad_inputs_name_what_is_wrong(tmp_path: Path, model) -> None:
-    with pytest.raises(InputError, match="sites.parquet"):
+    with pytest.raises(InputError, match=r"sites\.parquet"):
         predict_crawl(tmp_path, tmp_path / "p.parquet", model, _settings())
     with pytest.raises(InputError, match="exactly one"):
         predict("a.com", crawl=tmp_path, model=model)
@@ -155,3 +156,26 @@ def test_a_sites_file_is_crawled_then_predicted(tmp_path: Path, web: LocalWeb, m
     assert rows[2]["status"] == "dns_error"
     assert result.n_sites == 3  # type: ignore[union-attr]
     assert (tmp_path / "pred.crawl" / "pages.parquet").is_file()
+
+
+@pytest.mark.slow
+def test_spark_engine_gives_the_same_predictions_as_the_local_engine(tmp_path: Path, model, monkeypatch) -> None:
+    """mapInPandas on Spark local mode vs the local streaming engine, same crawl and model."""
+    pytest.importorskip("pyspark")
+    # the Python workers unpickle the test model class: they need its module on their path
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "serve"),
+                                                      os.environ.get("PYTHONPATH", "")]))
+    serve_models.write_crawl(tmp_path / "crawl", 60, chunk=30)
+    local, spark = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    settings = _settings(top_k=3)
+    predict_crawl(tmp_path / "crawl", local, model, settings)
+    settings.predict.engine = "spark"
+    settings.spark.master = "local[2]"
+    settings.spark.partitions = 2
+    result = predict_crawl(tmp_path / "crawl", spark, model, settings)
+    a, b = pq.read_table(local).to_pylist(), pq.read_table(spark).to_pylist()
+    assert result.n_sites == 60 and len(a) == len(b) == 60
+    for x, y in zip(a, b):
+        assert {k: v for k, v in x.items() if "probabilit" not in k} == {k: v for k, v in y.items() if "probabilit" not in k}
+        assert (x["probability"] is None) == (y["probability"] is None)
+        assert x["probabilities"] == pytest.approx(y["probabilities"], rel=1e-9, abs=1e-300)

@@ -95,6 +95,7 @@ def serve_command(
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="'unknown' below this.")] = None,
     deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds per request before 504.")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help="Requests in flight before 503.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Server processes, each with the model.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     config: ConfigOption = None,
 ) -> None:
@@ -109,14 +110,28 @@ def serve_command(
             "serve.host": host, "serve.port": port, "serve.allow_private": True if allow_private else None,
             "serve.allow_networks": allow_network or None, "serve.proxy": proxy, "serve.top_k": top_k,
             "serve.min_confidence": min_confidence, "serve.deadline_s": deadline,
-            "serve.max_concurrency": max_concurrency,
+            "serve.max_concurrency": max_concurrency, "serve.workers": workers,
         },
     )
     if model is not None and not Path(model).is_dir():
         from siteclass.errors import InputError
 
         raise InputError(f"model folder {model} does not exist; pass the folder `siteclass train --out` wrote")
-    application = create_app(model, settings)
-    typer.echo(f"siteclass serving {model or 'the zero-shot NAICS model'} on http://{settings.serve.host}:{settings.serve.port}")
-    uvicorn.run(application, host=settings.serve.host, port=settings.serve.port, log_level=log_level,
-                timeout_graceful_shutdown=5)
+    serve = settings.serve
+    typer.echo(f"siteclass serving {model or 'the zero-shot NAICS model'} on http://{serve.host}:{serve.port}"
+               f" ({serve.workers} worker{'s' if serve.workers > 1 else ''})")
+    if serve.workers == 1:
+        uvicorn.run(create_app(model, settings), host=serve.host, port=serve.port, log_level=log_level,
+                    timeout_graceful_shutdown=5)
+        return
+    import os
+    import tempfile
+
+    from siteclass.config import save_settings
+    from siteclass.serve.app import MODEL_ENV, SETTINGS_ENV
+
+    with tempfile.TemporaryDirectory(prefix="siteclass-serve-") as tmp:
+        os.environ[SETTINGS_ENV] = str(save_settings(settings, tmp))
+        os.environ[MODEL_ENV] = str(Path(model).resolve()) if model else ""
+        uvicorn.run("siteclass.serve.app:app_from_env", factory=True, workers=serve.workers, host=serve.host,
+                    port=serve.port, log_level=log_level, timeout_graceful_shutdown=5)

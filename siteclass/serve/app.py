@@ -339,3 +339,19 @@ def create_app(
         return _answer(BatchResponse(items=[page_answer(it, by_index.get(i)) for i, it in enumerate(body.items)]))
 
     return app
+
+
+MODEL_ENV = "SITECLASS_SERVE_MODEL"
+SETTINGS_ENV = "SITECLASS_SERVE_SETTINGS"
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` / several workers: model folder and settings file from the environment
+    (``SITECLASS_SERVE_MODEL``, ``SITECLASS_SERVE_SETTINGS``), as ``siteclass serve --workers N`` sets them."""
+    import os
+
+    from siteclass.config import load_settings
+
+    model = os.environ.get(MODEL_ENV) or None
+    return create_app(model, load_settings(os.environ.get(SETTINGS_ENV) or None))
+

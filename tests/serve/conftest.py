@@ -17,9 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import serve_models  # noqa: E402
+import serve_models
 
-from siteclass.serve.app import create_app  # noqa: E402
+from siteclass.serve.app import create_app
 
 
 @pytest.fixture(scope="session")

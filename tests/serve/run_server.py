@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import serve_models  # noqa: E402
-import uvicorn  # noqa: E402
+import serve_models
+import uvicorn
 
-from siteclass.config import ServeSettings  # noqa: E402
-from siteclass.serve.app import create_app  # noqa: E402
+from siteclass.config import ServeSettings
+from siteclass.serve.app import create_app
 
 if __name__ == "__main__":
     port = int(sys.argv[1])

@@ -94,3 +94,21 @@ def test_a_site_that_cannot_be_read_is_a_200_with_its_status(keyword_model, web:
     assert body["status"] == status, body
     assert body["industries"] == [] and body["label"] is None
     assert body["error"]
+
+
+def test_through_a_proxy_the_proxy_resolves_names(keyword_model, web: LocalWeb) -> None:
+    web.add_site("via-proxy.example", {"/": HOME})
+    settings = Settings(serve=ServeSettings(proxy=web.proxy_url), crawl=CrawlSettings(max_pages=1))
+    app = create_app(keyword_model, settings, resolver=loopback_resolver())
+
+    async def go() -> Any:
+        async with running(app) as c:
+            ok = await c.post("/v1/predict", json={"url": "via-proxy.example"})
+            refused = await c.post("/v1/predict", json={"url": "http://10.1.2.3/"})
+            inside = await c.post("/v1/predict", json={"url": "http://internal.test/"})  # resolves to 127.0.0.1
+            return ok, refused, inside
+
+    ok, refused, inside = asyncio.run(go())
+    assert ok.status_code == 200 and ok.json()["status"] == "ok" and ok.json()["label"] == "plumbing"
+    assert web.requests_for("via-proxy.example")[-1].url == "http://via-proxy.example/"
+    assert refused.status_code == 400 and inside.status_code == 400

@@ -134,7 +134,7 @@ def second_loopback() -> Iterator[tuple[ThreadingHTTPServer, Listener, type[_Han
 
 
 def test_redirect_hops_are_checked_again(keyword_model, second_loopback) -> None:
-    server, lst, handler = second_loopback
+    _server, lst, handler = second_loopback
     port = lst.port
     targets = [f"http://127.0.0.1:{port}/", f"http://2130706433:{port}/", f"http://[::ffff:127.0.0.1]:{port}/",
                f"http://internal.test:{port}/", "file:///etc/passwd"]
@@ -157,7 +157,7 @@ def test_redirect_hops_are_checked_again(keyword_model, second_loopback) -> None
 
 
 def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopback) -> None:
-    server, lst, handler = second_loopback
+    _server, lst, handler = second_loopback
     port = lst.port
     home = b"<html><title>Pipes</title><body><p>We fix pipes and drains.</p><a href='/about'>About us</a></body></html>"
     about = b"<html><title>About</title><body><p>Plumbing company fixing leaks since 1990.</p></body></html>"

@@ -1,0 +1,91 @@
+"""The `siteclass predict` and `siteclass serve` commands, end to end with a saved fastText model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+import serve_models
+from conftest import free_port
+
+from siteclass.cli import run
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from siteclass.models.fasttext import FastTextClassifier
+
+    X, y = serve_models.training_data()
+    model = FastTextClassifier(dim=16, epochs=20, buckets=1 << 16, use_char_ngrams=False, lr=0.5)
+    model.fit(X * 4, y * 4, progress=False)
+    path = tmp_path_factory.mktemp("model") / "fasttext"
+    model.save(path)
+    return path
+
+
+def test_help_texts() -> None:
+    for cmd in (["predict", "--help"], ["serve", "--help"]):
+        assert run(cmd) == 0
+
+
+def test_predict_crawl_command_writes_predictions(tmp_path: Path, model_dir: Path, capsys) -> None:
+    serve_models.write_crawl(tmp_path / "crawl", 50)
+    out = tmp_path / "pred.parquet"
+    code = run(["predict", "--crawl", str(tmp_path / "crawl"), "--out", str(out), "--model", str(model_dir),
+                "--top-k", "2", "--no-progress"])
+    assert code == 0
+    assert "50 sites, 45 predicted" in capsys.readouterr().out
+    table = pq.read_table(out)
+    assert table.num_rows == 50
+    assert all(len(x) == 2 for x, s in zip(table.column("labels").to_pylist(), table.column("status").to_pylist())
+               if s == "ok")
+
+
+def test_predict_command_user_errors_exit_2(tmp_path: Path, model_dir: Path, capsys) -> None:
+    assert run(["predict", "--crawl", str(tmp_path), "--model", str(model_dir)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert run(["predict", "--crawl", str(tmp_path), "--out", str(tmp_path / "p.parquet"),
+                "--model", str(tmp_path / "missing")]) == 2
+
+
+@pytest.fixture
+def cli_server(model_dir: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siteclass", "serve", "--model", str(model_dir), "--port", str(port),
+         "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_serve_command_loads_the_model_folder(cli_server: str) -> None:
+    card = httpx.get(cli_server + "/v1/model").json()
+    assert card["model_type"] == "fasttext" and card["labels"] == ["bakery", "law", "plumbing"]
+    r = httpx.post(cli_server + "/v1/predict/pages", json={"url": "buns.com", "pages": [{"text": "fresh bread cakes"}]})
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert r.json()["industries"][0]["label"] in card["labels"]
