@@ -58,10 +58,22 @@ def linear() -> None:
     pytest.importorskip("siteclass.models.linear", reason="siteclass.models.linear not written yet")
 
 
-def _linear_settings(**tune: Any) -> Any:
-    # small, fast linear models on the tiny dataset (min_df 1: its vocabulary is small)
-    return load_settings(None, {"train.linear.min_df": 1, "train.linear.max_features": 5000,
-                                **{f"tune.{k}": v for k, v in tune.items()}})
+FAST_CONFIG = """
+[train.linear]
+min_df = 1
+max_features = 5000
+max_iter = 300
+[tune.search_space.linear]
+C = { type = "float", low = 0.3, high = 30.0, log = true }
+char_ngrams = { type = "categorical", choices = [[2, 3], [3, 4]] }
+"""
+
+
+def _linear_settings(tmp_path: Path, **tune: Any) -> Any:
+    """Small, fast linear models on the tiny dataset (min_df 1: its vocabulary is small)."""
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST_CONFIG)
+    return load_settings(cfg, {f"tune.{k}": v for k, v in tune.items()})
 
 
 # ----------------------------------------------------------------------------------------------- search space
@@ -115,7 +127,7 @@ def test_tune_linear_parallel(ds: Path, tmp_path: Path, linear: None) -> None:
 
     out = tmp_path / "tune"
     result = tune(ds, model="linear", trials=4, parallel=2, out=out,
-                  settings=_linear_settings(pruner_startup_trials=1))
+                  settings=_linear_settings(tmp_path, pruner_startup_trials=1))
     assert result.n_complete + result.n_pruned == 4 and result.n_failed == 0
     for name in ("study.db", "best.toml", "trials.csv", "objective.png", "report.html", "summary.json",
                  "settings.toml"):
@@ -149,7 +161,7 @@ def test_resume_after_killing_a_tune_subprocess(ds: Path, tmp_path: Path, linear
 
     out = tmp_path / "tune"
     cfg = tmp_path / "fast.toml"
-    cfg.write_text("[train.linear]\nmin_df = 1\nmax_features = 5000\n[tune]\nretrain = false\n")
+    cfg.write_text(FAST_CONFIG.replace("[tune.search_space.linear]", "[tune]\nretrain = false\n[tune.search_space.linear]"))
     cmd = [sys.executable, "-m", "siteclass", "tune", "--data", str(ds), "--model", "linear", "--trials", "200",
            "--out", str(out), "--config", str(cfg)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -38,15 +38,20 @@ def confusion_matrix_png(cm: np.ndarray, classes: Sequence[str], out: str | Path
     ax = fig.add_subplot(grid[1, 0], sharex=ax_bar)
     cax = fig.add_subplot(grid[1, 1])
 
-    image = ax.imshow(norm, cmap="viridis", norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0), aspect="auto",
+    import matplotlib
+
+    # rows of classes absent from the data: grey, not "never right"
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    shown = np.ma.masked_where(np.broadcast_to(rows == 0, norm.shape), norm)
+    image = ax.imshow(shown, cmap=cmap, norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0), aspect="auto",
                       interpolation="nearest")
     fig.colorbar(image, cax=cax, label="share of the true class (row)")
     fontsize = 9 if k <= 20 else 7 if k <= 45 else 5
     labels = [_short(c) for c in classes]
     ax.set_xticks(range(k), labels, rotation=90, fontsize=fontsize)
-    ax.set_yticks(range(k), labels, fontsize=fontsize)
+    ax.set_yticks(range(k), [f"{lab} ({int(n)})" for lab, n in zip(labels, rows[:, 0])], fontsize=fontsize)
     ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
+    ax.set_ylabel("true class (rows in the data)")
     if k <= 15:
         for i in range(k):
             for j in range(k):
