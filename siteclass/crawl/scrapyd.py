@@ -134,6 +134,8 @@ class ScrapydCrawler:
             if not store.finished():
                 self._schedule_all(store)
             store.merge(site_list, settings or Settings(crawl=self.crawl), keep_chunks=self.keep_chunks)
+        elif not self.keep_chunks:
+            store.remove_chunks()  # a run killed while it cleaned up
         summary = store.summary
         statuses = {str(k): int(v) for k, v in summary["statuses"].items()}
         return ScrapydCrawlResult(

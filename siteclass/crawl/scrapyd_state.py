@@ -294,7 +294,12 @@ class ChunkStore:
         }
         self.merged = True
         self.save()
-        if not keep_chunks and self.fs.exists(f"{self.root}/_chunks"):
+        if not keep_chunks:
+            self.remove_chunks()
+
+    def remove_chunks(self) -> None:
+        """Delete OUT/_chunks (the merged files hold everything in it)."""
+        if self.fs.exists(f"{self.root}/_chunks"):
             self.fs.rm(f"{self.root}/_chunks", recursive=True)
 
     def _merge_attempt(

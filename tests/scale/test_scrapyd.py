@@ -221,6 +221,11 @@ def test_killed_scheduler_resumes_without_recrawling(tmp_path: Path, web: LocalW
     state = json.loads((out / "_scrapyd" / "state.json").read_text())
     assert state["merged"] is True
     assert [c["attempt"] for c in state["chunks"] if c["id"] in {d["id"] for d in done_before}] == [1] * len(done_before)
+    # a third run of the same command finds the crawl merged: nothing is crawled or scheduled again
+    requests = len(web.requests)
+    again = crawl_on_scrapyd(sites, out, [server.url], settings, progress=None)
+    assert again.resumed and again.n_sites == n and again.n_ok == n
+    assert len(web.requests) == requests
 
 
 @pytest.fixture()
