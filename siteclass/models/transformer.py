@@ -165,6 +165,26 @@ def _torch_head(n_pages: int, page_dim: int, site_dim: int, n_classes: int, pool
     return _Head()
 
 
+def _fine_tune_net(encoder: Any, head: Any, pages: int, single_text: bool) -> Any:
+    """Encoder + head as one module whose ``forward`` runs both (so DistributedDataParallel syncs both)."""
+    import torch
+    from torch import nn
+
+    class _Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.head = head
+
+        def forward(self, chunks: list[tuple[Any, Any]], rows: Any, ext: Any) -> Any:
+            vecs = [self.encoder(ids, mask) for ids, mask in chunks]
+            table = torch.cat([rows.new_zeros((1, self.encoder.dim), dtype=torch.float32), *vecs], dim=0)
+            V = table[rows]
+            return self.head(*_layout_torch(V, rows > 0, ext, pages, single_text))
+
+    return _Net()
+
+
 def _layout_torch(V: Any, valid: Any, ext: Any, pages: int, single_text: bool) -> tuple[Any, Any, Any]:
     import torch
 
@@ -310,34 +330,30 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
             lr = self.head_lr
         else:
             bert = load_bert(folder)
-            module = torch.nn.ModuleDict({"encoder": bert, "head": head})
+            module = _fine_tune_net(bert, head, self.pages, self.single_text)
             tokenizer = TextTokenizer(folder, self.max_tokens)
             slots = [slot_texts(r, self.pages, self.single_text) for r in records]
 
             def batch_loss(m: Any, idx: np.ndarray, device: Any) -> Any:
-                core = m.module if hasattr(m, "module") else m
+                # Unique texts of the batch, tokenised in length-sorted chunks; rows map slots to their vectors.
                 texts = [slots[i] for i in idx]
                 unique: dict[str, int] = {}
-                index = torch.zeros((len(idx), len(texts[0])), dtype=torch.int64)
-                for i, row in enumerate(texts):
-                    for j, t in enumerate(row):
+                for row in texts:
+                    for t in row:
                         if t:
-                            index[i, j] = unique.setdefault(t, len(unique) + 1)
-                vecs = [torch.zeros((1, d), device=device)]
+                            unique.setdefault(t, len(unique))
                 ulist = list(unique)
                 order: Any = np.argsort(tokenizer.lengths(ulist), kind="stable") if ulist else []
-                chunks = [[ulist[k] for k in order[s : s + 64]] for s in range(0, len(ulist), 64)]
-                pos: dict[str, int] = {}
-                for chunk in chunks:
-                    ids, mask = tokenizer(chunk)
-                    vecs.append(core["encoder"](torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)))
-                    for t in chunk:
-                        pos[t] = len(pos) + 1
-                table = torch.cat(vecs, dim=0)
-                remap = torch.tensor([0] + [pos[t] for t in ulist], dtype=torch.int64)
-                rows = remap[index].to(device)
-                V = table[rows]
-                logits = core["head"](*_layout_torch(V, rows > 0, ext_t[torch.from_numpy(idx)].to(device), self.pages, self.single_text))
+                position = np.zeros(len(ulist), dtype=np.int64)
+                position[order] = np.arange(1, len(ulist) + 1)
+                rows = torch.tensor(
+                    [[int(position[unique[t]]) if t else 0 for t in row] for row in texts], dtype=torch.int64
+                )
+                chunks = []
+                for start in range(0, len(ulist), 64):
+                    ids, mask = tokenizer([ulist[k] for k in order[start : start + 64]])
+                    chunks.append((torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)))
+                logits = m(chunks, rows.to(device), ext_t[torch.from_numpy(idx)].to(device))
                 return loss_of(logits, idx, device)
 
             lr = self.lr
@@ -352,8 +368,8 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
                     venc: Encoder = get_encoder(folder, self.max_tokens, "torch", device=self._device_name())
                     h = m
                 else:
-                    venc = TorchEncoder(folder, self.max_tokens, module=m["encoder"], device=str(dev), cache=False)
-                    h = m["head"]
+                    venc = TorchEncoder(folder, self.max_tokens, module=m.encoder, device=str(dev), cache=False)
+                    h = m.head
                 pf, mask, site = self.features(val_records, venc)
                 logits = h(torch.from_numpy(pf).to(dev), torch.from_numpy(mask).to(dev), torch.from_numpy(site).to(dev))
                 return classification_metrics(Y_val, logits.float().cpu().numpy(), multi)
@@ -400,7 +416,7 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
         trained_head = head
         self.head_ = {k: v.detach().cpu().numpy().astype(np.float32, copy=True) for k, v in trained_head.state_dict().items()}
         if not self.freeze_encoder:
-            self._module = module["encoder"].eval()
+            self._module = module.encoder.eval()
         self.card_["history"] = result.history
         self.card_["best_epoch"] = result.best_epoch
         self.card_["stopped_early"] = result.stopped_early
