@@ -45,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "FastTextClassifier": "siteclass.models.fasttext",
     "TransformerClassifier": "siteclass.models.transformer",
     "ZeroShotClassifier": "siteclass.models.zeroshot",
+    "default_zeroshot_model": "siteclass.models.zeroshot",
+    "export_onnx": "siteclass.export",
+    "load_onnx_model": "siteclass.export",
     # stages
     "crawl": "siteclass.crawl.runner",
     "crawl_on_scrapyd": "siteclass.crawl.scrapyd",
