@@ -100,6 +100,40 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class ServerProcess:
+    """``siteclass serve --workers N`` on a saved model: N processes share the port (uvicorn workers)."""
+
+    def __init__(self, model_dir: Path, port: int, workers: int, inference: str) -> None:
+        self.cmd = [sys.executable, "-m", "siteclass", "serve", "--model", str(model_dir), "--port", str(port),
+                    "--workers", str(workers), "--inference", inference, "--max-concurrency", "1024",
+                    "--log-level", "warning"]
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        import httpx
+
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    time.sleep(2.0)  # let every worker finish loading
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("server process did not become ready")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 class ServerThread:
     def __init__(self, model: Any, port: int, inference: str = "thread") -> None:
         import uvicorn
@@ -217,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", default=None, help="a saved model folder instead of the fastText model")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--inference", default="thread,inline", help="server modes to measure: thread, inline")
+    parser.add_argument("--workers", type=int, default=2, help="also measure `siteclass serve --workers N` (0: skip)")
     parser.add_argument("--loadgen", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--bodies", help=argparse.SUPPRESS)
@@ -249,6 +284,14 @@ def main(argv: list[str] | None = None) -> int:
                 for c in levels:
                     results.append(run_load(server.url, bodies, c, args.duration, args.max_requests))
             report(results, raw[32], f"server, model {mode}")
+        if args.workers > 1:
+            model_dir = Path(tmp) / "model"
+            model.save(model_dir)
+            results = []
+            with ServerProcess(model_dir, free_port(), args.workers, "inline") as proc:
+                for c in levels:
+                    results.append(run_load(proc.url, bodies, c, args.duration, args.max_requests))
+            report(results, raw[32], f"siteclass serve --workers {args.workers} --inference inline")
     return 0
 
 

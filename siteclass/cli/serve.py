@@ -96,6 +96,9 @@ def serve_command(
     deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds per request before 504.")] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help="Requests in flight before 503.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Server processes, each with the model.")] = None,
+    inference: Annotated[
+        str | None, typer.Option("--inference", help="thread (default) or inline: where the model runs.")
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     config: ConfigOption = None,
 ) -> None:
@@ -111,6 +114,7 @@ def serve_command(
             "serve.allow_networks": allow_network or None, "serve.proxy": proxy, "serve.top_k": top_k,
             "serve.min_confidence": min_confidence, "serve.deadline_s": deadline,
             "serve.max_concurrency": max_concurrency, "serve.workers": workers,
+            "serve.inference": inference,
         },
     )
     if model is not None and not Path(model).is_dir():
