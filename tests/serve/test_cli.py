@@ -89,3 +89,19 @@ def test_serve_command_loads_the_model_folder(cli_server: str) -> None:
     r = httpx.post(cli_server + "/v1/predict/pages", json={"url": "buns.com", "pages": [{"text": "fresh bread cakes"}]})
     assert r.status_code == 200 and r.json()["status"] == "ok"
     assert r.json()["industries"][0]["label"] in card["labels"]
+
+
+def test_predict_one_url_prints_industries_and_pages(model_dir: Path, capsys) -> None:
+    from siteclass.crawl.localweb import LocalWeb
+
+    home = ("<html><head><title>Buns Bakery</title></head><body><p>Fresh bread, cakes and pastries baked daily.</p>"
+            "<a href='/about'>About us</a></body></html>")
+    with LocalWeb() as web:
+        web.add_site("buns-bakery.com", {"/": home, "/about": "<html><title>About</title><p>Our bakery.</p></html>"})
+        code = run(["predict", "buns-bakery.com", "--name", "Buns", "--model", str(model_dir), "--proxy",
+                    web.proxy_url, "--top-k", "3"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "status: ok" in out and "pages used" in out
+    assert "http://buns-bakery.com/about" in out
+    assert all(label in out for label in ("bakery", "law", "plumbing"))
