@@ -371,8 +371,8 @@ def _row_adagrad_class() -> Any:
     class RowAdagrad(torch.optim.Optimizer):
         """Row-wise Adagrad (one accumulator per embedding row, as in large recommender models).
 
-        Sparse gradients are applied without coalescing: each occurrence's squared norm feeds the row's
-        accumulator, and ``index_add_`` sums duplicate rows. Cheap per step and insensitive to the tiny
+        Sparse gradients are coalesced (one row per feature), so single-process and DDP runs (whose gloo
+        all-reduce coalesces) take the same steps. Cheap state (one float per row) and insensitive to the tiny
         gradients a mean-pooled bag gives each row.
         """
 
@@ -390,6 +390,7 @@ def _row_adagrad_class() -> Any:
                         state["sum"] = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
                     acc, grad = state["sum"], p.grad
                     if grad.is_sparse:
+                        grad = grad.coalesce()
                         rows, values = grad._indices()[0], grad._values()
                         acc.index_add_(0, rows, values.pow(2).mean(1))
                         scale = (acc[rows].sqrt() + group["eps"]).unsqueeze(1)

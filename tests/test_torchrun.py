@@ -1,0 +1,97 @@
+"""torchrun: 2 CPU processes (gloo, DistributedDataParallel) train the same model as one process; an elastic
+group whose worker is killed restarts, resumes from the last checkpoint and finishes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("torch")
+
+from siteclass.models.base import load_model  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train import make_dataset  # noqa: E402
+
+TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
+
+
+def _torchrun(args: list[str], extra: list[str] | None = None) -> subprocess.Popen:
+    assert TORCHRUN, "torchrun not found beside the interpreter"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [TORCHRUN, "--standalone", "--nproc_per_node", "2", *(extra or []), "-m", "siteclass.train", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def _single(ds: Path, out: Path, epochs: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "siteclass.train", "--data", str(ds), "--model", "fasttext", "--out", str(out),
+         "--epochs", str(epochs), "--no-progress", "--config", str(ds / "ft.toml")],
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def _metrics(out: Path) -> dict[str, float]:
+    return json.loads((out / "config.json").read_text())["card"]["metrics"]
+
+
+def test_two_processes_match_one(tmp_path: Path) -> None:
+    ds = make_dataset(tmp_path / "ds", n_train=240, n_val=60, seed=3)
+    (ds / "ft.toml").write_text("[train]\nearly_stopping_patience = 0\n[train.fasttext]\ndim = 16\nlr = 0.5\n")
+    proc = _torchrun(["--data", str(ds), "--model", "fasttext", "--out", str(tmp_path / "ddp"), "--epochs", "4",
+                      "--no-progress", "--config", str(ds / "ft.toml")])
+    single = _single(ds, tmp_path / "one", 4)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert json.loads((tmp_path / "ddp" / "config.json").read_text())["card"]["world_size"] == 2
+    m_ddp, m_one = _metrics(tmp_path / "ddp"), _metrics(tmp_path / "one")
+    for key in ("accuracy", "macro_f1"):
+        assert abs(m_ddp[key] - m_one[key]) <= 0.02, (m_ddp, m_one)
+    val = pq.read_table(ds / "val.parquet").to_pylist()
+    a, b = load_model(tmp_path / "ddp"), load_model(tmp_path / "one")
+    # The gradient of each global batch is the same sum over rows; only float summation order differs.
+    np.testing.assert_allclose(a.weight_, b.weight_, atol=1e-3)
+    np.testing.assert_allclose(a.predict_proba(val), b.predict_proba(val), atol=1e-3)
+
+
+@pytest.mark.slow
+def test_elastic_restart_after_a_worker_is_killed(tmp_path: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    ds = make_dataset(tmp_path / "ds", n_train=1500, n_val=60, seed=4)
+    (ds / "ft.toml").write_text(
+        "[train]\nearly_stopping_patience = 0\ncheckpoint_every_steps = 5\n[train.fasttext]\ndim = 16\nlr = 0.5\n"
+    )
+    args = ["--data", str(ds), "--model", "fasttext", "--out", str(tmp_path / "el"), "--epochs", "3",
+            "--no-progress", "--config", str(ds / "ft.toml")]
+    proc = _torchrun(args, ["--max-restarts", "2"])
+    last = tmp_path / "el" / "checkpoints" / "last.pt"
+    deadline = time.time() + 180
+    while not last.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "no checkpoint within 180 s"
+        time.sleep(0.05)
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "siteclass.train" in " ".join(p.cmdline())]
+    assert len(workers) == 2
+    os.kill(workers[1].pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    card = json.loads((tmp_path / "el" / "config.json").read_text())["card"]
+    assert "resumed_from" in card, "the restarted group did not resume from the checkpoint"
+    single = _single(ds, tmp_path / "one", 3)
+    assert single.returncode == 0, single.stderr[-3000:]
+    m_el, m_one = card["metrics"], _metrics(tmp_path / "one")
+    for key in ("accuracy", "macro_f1"):
+        assert abs(m_el[key] - m_one[key]) <= 0.02, (m_el, m_one)
