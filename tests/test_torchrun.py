@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from siteclass.models.base import load_model  # noqa: E402
+from siteclass.models.base import load_model
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_train import make_dataset  # noqa: E402
+from test_train import make_dataset
 
 TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
 
@@ -53,7 +53,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     proc = _torchrun(["--data", str(ds), "--model", "fasttext", "--out", str(tmp_path / "ddp"), "--epochs", "4",
                       "--no-progress", "--config", str(ds / "ft.toml")])
     single = _single(ds, tmp_path / "one", 4)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert single.returncode == 0, single.stderr[-3000:]
     assert json.loads((tmp_path / "ddp" / "config.json").read_text())["card"]["world_size"] == 2
@@ -86,7 +86,7 @@ def test_elastic_restart_after_a_worker_is_killed(tmp_path: Path) -> None:
     workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "siteclass.train" in " ".join(p.cmdline())]
     assert len(workers) == 2
     os.kill(workers[1].pid, signal.SIGKILL)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     card = json.loads((tmp_path / "el" / "config.json").read_text())["card"]
     assert "resumed_from" in card, "the restarted group did not resume from the checkpoint"

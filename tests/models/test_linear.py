@@ -16,7 +16,7 @@ CLASSES = {
     "software": "cloud code api developer platform saas app data",
     "plumbing": "pipe leak drain boiler plumber water heating valve",
 }
-NOISE = "the and our we are best local team service quality customers since years".split()
+NOISE = ["the", "and", "our", "we", "are", "best", "local", "team", "service", "quality", "customers", "since", "years"]
 
 
 def synth(n: int, seed: int, multi: bool = False) -> tuple[list[dict], list]:
