@@ -70,9 +70,12 @@ class DatasetSettings(_Section):
     page_chars: int = Field(4000, ge=100, description="characters kept per page")
     dedup: bool = True
     dedup_threshold: float = Field(0.9, gt=0, le=1.0, description="Jaccard of word shingles for near-duplicates")
+    shingle_words: int = Field(3, ge=1, le=10, description="words per shingle of the near-duplicate check")
     seed: int = 42
     fasttext_files: bool = False
     engine: Literal["local", "spark"] = "local"
+    text_columns: list[str] = Field(default_factory=list, description="table datasets: text columns, joined")
+    label_column: str = Field("label", description="table datasets: the label column (a list column: multi-label)")
 
 
 class LinearParams(_Section):
