@@ -78,6 +78,29 @@ def fasttext_model(records: list[dict[str, Any]], y: list[str]) -> Any:
     return model
 
 
+def transformer_onnx_model(records: list[dict[str, Any]], y: list[str], folder: Path) -> Any:
+    """The transformer (bundled MiniLM encoder, frozen, one epoch on the demo sites), exported to ONNX and loaded
+    through ``siteclass.load_model`` — which then runs its encoder in ONNX Runtime."""
+    import contextlib
+    import io
+
+    import siteclass
+    from siteclass.config import TrainSettings
+    from siteclass.export import export_onnx
+    from siteclass.models.transformer import TransformerClassifier
+
+    settings = TrainSettings()
+    settings.transformer.freeze_encoder = True
+    settings.transformer.epochs = 1
+    settings.transformer.max_tokens = 128
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        TransformerClassifier.from_settings(settings).fit(records, y).save(folder)
+        export_onnx(folder)
+    model = siteclass.load_model(folder)
+    print(f"transformer backend: {getattr(model, 'backend_', '?')} ({(folder / 'model.onnx').stat().st_size >> 20} MB onnx)")
+    return model
+
+
 def raw_throughput(model: Any, records: list[dict[str, Any]], batch: int, seconds: float, k: int) -> float:
     """Records per second of ``model.predict_top_k`` on batches of *batch* records."""
     from siteclass.predict import site_record
@@ -249,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--model-dir", default=None, help="a saved model folder instead of the fastText model")
+    parser.add_argument("--transformer", action="store_true",
+                        help="train the transformer (frozen MiniLM), export it to ONNX and serve that")
     parser.add_argument("--top-k", type=int, default=5)
     parser.add_argument("--inference", default="thread,inline", help="server modes to measure: thread, inline")
     parser.add_argument("--workers", type=int, default=2, help="also measure `siteclass serve --workers N` (0: skip)")
@@ -263,10 +288,14 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     records, y = demo_records()
+    keep = tempfile.TemporaryDirectory()
     if args.model_dir:
         import siteclass
 
         model, name = siteclass.load_model(args.model_dir), f"{args.model_dir}"
+    elif args.transformer:
+        model = transformer_onnx_model(records, y, Path(keep.name) / "transformer")
+        name = "transformer (MiniLM, frozen) from ONNX"
     else:
         model, name = fasttext_model(records, y), "fasttext (trained on the demo sites)"
     levels = [int(c) for c in args.concurrency.split(",")]

@@ -65,6 +65,7 @@ class GuardedFetcher:
         page_chars: int = 4000,
         concurrent_per_domain: int = 2,
         proxy: str | None = None,
+        verify: Any = True,
     ) -> None:
         from siteclass.crawl.ranking import LinkRanker
 
@@ -80,6 +81,7 @@ class GuardedFetcher:
         self.page_chars = page_chars
         self.concurrent_per_domain = concurrent_per_domain
         self.proxy = proxy
+        self.verify = verify  # True (system CAs), a CA bundle path or an ssl.SSLContext
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self.requests_sent = 0  # connections attempted (tests assert refused URLs never get one)
@@ -114,6 +116,7 @@ class GuardedFetcher:
             self._client_loop = loop
             self._client = httpx.AsyncClient(
                 proxy=self.proxy,
+                verify=self.verify,
                 follow_redirects=False,
                 trust_env=False,
                 timeout=httpx.Timeout(self.page_timeout_s),
@@ -132,10 +135,14 @@ class GuardedFetcher:
         if target.ip is not None and not self.proxy:
             ip_host = f"[{target.ip}]" if ":" in target.ip else target.ip
             url = f"{target.scheme}://{ip_host}:{target.port}{target.path}"
-            extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-            request = self._http().build_request(
-                "GET", url, headers={"Host": target.host_header}, extensions=extensions
-            )
+            headers = {"Host": target.host_header}
+            extensions: dict[str, Any] = {}
+            if target.scheme == "https":
+                # TLS speaks and verifies the name; the pool is keyed by IP, so a TLS connection is not reused
+                # for another name on the same address.
+                extensions["sni_hostname"] = target.host
+                headers["Connection"] = "close"
+            request = self._http().build_request("GET", url, headers=headers, extensions=extensions)
         else:
             request = self._http().build_request("GET", target.url)
         self.requests_sent += 1

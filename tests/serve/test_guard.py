@@ -184,3 +184,72 @@ def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopb
     assert {(f"pipes.example:{port}", p) for p in ("/robots.txt", "/", "/about")} <= set(handler.seen)
     assert answers["count"] == 1  # resolved once per fetch: the rebinding answer was never asked for
     assert lst.accepted == []
+
+
+def _tls_material(tmp_path: Any) -> tuple[Any, Any]:
+    """A test CA and a certificate for secure.test signed by it (PEM files)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "siteclass test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "secure.test")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("secure.test")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_file, cert_file, key_file = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_file, (cert_file, key_file)
+
+
+def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_path) -> None:
+    import ssl
+
+    ca_file, (cert_file, key_file) = _tls_material(tmp_path)
+    sni_seen: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda sock, name, ctx: sni_seen.append(name)  # type: ignore[assignment,func-returns-value]
+    handler = type("H", (_Handler,), {"routes": {
+        "/": (200, {}, b"<html><title>Secure pipes</title><body><p>We fix pipes and drains.</p></body></html>"),
+        "/robots.txt": (404, {}, b""),
+    }, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    resolver = loopback_resolver({"secure.test": ["127.0.0.2"], "other.test": ["127.0.0.2"]})
+    app = create_app(keyword_model, ServeSettings(allow_networks=["127.0.0.2/32"]), resolver=resolver)
+    app.state.serve.fetcher.verify = ssl.create_default_context(cafile=str(ca_file))
+
+    async def go() -> tuple[Any, Any]:
+        async with running(app) as c:
+            good = await c.post("/v1/predict", json={"url": f"https://secure.test:{port}/"})
+            wrong = await c.post("/v1/predict", json={"url": f"https://other.test:{port}/"})
+            return good, wrong
+
+    try:
+        good, wrong = asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert good.status_code == 200 and good.json()["status"] == "ok", good.text
+    assert "secure.test" in sni_seen  # the TLS handshake named the site, though the connection went to the IP
+    assert (f"secure.test:{port}", "/") in handler.seen
+    # a name the certificate does not cover fails verification: no page is read from it
+    assert wrong.status_code == 200 and wrong.json()["status"] == "unreachable"
+    assert not any(h.startswith("other.test") for h, _ in handler.seen)
