@@ -128,8 +128,8 @@ def _iter_csv(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
 def _iter_jsonl(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
     import pyarrow.json as pjson
 
-    with _open_binary(path) as f:
-        reader = io.BufferedReader(f) if not hasattr(f, "readline") else f
+    raw = _open_binary(path)
+    with raw if _is_url(str(path)) else io.BufferedReader(raw, buffer_size=1 << 20) as reader:  # type: ignore[arg-type]
         lines: list[bytes] = []
         while True:
             line = reader.readline()
