@@ -31,7 +31,7 @@ if __package__ in (None, ""):
 TARGET_RATIO = 0.3
 OUT = Path(__file__).resolve().parent / "out"
 
-_SYLLABLES = "ka lo mi ser vin dra ten por lu ba ric mon tal es ver na qui sto pel gar den ship ment al".split()
+_SYLLABLES = ["ka", "lo", "mi", "ser", "vin", "dra", "ten", "por", "lu", "ba", "ric", "mon", "tal", "es", "ver", "na", "qui", "sto", "pel", "gar", "den", "ship", "ment", "al"]
 INDUSTRIES = ["plumbing", "bakery", "law", "dental", "accounting", "trucking", "software", "restaurant",
               "construction", "realty", "autorepair", "salon"]
 PAGES = ["/about-us", "/services", "/products", "/our-team", "/blog/news-1", "/blog/news-2", "/careers",

@@ -16,7 +16,8 @@ from siteclass.crawl.items import PAGE_SCHEMA, RAW_SCHEMA, SITE_SCHEMA
 
 def test_every_input_has_exactly_one_site_row(main_crawl: MainCrawl) -> None:
     ids = list(main_crawl.sites.site_id)
-    assert len(ids) == len(set(ids)) == len(EXPECTED) + len(main_crawl.real_hosts)
+    n_demo = sum(i.startswith("demo-") for i in ids)
+    assert len(ids) == len(set(ids)) == len(EXPECTED) + len(main_crawl.real_hosts) + n_demo
     assert ids[: len(EXPECTED)] == list(EXPECTED)  # input order kept
     assert main_crawl.result.n_sites == len(ids)
 
@@ -161,9 +162,11 @@ def test_retries_only_once_on_5xx(main_crawl: MainCrawl) -> None:
 
 
 def test_network_failures(main_crawl: MainCrawl) -> None:
-    assert HOSTS.unknown in main_crawl.site("unknown")["error"]
-    assert "refused" in main_crawl.site("unreachable")["error"]
-    assert main_crawl.paths(HOSTS.unknown) == ["/"]  # a DNS failure is not retried
+    unknown, unreachable = main_crawl.site("unknown"), main_crawl.site("unreachable")
+    assert HOSTS.unknown in unknown["error"], unknown
+    assert "refused" in unreachable["error"], unreachable
+    requests = [(r.method, r.path, r.status) for r in main_crawl.web.requests_for(HOSTS.unknown)]
+    assert [p for m, p, _ in requests if p != "/robots.txt"] == ["/"], requests  # a DNS failure is not retried
 
 
 @pytest.mark.realdata
@@ -180,6 +183,19 @@ def test_real_pages(main_crawl: MainCrawl, real_pages: list) -> None:
     assert homes.text.str.contains(r"<(?:div|span|a|p|li)\b", regex=True).mean() <= 0.1
     assert not homes.text.str.contains(r"<(?:script|style)\b|</div>", regex=True).any()
     assert not homes.text.str.contains("\ufffd").any()
-    # links were followed on the same host only (the saved pages' own sites are never contacted)
+    # links were followed on the same host only: the saved pages' absolute links are never contacted
+    from siteclass.crawl.extract import extract_page
+    from siteclass.crawl.urls import host_of
+
+    raw = main_crawl.raw[main_crawl.raw.site_id.isin(rows.site_id)]
+    linked = {host_of(u) for html, url in zip(raw.html, raw.url) for u, _ in extract_page(html, url).links}
     contacted = {r.host for r in main_crawl.web.requests}
-    assert not any(h.endswith((".de", ".org", ".net")) and "chain" not in h for h in contacted)
+    assert len(linked - set(hosts)) > 50
+    assert not (linked - set(hosts)) & contacted
+
+
+def test_demo_sites_crawl(main_crawl: MainCrawl) -> None:
+    demo = main_crawl.sites[main_crawl.sites.site_id.str.startswith("demo-")]
+    assert len(demo) >= 3
+    assert set(demo.status) == {"ok"}, demo[["site_id", "error"]].to_dict("records")
+    assert (demo.pages >= 3).all()
