@@ -142,7 +142,7 @@ class CrawlSource:
                    list(struct_pack(url := url, title := title, text := text) ORDER BY "order", url) AS pages
             FROM read_parquet('{glob}') GROUP BY 1 ORDER BY 1"""
         try:
-            reader = con.execute(query).to_arrow_reader(BATCH_ROWS)
+            reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
         except duckdb.Error as exc:
             raise InputError(f"cannot read {self.pages_path}: {exc}") from exc
         for rb in reader:  # type: ignore[union-attr]
