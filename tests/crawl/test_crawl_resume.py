@@ -39,6 +39,13 @@ def _add_sites(web: LocalWeb, prefix: str, n: int, delay_s: float = 0.0) -> list
     return hosts
 
 
+def _slow_page(title: str, links: str, delay_s: float) -> object:
+    def handler(record: RequestRecord) -> Reply:
+        time.sleep(delay_s)
+        return Reply(page(title, f"{title}: welding and fabrication services. " * 10, links))
+    return handler
+
+
 def _homes(web: LocalWeb, hosts: list[str]) -> Counter[str]:
     return Counter(r.host for r in web.requests if r.host in hosts and r.path == "/" and r.method == "GET")
 
@@ -49,17 +56,29 @@ def test_rerun_skips_finished_sites(fixture_web: LocalWeb, tmp_path: Path) -> No
     first = crawl([{"id": f"s{i}", "url": h} for i, h in enumerate(hosts[:2])], out,
                   proxy=fixture_web.proxy_url, progress=False, **TEST_SETTINGS)
     assert first.n_ok == 2 and first.n_crawled == 2
-    rows = [{"id": f"s{i}", "url": h} for i, h in enumerate(hosts)] + [{"id": "bad", "url": "::"}]
-    second = crawl(rows, out, proxy=fixture_web.proxy_url, progress=False, **TEST_SETTINGS)
-    assert second.n_crawled == 2
+    # the second run adds a slow site (1.5 s a page, 5 pages linked) that runs into its 4 s site deadline
+    slow = "deadline-slow.com"
+    links = "".join(f"<a href='/p{i}'>Services {i}</a>" for i in range(5))
+    for path in ("/", *(f"/p{i}" for i in range(5))):
+        fixture_web.add(slow, path, _slow_page(f"Slow {path}", links, 1.5))  # type: ignore[arg-type]
+    rows = [{"id": f"s{i}", "url": h} for i, h in enumerate(hosts)] + [{"id": "bad", "url": "::"},
+                                                                         {"id": "slow", "url": slow}]
+    settings = {**TEST_SETTINGS, "site_timeout_s": 4.0}
+    second = crawl(rows, out, proxy=fixture_web.proxy_url, progress=False, **settings)
+    assert second.n_crawled == 3
     assert _homes(fixture_web, hosts) == {h: 1 for h in hosts}  # no site fetched twice
     sites = pd.read_parquet(out / "sites.parquet")
-    assert list(sites.site_id) == ["s0", "s1", "s2", "s3", "bad"]
-    assert list(sites.status) == ["ok"] * 4 + ["invalid_input"]
+    assert list(sites.site_id) == ["s0", "s1", "s2", "s3", "bad", "slow"]
+    assert list(sites.status) == ["ok"] * 4 + ["invalid_input", "ok"]
+    slow_row = sites.iloc[-1]
+    assert 1 <= slow_row.pages < 5 and slow_row.elapsed_s < 4.0 + TEST_SETTINGS["page_timeout_s"] + 2
+    assert len([r for r in fixture_web.requests_for(slow) if r.path != "/robots.txt"]) == slow_row.pages
     pages = pd.read_parquet(out / "pages.parquet")
-    assert sorted(pages.site_id.unique()) == ["s0", "s1", "s2", "s3"] and len(pages) == 12
+    assert sorted(pages.site_id.unique()) == ["s0", "s1", "s2", "s3", "slow"]
+    n_pages = len(pages)
+    assert n_pages == 12 + slow_row.pages
     third = crawl(rows, out, proxy=fixture_web.proxy_url, progress=False, **TEST_SETTINGS)  # nothing left
-    assert third.n_crawled == 0 and third.n_sites == 5 and len(pd.read_parquet(out / "pages.parquet")) == 12
+    assert third.n_crawled == 0 and third.n_sites == 6 and len(pd.read_parquet(out / "pages.parquet")) == n_pages
 
 
 def test_killed_crawl_loses_at_most_the_sites_in_flight(fixture_web: LocalWeb, tmp_path: Path) -> None:
