@@ -235,6 +235,16 @@ def test_confusion_png_scales_to_many_classes(tmp_path: Path) -> None:
     assert w >= 1400 and h >= 1400  # ≥ ~30 px per class row/column
 
 
+def test_public_api_is_callable_even_after_the_module_is_imported(ds: Path) -> None:
+    import siteclass
+    import siteclass.evaluate as module  # binds siteclass.evaluate to the module …
+    import siteclass.tune
+
+    result = siteclass.evaluate(fit(_table(ds / "train.parquet")), _table(ds / "test.parquet"))  # … still callable
+    assert isinstance(result, module.EvaluationResult) and result.metrics["n"] == 80
+    assert callable(siteclass.tune)
+
+
 def test_apply_min_confidence_is_shared() -> None:
     from siteclass import metrics
 

@@ -81,7 +81,7 @@ def write_outputs(study: Any, result: TuneResult, best_train: TrainSettings, job
         "best_value": result.best_value, "best_trial": result.best_trial, "best_params": result.best_params,
         "best_temperature": best.user_attrs.get("temperature"), "best_metrics": best.user_attrs.get("metrics"),
         "n_trials": len(trials), "n_complete": result.n_complete, "n_pruned": result.n_pruned,
-        "n_failed": result.n_failed, "importance": importance, "search_space": job.space,
+        "n_failed": result.n_failed, "importance": importance, "search_space": job.space, "retrained": retrain,
         "worker_pids": sorted({t.user_attrs["pid"] for t in trials if "pid" in t.user_attrs}), **extra,
     }
     files["summary"] = out / "summary.json"
