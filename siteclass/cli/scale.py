@@ -62,12 +62,15 @@ def parse_scrapyd_urls(value: str) -> list[str]:
     return urls
 
 
-def crawl_with_scrapyd(sites: Any, out: Any, scrapyd: str, settings: Settings) -> ScrapydCrawlResult:
+def crawl_with_scrapyd(
+    sites: Any, out: Any, scrapyd: str, settings: Settings, quiet: bool = False
+) -> ScrapydCrawlResult:
     """What `siteclass crawl SITES --out DIR --scrapyd URL[,URL…]` runs: the crawl spread over Scrapyd servers,
-    progress lines on stderr, a summary at the end."""
-    from siteclass.crawl.scrapyd import crawl_on_scrapyd
+    progress lines on stderr (unless *quiet*), a summary at the end."""
+    from siteclass.crawl.scrapyd import crawl_on_scrapyd, print_progress
 
-    result = crawl_on_scrapyd(sites, out, parse_scrapyd_urls(scrapyd), settings)
+    urls = parse_scrapyd_urls(scrapyd)
+    result = crawl_on_scrapyd(sites, out, urls, settings, progress=None if quiet else print_progress)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.status_counts.items(), key=lambda kv: -kv[1]))
     typer.echo(
         f"{result.n_sites} sites ({counts}), {result.n_pages} pages in {result.elapsed_s:.1f} s; "
