@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=100, help="sites per Scrapyd job (default 100)")
     parser.add_argument("--poll-s", type=float, default=1.0, help="scheduler poll interval (default 1 s)")
     parser.add_argument("--skip-local", action="store_true", help="skip the local-crawl anchor")
-    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--json", type=Path, default=Path(__file__).resolve().parent / "out" / "scale_crawl.json",
+                        help="where the figures go as JSON (default bench/out/scale_crawl.json)")
     args = parser.parse_args(argv)
 
     from siteclass.config import Settings
