@@ -12,7 +12,8 @@ Sites answer ``http://`` (absolute-form requests) and ``https://`` (a ``CONNECT`
 with a throwaway self-signed certificate; Scrapy does not verify certificates by default). A host the web does
 not know is answered like Squid answers a failed DNS lookup: ``502`` with ``X-Squid-Error: ERR_DNS_FAIL 0`` (for
 CONNECT the marker is also in the reason phrase); the crawler maps it to the ``dns_error`` status. Every request
-is recorded in :attr:`LocalWeb.requests` (a tunnel's requests are recorded with their https URL).
+is recorded in :attr:`LocalWeb.requests` (a tunnel's requests are recorded with their https URL; the CONNECT
+itself only when it fails).
 """
 
 from __future__ import annotations
