@@ -56,6 +56,11 @@ def _extract_pool(processes: int) -> ProcessPoolExecutor | None:
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
 
+def request_url(response: Response) -> str:
+    """The URL first requested for *response* (before redirects)."""
+    return str((response.meta.get("redirect_urls") or [response.url])[0])
+
+
 def is_html_type(content_type: str) -> bool:
     """True for HTML content types; an absent type is sniffed later and counts as HTML here."""
     ctype = content_type.split(";", 1)[0].strip().lower()
@@ -109,10 +114,21 @@ class SiteclassSpider(scrapy.Spider):
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         return spider
 
-    def _closed(self) -> None:
+    def _closed(self, reason: str = "") -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        if reason == "finished" and self.state and self.out:
+            # Every started site must end with a row; sites left here (a bug) are recorded, not lost.
+            from siteclass.crawl.pipeline import OutputStore
+
+            rows = [SiteResult(site=SiteRow(
+                site_id=s.site_id, name=s.name, input_url=s.input_url, final_url=s.final_url or s.url,
+                status=st.UNREACHABLE, error="the crawl ended before this site finished (internal error)",
+                pages=0, elapsed_s=round(time.monotonic() - s.started, 3),
+            )) for s in self.state.values()]
+            self.logger.error("%d sites were unfinished at the end of the crawl", len(rows))
+            OutputStore(self.out).write_part(rows)
 
     # ----- input -----
     def _inputs(self) -> Iterator[dict[str, str]]:
@@ -175,6 +191,19 @@ class SiteclassSpider(scrapy.Spider):
     # ----- callbacks -----
     async def parse_page(self, response: Response) -> AsyncIterator[Any]:
         site = self.state[response.meta["site_id"]]
+        try:
+            await self._handle_page(site, response)
+        except Exception as exc:  # a bug must not leave the site unfinished: it would lose its row
+            self.logger.exception("failed to process %s", response.url)
+            self._refuse(site, int(response.meta["sc_depth"]) == 0, st.UNREACHABLE,
+                         f"{response.url} could not be processed: {exc!r}")
+        site.inflight -= 1
+        for request in self._schedule(site):
+            yield request
+        for result in self._maybe_finish(site):
+            yield result
+
+    async def _handle_page(self, site: _SiteState, response: Response) -> None:
         depth = int(response.meta["sc_depth"])
         is_home = depth == 0
         ctype = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
@@ -187,7 +216,7 @@ class SiteclassSpider(scrapy.Spider):
         if "download_stopped" in response.flags or not is_html_type(ctype):
             self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page ({ctype or 'no type'})")
         elif not is_home and registered_domain(response.url) not in site.domains:
-            site.notes.append(f"{response.meta['redirect_urls'][0]} redirected off the site to {response.url}")
+            site.notes.append(f"{request_url(response)} redirected off the site to {response.url}")
         elif canonicalize(response.url) in site.stored:
             site.notes.append(f"{response.url} was already stored")
         else:
@@ -201,11 +230,6 @@ class SiteclassSpider(scrapy.Spider):
             # the request stays 'in flight' while its text is extracted, so the site cannot finish meanwhile
             content = await self._extract(html, response.url)
             self._store(site, response, ctype, html, content)
-        site.inflight -= 1
-        for request in self._schedule(site):
-            yield request
-        for result in self._maybe_finish(site):
-            yield result
 
     async def _extract(self, html: str, url: str) -> PageContent:
         if self.pool is not None:
@@ -278,7 +302,10 @@ class SiteclassSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         site = self.state[request.meta["site_id"]]
         site.inflight -= 1
-        status, message = describe_failure(failure, request, self.crawl_settings)
+        try:
+            status, message = describe_failure(failure, request, self.crawl_settings)
+        except Exception as exc:  # never leave a site without its row
+            status, message = st.UNREACHABLE, f"{request.url} could not be fetched: {exc!r}"
         is_home = int(request.meta.get("sc_depth", 0)) == 0
         if is_home:
             site.final_url = site.final_url or request.url
