@@ -5,7 +5,6 @@ The local engine and the Spark engine both call these, so both give the same row
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -34,8 +33,7 @@ PAGE_DUP_SITE = "duplicate_within_site"
 PAGE_DUP_ACROSS = "duplicate_across_sites"
 PAGE_BEYOND = "beyond_pages_per_site"
 
-_WS = re.compile(r"\s+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, 0x200B, 0xFEFF], " ")
 
 
 def clean_text(value: Any) -> str:
@@ -44,8 +42,8 @@ def clean_text(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         value = str(value)
-    value = unicodedata.normalize("NFC", _CONTROL.sub(" ", value))
-    return _WS.sub(" ", value).strip()
+    value = " ".join(value.translate(_CONTROL).split())
+    return value if unicodedata.is_normalized("NFC", value) else unicodedata.normalize("NFC", value)
 
 
 def join_texts(values: Iterable[Any]) -> str:

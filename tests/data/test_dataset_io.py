@@ -37,7 +37,7 @@ def test_write_parquet_is_byte_identical(tmp_path: Path) -> None:
 
 
 def test_missing_file_names_it(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nope.parquet"):
+    with pytest.raises(InputError, match=r"nope\.parquet"):
         read_table(tmp_path / "nope.parquet")
 
 
@@ -49,10 +49,10 @@ def test_missing_column_names_it_and_lists_present(tmp_path: Path) -> None:
 
 def test_empty_and_corrupt_tables(tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("name,text\n", encoding="utf-8")
-    with pytest.raises(InputError, match="empty.csv has no rows"):
+    with pytest.raises(InputError, match=r"empty\.csv has no rows"):
         read_table(tmp_path / "empty.csv")
     (tmp_path / "bad.parquet").write_bytes(b"this is not parquet at all")
-    with pytest.raises(InputError, match="bad.parquet"):
+    with pytest.raises(InputError, match=r"bad\.parquet"):
         read_table(tmp_path / "bad.parquet")
     (tmp_path / "t.xlsx").write_bytes(b"x")
     with pytest.raises(InputError, match="unknown table format"):
