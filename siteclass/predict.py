@@ -4,8 +4,9 @@
     siteclass.predict(crawl="crawl/", out="pred.parquet", model=...)  # a crawl → PRED.parquet
     siteclass.predict(sites="sites.csv", out="pred.parquet")          # crawl first, then predict
 
-Batch prediction streams: DuckDB joins ``sites.parquet`` with ``pages.parquet`` ordered by input position and
-page order (spilling to disk past ``[predict] memory_limit_mb``), Arrow batches are grouped into sites, and every
+Batch prediction streams: a crawl writes each site's pages together, so ``pages.parquet`` is read once in Arrow
+batches and each run of one site's rows is a complete site (a file whose sites are scattered is hash-partitioned on
+disk first, partitions sized by ``[predict] memory_limit_mb``); every
 ``batch_size`` sites go through the model and are appended to the output — memory does not grow with the crawl.
 Output (docs/architecture.md): one row per row of sites.parquet, failed sites included with their status and no
 labels: ``site_id, url, status, label, probability, labels, probabilities``.
@@ -117,7 +118,7 @@ class BatchPredictor:
 
         A crawl writes each site's pages together, so pages.parquet is streamed once and every run of rows of one
         site is a complete site (sites without pages follow at the end). When a site's pages are split across
-        the file (a hand-made or re-merged crawl), DuckDB orders them instead, spilling past memory_limit_mb.
+        the file (a hand-made or re-merged crawl), the file is hash-partitioned on disk first (bounded memory).
         """
         import pyarrow.parquet as pq
 
@@ -127,12 +128,12 @@ class BatchPredictor:
             raise InputError(f"{crawl} is not a crawl folder (no sites.parquet); run `siteclass crawl` first")
         sites = pq.read_table(sites_path, columns=list(_SITE_COLUMNS))
         index = {sid: i for i, sid in enumerate(sites.column("site_id").to_pylist())}
-        done = bytearray(len(index))
+        done = bytearray(sites.num_rows)
         if pages_path.is_file():
             if _contiguous(pages_path):
                 runs = _runs(pages_path)
             else:
-                runs = self._sorted_runs(sites_path, pages_path)
+                runs = self._partitioned_runs(pages_path)
             for site_id, rows in runs:
                 i = index.get(site_id)
                 if i is None or done[i]:
@@ -149,23 +150,37 @@ class BatchPredictor:
             if not done[i]:
                 yield _site_row(sites, i), []
 
-    def _sorted_runs(self, sites: Path, pages: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-        import duckdb
+    def _partitioned_runs(self, pages: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+        """Runs of a pages file whose sites are scattered: hash-partition it into temporary files small enough
+        for ``memory_limit_mb``, then group each partition in memory (an external hash group-by)."""
+        import zlib
 
-        with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as spill:
-            con = duckdb.connect(config={
-                "memory_limit": f"{self.memory_limit_mb}MB", "temp_directory": spill, "threads": 1,
-                "preserve_insertion_order": False,
-            })
+        import numpy as np
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        source = pq.ParquetFile(pages, pre_buffer=False, buffer_size=1 << 20)
+        meta = source.metadata
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        parts = max(1, min(256, -(-size // (self.memory_limit_mb * (1 << 20) // 4))))
+        with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as tmp:
+            schema = source.schema_arrow
+            schema = pa.schema([schema.field(c) for c in _PAGE_COLUMNS])
+            writers = [pq.ParquetWriter(Path(tmp) / f"{p}.parquet", schema) for p in range(parts)]
             try:
-                sql = (
-                    "SELECT p.site_id, p.url, p.domain, p.title, left(p.text, ?) AS text, p.\"order\" AS \"order\" "
-                    "FROM read_parquet(?) p ORDER BY p.site_id, p.\"order\""
-                )
-                reader = con.sql(sql, params=[self.page_chars, str(pages)]).to_arrow_reader(2048)
-                yield from _group_runs(reader)
+                for batch in source.iter_batches(columns=_PAGE_COLUMNS, batch_size=2048, use_threads=False):
+                    batch = batch.set_column(4, "text", pc.utf8_slice_codeunits(batch.column(4), 0, self.page_chars))
+                    which = np.fromiter((zlib.crc32((s or "").encode()) % parts
+                                         for s in batch.column(0).to_pylist()), np.int64, batch.num_rows)
+                    for p in np.unique(which):
+                        writers[int(p)].write_batch(batch.filter(pa.array(which == p)))
             finally:
-                con.close()
+                for w in writers:
+                    w.close()
+            for p in range(parts):
+                table = pq.read_table(Path(tmp) / f"{p}.parquet").sort_by([("site_id", "ascending")])
+                yield from _group_runs(table.to_batches(max_chunksize=2048))
+                del table
 
     # ------------------------------------------------------------------ predicting
     def predict_group(self, group: list[tuple[dict[str, Any], list[dict[str, str]]]]) -> list[SitePrediction]:
