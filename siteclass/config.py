@@ -206,7 +206,9 @@ class PredictSettings(_Section):
     min_confidence: float = Field(0.0, ge=0, le=1)
     batch_size: int = Field(256, ge=1, description="sites per model call")
     engine: Literal["local", "spark"] = "local"
-    memory_limit_mb: int = Field(512, ge=16, description="DuckDB memory while ordering pages (spills beyond)")
+    memory_limit_mb: int = Field(
+        512, ge=16, description="memory for regrouping a pages file whose sites are scattered (spills to disk)"
+    )
     progress: bool = True
 
 
