@@ -59,6 +59,9 @@ def build(
     ] = None,
     dedup: Annotated[bool | None, typer.Option("--dedup/--no-dedup", help="Drop near-duplicates (default on).")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="local (default) or spark.")] = None,
+    spark_master: Annotated[
+        str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default local[*]).")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split and shuffle hashes.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
     config: ConfigOption = None,
@@ -79,10 +82,11 @@ def build(
             "dataset.min_chars": min_chars, "dataset.fasttext_files": fasttext, "dataset.dedup": dedup,
             "dataset.engine": engine, "dataset.seed": seed,
             "dataset.text_columns": [c.strip() for c in text.split(",") if c.strip()] if text else None,
-            "dataset.label_column": label,
+            "dataset.label_column": label, "spark.master": spark_master,
         },
     )
-    result = build_dataset(crawl=crawl, labels=labels, table=table, out=out, settings=settings.dataset)
+    result = build_dataset(crawl=crawl, labels=labels, table=table, out=out, settings=settings.dataset,
+                           spark_settings=settings.spark)
     if quiet:
         typer.echo(f"{result.stats['rows_out']} rows ({', '.join(f'{k} {v}' for k, v in result.counts.items())}) → {out}")
     else:

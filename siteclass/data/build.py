@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from siteclass.config import DatasetSettings, save_settings
+from siteclass.config import DatasetSettings, SparkSettings, save_settings
 from siteclass.data import rows as R
 from siteclass.data.balance import Meta, Plan, make_plan
 from siteclass.data.dedup import NearDupIndex, signatures
@@ -260,19 +260,14 @@ def build_dataset(
     label: str | None = None,
     out: str | Path,
     settings: DatasetSettings | None = None,
+    spark_settings: SparkSettings | None = None,
     **overrides: Any,
 ) -> DatasetResult:
     """Build ``out/`` (train/val/test.parquet, labels.json, stats.json, chart, settings.toml) from a crawl and
     its labels, or from any labeled table. Keyword overrides are DatasetSettings fields (``balance="weights"``)."""
-    from siteclass.data.report import write_reports
-
     if isinstance(text, str):
         text = [c.strip() for c in text.split(",") if c.strip()]
     s = _settings(settings, {**overrides, "text_columns": text or None, "label_column": label})
-    if s.engine == "spark":
-        from siteclass.data.spark import build_dataset_spark
-
-        return build_dataset_spark(crawl=crawl, labels=labels, table=table, out=out, settings=s)
     if sum(x is not None for x in (crawl, table)) != 1:
         raise InputError("pass either --crawl DIR with --labels FILE, or --table FILE (with --text and --label)")
     if sum(s.split) <= 0:
@@ -281,21 +276,35 @@ def build_dataset(
     if crawl is not None:
         if labels is None:
             raise InputError("--crawl needs --labels FILE (a CSV/Parquet with id or url, and label)")
+        if s.engine == "spark":
+            raise InputError("--engine spark builds --table inputs; build a crawl folder with --engine local")
         source = CrawlSource(crawl, labels)
         size = _input_bytes(Path(crawl) / "pages.parquet")
     else:
         assert table is not None
-        source = TableSource(table, s.text_columns, s.label_column)
+        if s.engine == "spark":
+            from siteclass.data.spark import SparkTableSource
+
+            source = SparkTableSource.from_settings(table, s, spark_settings)
+        else:
+            source = TableSource(table, s.text_columns, s.label_column)
         size = _input_bytes(table) if "://" not in str(table) else 0
+    return run_build(source, size, Path(out), s)
+
+
+def run_build(source: TableSource | CrawlSource, size: int, out: Path, s: DatasetSettings) -> DatasetResult:
+    """Both passes and the reports for a source of normalised row batches (any engine)."""
+    from siteclass.data.report import write_reports
+
     bits = min(10, max(0, math.ceil(math.log2(max(1, size) / BUCKET_BYTES)))) if size > BUCKET_BYTES else 0
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     spool = Path(tempfile.mkdtemp(prefix=".spool-", dir=out))
     try:
         b = Builder(source, s, spool, bits)
         b.pass1()
         if b.rows_in == 0:
-            raise InputError(f"{table or crawl} has no rows; pass a table with at least one row")
+            where = getattr(source, "path", None) or getattr(source, "dir", "input")
+            raise InputError(f"{where} has no rows; pass a table with at least one row")
         meta = b.meta()
         plan = make_plan(meta, s.min_per_class, s.balance, s.downsample_factor)
         b.drops[R.CLASS_TOO_SMALL] += plan.class_too_small

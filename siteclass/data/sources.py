@@ -57,21 +57,24 @@ class TableSource:
         self.multi_label = _is_list(_schema_type(path, label_column))
         self.extra: dict[str, Any] = {}
 
+    def normalize(self, cols: dict[str, list[Any]], ordinal: int) -> Batch:
+        """Pure: raw column values of a batch → a normalised batch (rows numbered from *ordinal*)."""
+        n = len(cols[self.label_column])
+        texts = [join_texts(vals) for vals in zip(*(cols[c] for c in self.text_columns))]
+        ids = ([str(v) if v is not None else str(ordinal + i) for i, v in enumerate(cols[self.id_column])]
+               if self.id_column else [str(ordinal + i) for i in range(n)])
+        urls = [str(v or "") for v in cols[self.url_column]] if self.url_column else [""] * n
+        domains = ([registered_domain(str(v)) if v else "" for v in cols[self.domain_column]]
+                   if self.domain_column else [""] * n)
+        names = [str(v or "") for v in cols[self.name_column]] if self.name_column else [""] * n
+        return {"id": ids, "domain": domains, "name": names, "url": urls, "text": texts,
+                "label": [parse_label(v, False) for v in cols[self.label_column]]}
+
     def batches(self) -> Iterator[Batch]:
         ordinal = 0
         for rb in iter_batches(self.path, self.columns, BATCH_ROWS):
-            cols = {c: rb.column(c).to_pylist() for c in self.columns}
-            n = rb.num_rows
-            texts = [join_texts(vals) for vals in zip(*(cols[c] for c in self.text_columns))]
-            ids = ([str(v) if v is not None else str(ordinal + i) for i, v in enumerate(cols[self.id_column])]
-                   if self.id_column else [str(ordinal + i) for i in range(n)])
-            urls = [str(v or "") for v in cols[self.url_column]] if self.url_column else [""] * n
-            domains = ([registered_domain(str(v)) if v else "" for v in cols[self.domain_column]]
-                       if self.domain_column else [""] * n)
-            names = [str(v or "") for v in cols[self.name_column]] if self.name_column else [""] * n
-            ordinal += n
-            yield {"id": ids, "domain": domains, "name": names, "url": urls, "text": texts,
-                   "label": [parse_label(v, False) for v in cols[self.label_column]]}
+            yield self.normalize({c: rb.column(c).to_pylist() for c in self.columns}, ordinal)
+            ordinal += rb.num_rows
 
 
 def _parquet_glob(path: Path) -> str:
