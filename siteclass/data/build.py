@@ -27,11 +27,11 @@ from siteclass.data.dedup import NearDupIndex, signatures
 from siteclass.data.domains import domain_extension
 from siteclass.data.io import ParquetSink
 from siteclass.data.sources import Batch, CrawlSource, TableSource
-from siteclass.data.split import SPLIT_NAMES, bucket_of, copy_key, group_key, shuffle_key, split_of
+from siteclass.data.split import SPLIT_NAMES, bucket_of, copy_keys, group_key, shuffle_key, split_of
 from siteclass.errors import InputError
 
 PAGE_TYPE = pa.list_(pa.struct([("url", pa.string()), ("title", pa.string()), ("text", pa.string())]))
-BUCKET_BYTES = 256 << 20
+BUCKET_BYTES = 32 << 20  # input bytes per spool bucket: pass 2 holds one bucket
 
 
 @dataclass
@@ -202,6 +202,30 @@ class Builder:
                     list(self.vocab))
 
     # ------------------------------------------------------------------ pass 2
+    def _order_bucket(self, t: pa.Table, plan: Plan, keep_names: set[str], multi_label: bool,
+                      weights: bool, schema: pa.Schema) -> pa.Table:
+        """Expand copies (upsampling), drop copies == 0, filter labels, sort by order key — all in Arrow."""
+        import pyarrow.compute as pc
+
+        meta = t.column("_meta").to_numpy()
+        copies = plan.copies[meta]
+        rep = np.repeat(np.arange(len(meta)), copies)
+        first = np.repeat(np.cumsum(copies) - copies, copies)
+        copy_no = np.arange(len(rep)) - first
+        order = np.argsort(copy_keys(t.column("_key").to_numpy()[rep], copy_no), kind="stable")
+        idx = rep[order]
+        t = t.take(pa.array(idx, type=pa.int64()))
+        labels = t.column("label")
+        if not plan.keep_label.all():
+            labels = pa.chunked_array([pa.array([[x for x in v if x in keep_names] for v in labels.to_pylist()],
+                                                pa.list_(pa.string()))])
+        if not multi_label:
+            labels = pc.list_element(labels, 0)
+        t = t.drop_columns(["_key", "_meta", "label"]).append_column("label", labels)
+        if weights:
+            t = t.append_column("weight", pa.array(plan.weights[meta[idx]], pa.float64()))
+        return t.select(schema.names).cast(schema)
+
     def pass2(self, out: Path, plan: Plan, vocab: list[str], multi_label: bool,
               fasttext: bool) -> dict[str, Counter[str]]:
         import pyarrow.parquet as pq
@@ -218,24 +242,14 @@ class Builder:
                 path = self.spool / f"{split}-{bucket:04d}.parquet"
                 if not path.exists():
                     continue
-                rows = pq.read_table(path).to_pylist()
-                expanded: list[tuple[int, dict[str, Any]]] = []
-                for r in rows:
-                    m = r.pop("_meta")
-                    key = r.pop("_key")
-                    labels = [x for x in r["label"] if x in keep_names]
-                    for c in range(int(plan.copies[m])):
-                        row = dict(r, label=labels if multi_label else labels[0])
-                        if weights:
-                            row["weight"] = float(plan.weights[m])
-                        expanded.append((copy_key(key, c), row))
-                expanded.sort(key=lambda kr: kr[0])
-                ordered = [row for _, row in expanded]
-                for row in ordered:
-                    counts[name].update(row["label"] if multi_label else [row["label"]])
-                    if ft is not None:
-                        ft.write(R.fasttext_line(row["label"] if multi_label else [row["label"]], row["text"]) + "\n")
-                sink.write(pa.Table.from_pylist(ordered, schema=schema))
+                t = self._order_bucket(pq.read_table(path), plan, keep_names, multi_label, weights, schema)
+                labels = t.column("label").to_pylist()
+                for lab in labels:
+                    counts[name].update(lab if multi_label else [lab])
+                if ft is not None:
+                    for lab, text in zip(labels, t.column("text").to_pylist()):
+                        ft.write(R.fasttext_line(lab if multi_label else [lab], text) + "\n")
+                sink.write(t)
             sink.close()
             if ft is not None:
                 ft.close()

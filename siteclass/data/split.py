@@ -48,9 +48,13 @@ def shuffle_key(seed: int, row_id: str, ordinal: int) -> int:
     return hash64("order", seed, row_id, ordinal)
 
 
-def copy_key(key: int, copy: int) -> int:
-    """Order key of the *copy*-th copy of a row (upsampling) — copy 0 included."""
-    return hash64("copy", key, copy)
+def copy_keys(keys: np.ndarray, copy: np.ndarray) -> np.ndarray:
+    """Order keys of the *copy*-th copies of rows with order *keys* (upsampling; copy 0 included)."""
+    with np.errstate(over="ignore"):
+        x = keys.astype(np.uint64) + (copy.astype(np.uint64) + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))  # type: ignore[no-any-return]
 
 
 def bucket_of(keys: np.ndarray, bits: int) -> np.ndarray:
