@@ -82,11 +82,10 @@ class LinearParams(_Section):
     C: float = Field(4.0, gt=0, description="inverse regularisation strength of the logistic regression")
     word_ngrams: tuple[int, int] = Field((1, 2), description="word n-gram lengths")
     char_ngrams: tuple[int, int] = Field((2, 5), description="character n-gram lengths (within word bounds)")
-    max_features: int = Field(200_000, ge=1000, description="features kept, split evenly word/char")
+    max_features: int = Field(100_000, ge=1000, description="features kept, split evenly word/char")
     min_df: int = Field(2, ge=1)
     sublinear_tf: bool = True
-    max_iter: int = Field(2000, ge=10)
-
+    max_iter: int = Field(300, ge=10, description="solver iterations (lbfgs single-label, liblinear multi-label)")
     class_weight: Literal["none", "balanced"] = Field("none", description="balanced: reweight rare classes")
     max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
 

@@ -109,6 +109,17 @@ def _gather(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndar
     return ids[idx], offsets
 
 
+def _local_bags(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's distinct feature rows and its averaging matrix ``A`` (batch × distinct): bag mean = A @ E[rows]."""
+    flat, _ = _gather(ptr, ids, rows)
+    lengths = ptr[rows + 1] - ptr[rows]
+    uniq, inverse = np.unique(flat, return_inverse=True)
+    doc = np.repeat(np.arange(len(rows)), lengths)
+    weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
+    A = np.bincount(doc * len(uniq) + inverse, weights=weights, minlength=len(rows) * len(uniq))
+    return uniq.astype(np.int64), A.reshape(len(rows), len(uniq)).astype(np.float32)
+
+
 # ----------------------------------------------------------------------------------------------- the model
 class FastTextClassifier(Classifier):
     """Hashed word/char n-grams → mean embedding → linear; see the module docstring."""
@@ -217,11 +228,11 @@ class FastTextClassifier(Classifier):
         if not multi and ova:
             y_t = torch.nn.functional.one_hot(y_t, n_classes).float()
         w_t = torch.as_tensor(sample_weight if sample_weight is not None else np.ones(len(Y)), dtype=torch.float32)
-        ids_t, ptr_np = torch.from_numpy(ids), ptr
+        ptr_np = ptr
 
         def batch_loss(module: Any, idx: np.ndarray, device: Any) -> Any:
-            flat, offsets = _gather(ptr_np, ids, idx)
-            logits = module(ids_t.new_tensor(flat).to(device), torch.from_numpy(offsets).to(device))
+            uniq, A = _local_bags(ptr_np, ids, idx)
+            logits = module(torch.from_numpy(uniq).to(device), torch.from_numpy(A).to(device))
             target = y_t[torch.from_numpy(idx)].to(device)
             if ova:
                 per = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
@@ -238,7 +249,7 @@ class FastTextClassifier(Classifier):
                 dev = next(module.parameters()).device
                 rows = np.arange(len(vptr) - 1)
                 flat, offsets = _gather(vptr, vids, rows)
-                logits = module(torch.from_numpy(flat).to(dev), torch.from_numpy(offsets).to(dev))
+                logits = module.out(module.emb(torch.from_numpy(flat).to(dev), torch.from_numpy(offsets).to(dev)))
                 return classification_metrics(Y_val, logits.float().cpu().numpy(), multi)
 
         def make_optimizer(module: Any) -> Any:
@@ -331,10 +342,43 @@ def _net(n_vocab: int, dim: int, n_classes: int) -> Any:
                 self.emb.weight.uniform_(-1.0 / dim, 1.0 / dim)
                 self.out.bias.zero_()
 
-        def forward(self, ids: Any, offsets: Any) -> Any:
-            return self.out(self.emb(ids, offsets))
+        def forward(self, rows: Any, A: Any) -> Any:
+            """Training forward: bag means of a batch as ``A @ E[rows]`` (see ``_local_bags``)."""
+            return self.out(_bag_mean_function().apply(self.emb.weight, rows, A))
 
     return FastTextNet()
+
+
+def _bag_mean_function() -> Any:
+    """``A @ E[rows]`` whose gradient for ``E`` is a coalesced sparse tensor on ``rows`` only (``A.T @ grad``).
+
+    Equivalent to EmbeddingBag(mode="mean")'s sparse gradient summed per row, without a per-occurrence tensor
+    or a coalescing sort: a small dense matmul per batch.
+    """
+    global _BAG_MEAN
+    if _BAG_MEAN is None:
+        import torch
+
+        class BagMean(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx: Any, weight: Any, rows: Any, A: Any) -> Any:
+                ctx.save_for_backward(rows, A)
+                ctx.weight_shape = weight.shape
+                return A @ weight.index_select(0, rows)
+
+            @staticmethod
+            def backward(ctx: Any, grad: Any) -> Any:
+                rows, A = ctx.saved_tensors
+                values = A.t() @ grad
+                g = torch.sparse_coo_tensor(rows.unsqueeze(0), values, ctx.weight_shape, is_coalesced=True,
+                                            check_invariants=False)
+                return g, None, None
+
+        _BAG_MEAN = BagMean
+    return _BAG_MEAN
+
+
+_BAG_MEAN: Any = None
 
 
 class _LinearDecay:
@@ -390,7 +434,8 @@ def _row_adagrad_class() -> Any:
                         state["sum"] = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
                     acc, grad = state["sum"], p.grad
                     if grad.is_sparse:
-                        grad = grad.coalesce()
+                        if not grad.is_coalesced():
+                            grad = grad.coalesce()
                         rows, values = grad._indices()[0], grad._values()
                         acc.index_add_(0, rows, values.pow(2).mean(1))
                         scale = (acc[rows].sqrt() + group["eps"]).unsqueeze(1)

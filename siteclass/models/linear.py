@@ -33,10 +33,10 @@ class LinearClassifier(Classifier):
         C: float = 4.0,
         word_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] = (2, 5),
-        max_features: int = 200_000,
+        max_features: int = 100_000,
         min_df: int = 2,
         sublinear_tf: bool = True,
-        max_iter: int = 2000,
+        max_iter: int = 300,
         class_weight: Literal["none", "balanced"] = "none",
         max_pages: int = 5,
         seed: int = 42,
@@ -138,7 +138,7 @@ class LinearClassifier(Classifier):
                     coefs.append(np.zeros(X.shape[1]))
                     intercepts.append(8.0 if y.max() == 1 else -8.0)
                     continue
-                clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed,
+                clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed, solver="liblinear",
                                          class_weight="balanced" if self.class_weight == "balanced" else None)
                 clf.fit(X, y, sample_weight=sample_weight)
                 coefs.append(clf.coef_[0])
