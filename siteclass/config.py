@@ -89,6 +89,7 @@ class LinearParams(_Section):
     class_weight: Literal["none", "balanced"] = Field("none", description="balanced: reweight rare classes")
     max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
 
+
 class FastTextParams(_Section):
     dim: int = Field(100, ge=8, le=1024, description="embedding size")
     word_ngrams: int = Field(2, ge=1, le=5, description="word n-grams 1..N")
