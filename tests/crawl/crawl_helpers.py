@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from siteclass.crawl.localweb import LocalWeb, RequestRecord
 from siteclass.crawl.runner import CrawlResult
 
 ROOT = Path(__file__).resolve().parents[2]
-REAL_PAGES = ROOT.parent / "shared" / "data" / "real_pages"
+REAL_PAGES = Path(os.environ.get("SITECLASS_SHARED", ROOT.parent / "shared")) / "data" / "real_pages"
 
 # fast, deterministic settings for tests: one request at a time per site so the proxy log shows the order
 TEST_SETTINGS: dict[str, Any] = {
