@@ -68,9 +68,9 @@ def build(
 ) -> None:
     """Build OUT/train|val|test.parquet, labels.json, stats.json, class_distribution.png and settings.toml.
 
-    Either --crawl DIR --labels FILE, or --table FILE --text COL[,COL…] --label COL. Rows are cleaned (no label,
-    no text, too short, near-duplicates: all counted), split by a hash of the registered domain (one site never
-    on two sides), and shuffled; the same inputs give byte-identical files.
+    Either --crawl DIR --labels FILE, or --table FILE --text COL[,COL…] --label COL.
+
+    Rows are cleaned (no label, no text, too short, near-duplicates: all counted), split by a hash of the registered domain (one site never on two sides), and shuffled; the same inputs give byte-identical files.
     """
     from siteclass.data.build import build_dataset
     from siteclass.data.report import print_summary
