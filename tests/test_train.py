@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,16 +108,3 @@ def test_cli_train_smoke(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert run(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert run(["train", "--help"]) == 0
-
-
-def test_module_entry_point(dataset: Path, tmp_path: Path) -> None:
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "siteclass.train", "--data", str(dataset), "--model", "linear",
-         "--out", str(tmp_path / "m"), "--no-progress"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "model saved to" in proc.stdout
-    assert (tmp_path / "m" / "config.json").is_file()
