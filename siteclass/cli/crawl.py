@@ -38,6 +38,10 @@ def crawl(
     keep_raw: Annotated[
         bool | None, typer.Option("--raw/--no-raw", help="Keep the raw HTML in raw.parquet (default: keep).")
     ] = None,
+    scrapyd: Annotated[
+        str | None,
+        typer.Option("--scrapyd", help="Scrapyd URL(s), comma-separated: crawl as Scrapyd jobs (docs/scaling.md)."),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -54,6 +58,11 @@ def crawl(
             "crawl.max_bytes": max_bytes, "crawl.obey_robots": robots, "crawl.keep_raw": keep_raw,
         },
     )
+    if scrapyd:
+        from siteclass.cli.scale import crawl_with_scrapyd
+
+        crawl_with_scrapyd(sites, out, scrapyd, settings, quiet=quiet)
+        return
     result = run_crawl(sites, out, settings.crawl, progress=not quiet)
     if quiet:
         typer.echo(f"{result.n_ok}/{result.n_sites} sites ok, {result.n_pages} pages → {result.out}")

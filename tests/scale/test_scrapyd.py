@@ -78,6 +78,17 @@ def test_unreachable_server_is_an_input_error(tmp_path: Path, web: LocalWeb, sit
         crawl_on_scrapyd(sites, tmp_path / "out", [url], _settings(web), progress=None)
 
 
+def test_crawl_command_hands_over_to_scrapyd(
+    tmp_path: Path, web: LocalWeb, sites_csv: Any, unused_port: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`siteclass crawl … --scrapyd URL` takes the Scrapyd path: an unreachable server is a clear exit-2 error."""
+    sites = sites_csv(tmp_path / "sites.csv", _hosts(2))
+    url = f"http://127.0.0.1:{unused_port()}"
+    code = cli_run(["crawl", str(sites), "--out", str(tmp_path / "out"), "--scrapyd", url, "--proxy", web.proxy_url])
+    assert code == 2
+    assert "cannot reach any Scrapyd server" in capsys.readouterr().err
+
+
 def test_other_sites_in_same_out_are_refused(tmp_path: Path, web: LocalWeb, sites_csv: Any) -> None:
     settings = _settings(web)
     first = sites_csv(tmp_path / "a.csv", _hosts(4))
