@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from siteclass.config import TrainSettings
-from siteclass.models.base import Classifier, Record, record_text, softmax
+from siteclass.errors import InputError
+from siteclass.models.base import Classifier, Record, fit_temperature, record_text, softmax
 from siteclass.models.encoder import ENCODER_DIR, EncoderBackendMixin, copy_tokenizer
 from siteclass.models.taxonomy import Label, load_labels
 from siteclass.models.transformer import init_param_names
@@ -131,6 +132,19 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
 
     def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.temperature_)
+
+    def calibrate(self, X_val: Any, y_val: Sequence[Any]) -> ZeroShotClassifier:
+        """Fit the temperature on held-out data; multi-label rows count once per true label (softmax NLL)."""
+        if not self.multi_label_:
+            super().calibrate(X_val, y_val)
+            return self
+        Y = self.encode(y_val)
+        rows, cols = np.nonzero(Y)
+        if len(rows) == 0:
+            raise InputError("calibration data has no rows with a label this model knows")
+        self.temperature_ = fit_temperature(self.decision_function(X_val)[rows], cols, False)
+        self.card_["temperature"] = self.temperature_
+        return self
 
     # --------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -115,7 +115,11 @@ def test_absent_pages_do_not_change_the_score(fitted: TransformerClassifier) -> 
 
 def test_attention_pooling(toy: tuple[list[dict], list[str]], tmp_path) -> None:
     records, labels = toy
-    model = _small(pooling="attention").fit(records, labels, progress=False)
+    model = _small(pooling="attention").fit(
+        records, labels, X_val=records[::2], y_val=labels[::2], checkpoint_dir=tmp_path / "ckpt", progress=False
+    )
+    assert (tmp_path / "ckpt" / "last.pt").is_file()  # the shared training loop checkpoints the head
+    assert model.card_["best_epoch"] >= 1 and "val_macro_f1" in model.card_["history"][-1]
     assert {"proj.weight", "score.weight", "out.weight"} <= set(model.head_)
     assert model.head_["out.weight"].shape[1] == 2 * 384 + 2 * 384 + len(EXTENSIONS) + 1
     assert np.mean([p == t for p, t in zip(model.predict(records), labels)]) >= 0.9

@@ -100,6 +100,10 @@ def test_fit_takes_classes_from_labels(tmp_path) -> None:
     proba = model.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)  # a softmax even for multi-label data
     assert model.predict("Fresh croissants and sourdough every morning") == ["Bakery"]
+    model.calibrate(X, [["Bakery"], ["Auto repair"]])
+    assert model.temperature_ != 1.0
+    np.testing.assert_allclose(model.predict_proba(X).sum(axis=1), 1.0, atol=1e-9)
+    proba = model.predict_proba(X)
     out = model.save(tmp_path / "zs")
     assert (out / "encoder" / "tokenizer.json").is_file()
     loaded = load_model(out)
