@@ -298,6 +298,12 @@ class EncoderBackendMixin:
     _enc: Encoder | None = None
     _model_dir: Path | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle (Spark closures, multiprocessing) without the live encoder: it is rebuilt on first use.
+        state = dict(self.__dict__)
+        state.pop("_enc", None)
+        return state
+
     def use_backend(self, backend: str) -> Any:
         """Choose the encoder backend for inference: ``auto``, ``torch`` or ``onnx``. Returns the model."""
         if backend not in ("auto", "torch", "onnx"):

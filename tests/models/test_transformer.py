@@ -6,6 +6,8 @@ unfrozen path end to end.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,8 @@ def test_fit_predict_save_load(fitted: TransformerClassifier, toy: tuple[list[di
     assert isinstance(loaded, TransformerClassifier)
     assert loaded.get_params() == fitted.get_params()
     np.testing.assert_allclose(loaded.predict_proba(records), proba, atol=1e-6)
+    clone = pickle.loads(pickle.dumps(loaded))  # the live encoder is dropped and rebuilt on first use
+    np.testing.assert_allclose(clone.predict_proba(records[:2]), proba[:2], atol=1e-6)
 
 
 def test_absent_pages_do_not_change_the_score(fitted: TransformerClassifier) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import pickle
 import re
 
 import numpy as np
@@ -56,9 +57,12 @@ def test_predicts_naics_sectors_without_training(naics: ZeroShotClassifier) -> N
     assert top[0][0] == "Health Care and Social Assistance" and top[0][1] > top[1][1] > top[2][1]
 
 
-def test_default_model_is_ready() -> None:
+def test_default_model_is_ready_and_pickles() -> None:
     model = default_zeroshot_model()
-    assert model.predict("Licensed plumbers and roofing contractors building homes.") == "Construction"
+    text = "Licensed plumbers and roofing contractors building homes."
+    assert model.predict(text) == "Construction"
+    clone = pickle.loads(pickle.dumps(model))  # e.g. shipped to Spark executors in a task closure
+    np.testing.assert_allclose(clone.predict_proba(text), model.predict_proba(text), atol=1e-9)
 
 
 def test_labels_file_replaces_the_taxonomy(tmp_path) -> None:
