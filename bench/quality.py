@@ -119,6 +119,8 @@ def run_siteclass(name: str, data: dict[str, Any], multi: bool, tmp: Path) -> di
         csv = tmp / "labels.csv"
         csv.write_text("label,description\n" + "".join(f'"{c}","{c}"\n' for c in classes), encoding="utf-8")
         settings = TrainSettings.model_validate({"model": name, "zeroshot": {"labels_file": str(csv)}})
+    if name in ("fasttext", "transformer", "zeroshot"):
+        import torch  # noqa: F401 - imported before the clock starts, like the fastText library
     cls = model_class(name)
     model = cls.from_settings(settings) if hasattr(cls, "from_settings") else cls()
     started = time.perf_counter()
@@ -272,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=None, help="comma list of siteclass models (default: all available)")
     parser.add_argument("--skip", default="", help="comma list of siteclass models to leave out")
     parser.add_argument("--limit", type=int, default=None, help="use only N rows of the table (quick runs)")
+    parser.add_argument("--out", default=str(OUT / "quality.json"), help="JSON results file")
     args = parser.parse_args(argv)
     if not DATA.is_file():
         print(f"skip: {DATA} not found (set SITECLASS_SHARED to the shared/ folder)")
@@ -286,10 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n# Targets")
     for name, ok, detail in checks:
         print(f"  [{'PASS' if ok else 'FAIL'}] {name}: {detail}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "quality.json").write_text(json.dumps({"reports": reports, "targets": [
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"reports": reports, "targets": [
         {"target": n, "ok": ok, "detail": d} for n, ok, d in checks]}, indent=2), encoding="utf-8")
-    print(f"\nwritten to {OUT / 'quality.json'}")
+    print(f"\nwritten to {out}")
     return 0
 
 

@@ -91,14 +91,14 @@ class LinearParams(_Section):
 
 
 class FastTextParams(_Section):
-    dim: int = Field(100, ge=8, le=1024, description="embedding size")
+    dim: int = Field(64, ge=8, le=1024, description="embedding size")
     word_ngrams: int = Field(2, ge=1, le=5, description="word n-grams 1..N")
     char_ngrams: tuple[int, int] = Field((3, 6), description="character n-gram lengths of each word")
     use_char_ngrams: bool = Field(False, description="add character n-grams (subwords): slower, helps rare words")
     buckets: int = Field(2_000_000, ge=1024, description="hash buckets of the n-gram features")
-    lr: float = Field(0.3, gt=0, description="initial learning rate, decayed linearly to 0")
-    epochs: int = Field(5, ge=1)
-    batch_size: int = Field(32, ge=1)
+    lr: float = Field(0.5, gt=0, description="initial learning rate, decayed linearly to 0")
+    epochs: int = Field(4, ge=1)
+    batch_size: int = Field(64, ge=1, description="rows per step (the global batch under torchrun)")
     loss: Literal["softmax", "ova"] = Field("softmax", description="multi-label data always uses ova")
     optimizer: Literal["adagrad", "sgd", "adam"] = Field("adagrad", description="adagrad: row-wise, sparse")
     min_count: int = Field(1, ge=1, description="features seen fewer times in training are dropped")

@@ -128,14 +128,14 @@ class FastTextClassifier(Classifier):
 
     def __init__(
         self,
-        dim: int = 100,
+        dim: int = 64,
         word_ngrams: int = 2,
         char_ngrams: tuple[int, int] = (3, 6),
         use_char_ngrams: bool = False,
         buckets: int = 2_000_000,
         lr: float = 0.5,
-        epochs: int = 10,
-        batch_size: int = 32,
+        epochs: int = 4,
+        batch_size: int = 64,
         loss: Literal["softmax", "ova"] = "softmax",
         optimizer: Literal["adagrad", "sgd", "adam"] = "adagrad",
         min_count: int = 1,
@@ -212,13 +212,15 @@ class FastTextClassifier(Classifier):
 
         from siteclass.models.torchloop import classification_metrics, seed_everything
 
-        ptr, ids = self._hasher().transform([record_text(r, self.max_pages) for r in records])
-        uniq, counts = np.unique(ids, return_counts=True)
-        self.vocab_ = uniq[counts >= self.min_count]
-        if len(self.vocab_) == 0:
-            self.vocab_ = np.zeros(1, dtype=np.int64)
+        ptr, hashed = self._hasher().transform([record_text(r, self.max_pages) for r in records])
+        uniq, inverse, counts = np.unique(hashed, return_inverse=True, return_counts=True)
+        keep = counts >= self.min_count
+        self.vocab_ = uniq[keep] if keep.any() else np.zeros(1, dtype=np.int64)
         self._rows = None
-        ptr, ids = self._features(records)
+        row_of = np.where(keep, np.cumsum(keep) - 1, -1)[inverse.reshape(-1)]  # hashed id → embedding row
+        doc = np.repeat(np.arange(len(ptr) - 1), np.diff(ptr))
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(doc[row_of >= 0], minlength=len(ptr) - 1))])
+        ids = row_of[row_of >= 0].astype(np.int64)
         multi = self.multi_label_
         ova = multi or self.loss == "ova"
         n_classes = len(self.classes_)
@@ -336,10 +338,10 @@ def _net(n_vocab: int, dim: int, n_classes: int) -> Any:
     class FastTextNet(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.emb = nn.EmbeddingBag(n_vocab, dim, mode="mean", sparse=True)
+            init = torch.empty(n_vocab, dim).uniform_(-1.0 / dim, 1.0 / dim)  # fastText's initialisation
+            self.emb = nn.EmbeddingBag(n_vocab, dim, mode="mean", sparse=True, _weight=init)
             self.out = nn.Linear(dim, n_classes)
             with torch.no_grad():
-                self.emb.weight.uniform_(-1.0 / dim, 1.0 / dim)
                 self.out.bias.zero_()
 
         def forward(self, rows: Any, A: Any) -> Any:
