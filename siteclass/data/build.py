@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,10 +84,11 @@ class Builder:
         self.crawl_status: Counter[str] = Counter()
         self.rows_in = self.pages_in = 0
         self.vocab: dict[str, int] = {}
-        self.keys: list[int] = []
-        self.splits: list[int] = []
-        self.offsets: list[int] = [0]
-        self.label_ids: list[int] = []
+        # compact per-row state (8 + 1 + 8 + 4·labels bytes): no Python int objects per row
+        self.keys = array("Q")
+        self.splits = array("b")
+        self.offsets = array("q", [0])
+        self.label_ids = array("i")
         self._sinks: dict[tuple[int, int], ParquetSink] = {}
 
     # ------------------------------------------------------------------ pass 1
@@ -197,8 +199,8 @@ class Builder:
             sink.close()
 
     def meta(self) -> Meta:
-        return Meta(np.asarray(self.keys, dtype=np.uint64), np.asarray(self.splits, dtype=np.int8),
-                    np.asarray(self.offsets, dtype=np.int64), np.asarray(self.label_ids, dtype=np.int64),
+        return Meta(np.frombuffer(self.keys, dtype=np.uint64), np.frombuffer(self.splits, dtype=np.int8),
+                    np.frombuffer(self.offsets, dtype=np.int64), np.frombuffer(self.label_ids, dtype=np.int32),
                     list(self.vocab))
 
     # ------------------------------------------------------------------ pass 2
