@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bodies = Path(tmp) / "bodies.jsonl"
         bodies.write_text("\n".join(json.dumps(r) for r in variants(records, 0, args.payloads)) + "\n")
-        for mode in args.inference.split(","):
+        for mode in [m for m in args.inference.split(",") if m]:
             results = []
             with ServerThread(model, free_port(), mode) as server:
                 for c in levels:

@@ -137,5 +137,7 @@ def serve_command(
     with tempfile.TemporaryDirectory(prefix="siteclass-serve-") as tmp:
         os.environ[SETTINGS_ENV] = str(save_settings(settings, tmp))
         os.environ[MODEL_ENV] = str(Path(model).resolve()) if model else ""
+        from siteclass.serve.protocol import NoDelayHTTPProtocol
+
         uvicorn.run("siteclass.serve.app:app_from_env", factory=True, workers=serve.workers, host=serve.host,
-                    port=serve.port, log_level=log_level, timeout_graceful_shutdown=5)
+                    port=serve.port, log_level=log_level, timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
