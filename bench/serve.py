@@ -177,7 +177,10 @@ class ServerThread:
         settings = ServeSettings(max_concurrency=1024, microbatch_max=64, microbatch_wait_ms=2.0,
                                  inference=inference)  # type: ignore[arg-type]
         app = create_app(model, settings)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        from siteclass.serve.protocol import NoDelayHTTPProtocol
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                                http=NoDelayHTTPProtocol)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"

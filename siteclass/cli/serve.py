@@ -124,9 +124,11 @@ def serve_command(
     serve = settings.serve
     typer.echo(f"siteclass serving {model or 'the zero-shot NAICS model'} on http://{serve.host}:{serve.port}"
                f" ({serve.workers} worker{'s' if serve.workers > 1 else ''})")
+    from siteclass.serve.protocol import NoDelayHTTPProtocol
+
     if serve.workers == 1:
         uvicorn.run(create_app(model, settings), host=serve.host, port=serve.port, log_level=log_level,
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
         return
     import os
     import tempfile
@@ -137,7 +139,5 @@ def serve_command(
     with tempfile.TemporaryDirectory(prefix="siteclass-serve-") as tmp:
         os.environ[SETTINGS_ENV] = str(save_settings(settings, tmp))
         os.environ[MODEL_ENV] = str(Path(model).resolve()) if model else ""
-        from siteclass.serve.protocol import NoDelayHTTPProtocol
-
         uvicorn.run("siteclass.serve.app:app_from_env", factory=True, workers=serve.workers, host=serve.host,
                     port=serve.port, log_level=log_level, timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
