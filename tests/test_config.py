@@ -39,7 +39,7 @@ def test_unknown_key_names_it(tmp_path: Path) -> None:
 
 
 def test_bad_value_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="crawl.max_pages"):
+    with pytest.raises(InputError, match=r"crawl\.max_pages"):
         load_settings(None, {"crawl.max_pages": 0})
     with pytest.raises(InputError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")

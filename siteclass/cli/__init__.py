@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -9,15 +10,10 @@ import typer
 from siteclass.cli.app import app
 from siteclass.errors import SiteclassError
 
-# Each module registers its commands on `app` when imported.
-from siteclass.cli import crawl as _crawl  # noqa: E402,F401
-from siteclass.cli import dataset as _dataset  # noqa: E402,F401
-from siteclass.cli import train as _train  # noqa: E402,F401
-from siteclass.cli import evaluate as _evaluate  # noqa: E402,F401
-from siteclass.cli import serve as _serve  # noqa: E402,F401
-from siteclass.cli import scale as _scale  # noqa: E402,F401
-from siteclass.cli import quickstart as _quickstart  # noqa: E402,F401
-from siteclass.cli import export as _export  # noqa: E402,F401
+# Each module registers its commands on `app` when imported; this order is the order of `siteclass --help`.
+STAGE_MODULES = ("crawl", "dataset", "train", "evaluate", "serve", "export", "scale", "quickstart")
+for _name in STAGE_MODULES:
+    importlib.import_module(f"siteclass.cli.{_name}")
 
 
 def run(argv: list[str] | None = None) -> int:
