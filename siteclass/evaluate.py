@@ -9,9 +9,7 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from siteclass import metrics as M
+from siteclass._callable import make_callable
 from siteclass.config import EvaluateSettings, Settings, save_settings
 from siteclass.errors import InputError
 from siteclass.metrics import UNKNOWN, Decision, apply_min_confidence
@@ -432,10 +431,4 @@ def calibrate(model: str | Path | Classifier, data: Any, save: bool = True,
             "log_loss_before": before["log_loss"], "log_loss_after": after["log_loss"], "n": len(rows)}
 
 
-# ``siteclass.evaluate`` names this module once it is imported; make calling it run evaluate().
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> EvaluationResult:
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, evaluate)

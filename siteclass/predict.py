@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from siteclass._callable import make_callable
 from siteclass.config import Settings, settings_dict
 from siteclass.errors import InputError
 from siteclass.models.base import Classifier, Record
@@ -413,3 +414,6 @@ def predict(
         return predict_crawl(crawl, out, model, settings)
     assert sites is not None
     return predict_sites(sites, out, model, settings)
+
+
+make_callable(__name__, predict)

@@ -18,7 +18,6 @@ import math
 import os
 import sys
 import time
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from siteclass._callable import make_callable
 from siteclass.config import (
     DEFAULT_SEARCH_SPACES,
     Settings,
@@ -446,10 +446,4 @@ def _run_all(job: _Job, n_trials: int, parallel: int, timeout_s: float | None) -
                          "their error is printed above")
 
 
-# ``siteclass.tune`` names this module once it is imported; make calling it run tune().
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any) -> TuneResult:
-        return tune(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, tune)
