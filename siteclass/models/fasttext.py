@@ -4,8 +4,10 @@ Text → lower-cased word tokens → hashed features: words, word n-grams (2..``
 character n-grams of each word (``<word>`` sliced to ``char_ngrams`` lengths), all hashed with CRC-32 into
 ``buckets`` (deterministic across processes and machines — never Python's ``hash``). The features of a text
 are averaged by an ``nn.EmbeddingBag(mode="mean")`` and fed to a linear layer: softmax (single-label) or
-one-vs-all sigmoids (``loss="ova"``, always for multi-label). SGD with fastText's linear learning-rate decay, or
-Adam. Training runs through :mod:`siteclass.models.torchloop` (checkpoints, resume, early stopping, DDP).
+one-vs-all sigmoids (``loss="ova"``, always for multi-label). Optimiser: row-wise Adagrad (default; sparse,
+one accumulator per feature row), plain SGD or Adam, all with fastText's linear learning-rate decay to 0. Each
+batch's bag means are ``A @ E[rows]`` over the batch's distinct feature rows, so the embedding gradient is a small
+coalesced sparse tensor (cheap on CPU, and DDP all-reduces it as is). Training runs through :mod:`siteclass.models.torchloop` (checkpoints, resume, early stopping, DDP).
 
 Only the hashed features seen in training get a row (the table is compacted), so saved models are small;
 features never seen are ignored at prediction time, like fastText's out-of-vocabulary words. Prediction runs
