@@ -104,6 +104,10 @@ class FastTextParams(_Section):
     min_count: int = Field(1, ge=1, description="features seen fewer times in training are dropped")
     max_tokens: int = Field(2000, ge=16, description="tokens kept per text")
     max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
+    class_weight: Literal["auto", "none", "balanced"] = Field(
+        "auto", description="balanced: reweight rare classes (multi-label: their positives, by √odds); "
+        "auto: balanced for multi-label data, none for single-label"
+    )
 
 
 class TransformerParams(_Section):

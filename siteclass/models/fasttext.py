@@ -143,6 +143,7 @@ class FastTextClassifier(Classifier):
         min_count: int = 1,
         max_tokens: int = 2000,
         max_pages: int = 5,
+        class_weight: Literal["auto", "none", "balanced"] = "auto",
         seed: int = 42,
         early_stopping_patience: int = 2,
         checkpoint_every_steps: int = 0,
@@ -162,6 +163,7 @@ class FastTextClassifier(Classifier):
         self.min_count = min_count
         self.max_tokens = max_tokens
         self.max_pages = max_pages
+        self.class_weight = class_weight
         self.seed = seed
         self.early_stopping_patience = early_stopping_patience
         self.checkpoint_every_steps = checkpoint_every_steps
@@ -231,7 +233,15 @@ class FastTextClassifier(Classifier):
         y_t = torch.as_tensor(Y, dtype=torch.float32 if multi else torch.int64)
         if not multi and ova:
             y_t = torch.nn.functional.one_hot(y_t, n_classes).float()
-        w_t = torch.as_tensor(sample_weight if sample_weight is not None else np.ones(len(Y)), dtype=torch.float32)
+        weights = np.asarray(sample_weight if sample_weight is not None else np.ones(len(Y)), dtype=np.float64)
+        pos_weight = None
+        if self.class_weight in ("balanced", "auto") and multi:  # rare labels: up-weight positives (√odds)
+            pos = Y.sum(axis=0).clip(1, None)
+            pos_weight = torch.as_tensor(np.sqrt((len(Y) - pos) / pos), dtype=torch.float32)
+        elif self.class_weight == "balanced":
+            counts = np.bincount(Y, minlength=n_classes).clip(1, None)
+            weights = weights * (len(Y) / (n_classes * counts))[Y]
+        w_t = torch.as_tensor(weights, dtype=torch.float32)
         ptr_np = ptr
 
         def batch_loss(module: Any, idx: np.ndarray, device: Any) -> Any:
@@ -239,7 +249,10 @@ class FastTextClassifier(Classifier):
             logits = module(torch.from_numpy(uniq).to(device), torch.from_numpy(A).to(device))
             target = y_t[torch.from_numpy(idx)].to(device)
             if ova:
-                per = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1)
+                per = torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, target, reduction="none",
+                    pos_weight=pos_weight.to(device) if pos_weight is not None else None,
+                ).sum(1)
             else:
                 per = torch.nn.functional.cross_entropy(logits, target, reduction="none")
             return (per * w_t[torch.from_numpy(idx)].to(device)).mean()
