@@ -4,7 +4,6 @@ first, and one site crawled live — with real Scrapy crawls of LocalWeb sites t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,12 +160,14 @@ def test_a_sites_file_is_crawled_then_predicted(tmp_path: Path, web: LocalWeb, m
 
 
 @pytest.mark.slow
-def test_spark_engine_gives_the_same_predictions_as_the_local_engine(tmp_path: Path, model, monkeypatch) -> None:
-    """mapInPandas on Spark local mode vs the local streaming engine, same crawl and model."""
+def test_spark_engine_gives_the_same_predictions_as_the_local_engine(tmp_path: Path) -> None:
+    """mapInPandas on Spark local mode vs the local streaming engine, same crawl and the same saved model folder
+    (what the CLI passes: the executors load it once per Python worker)."""
     pytest.importorskip("pyspark")
-    # the Python workers unpickle the test model class: they need its module on their path
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent / "serve"),
-                                                      os.environ.get("PYTHONPATH", "")]))
+    from siteclass.models.linear import LinearClassifier
+
+    X, y = serve_models.training_data()
+    model = str(LinearClassifier(min_df=1, char_ngrams=(3, 4)).fit(X * 3, y * 3).save(tmp_path / "model"))
     serve_models.write_crawl(tmp_path / "crawl", 60, chunk=30)
     local, spark = tmp_path / "local.parquet", tmp_path / "spark.parquet"
     settings = _settings(top_k=3)
