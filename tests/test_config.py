@@ -61,3 +61,29 @@ def test_section_save(tmp_path: Path) -> None:
     path = save_settings(s.crawl, tmp_path, section="crawl")
     again = load_settings(path)
     assert again.crawl == s.crawl
+
+
+@pytest.mark.parametrize(
+    ("model", "section"),
+    [("linear", "linear"), ("fasttext", "fasttext"), ("transformer", "transformer"), ("zeroshot", "zeroshot")],
+)
+def test_model_defaults_are_the_settings_defaults(model: str, section: str) -> None:
+    """A model's constructor defaults (scikit-learn style) must be the ones in config.py: one source of truth."""
+    import inspect
+
+    from siteclass.models.base import model_class
+
+    cls = model_class(model)
+    params = getattr(Settings().train, section).model_dump()
+    train = Settings().train.model_dump()
+    checked = 0
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if p.default is inspect.Parameter.empty:
+            continue
+        expected = params.get(name, train.get(name, p.default))
+        if isinstance(expected, list):
+            expected = tuple(expected)
+        default = tuple(p.default) if isinstance(p.default, list) else p.default
+        assert default == expected, f"{cls.__name__}.{name}: {default!r} != config {expected!r}"
+        checked += 1
+    assert checked >= 3
