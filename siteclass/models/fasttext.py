@@ -111,15 +111,18 @@ def _gather(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndar
     return ids[idx], offsets
 
 
-def _local_bags(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The batch's distinct feature rows and its averaging matrix ``A`` (batch × distinct): bag mean = A @ E[rows]."""
+def _local_bags(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The batch's distinct feature rows and its sparse averaging matrix ``A`` (batch × distinct), as COO
+    (indices, values, n_distinct): bag means = A @ E[rows]."""
     flat, _ = _gather(ptr, ids, rows)
     lengths = ptr[rows + 1] - ptr[rows]
     uniq, inverse = np.unique(flat, return_inverse=True)
     doc = np.repeat(np.arange(len(rows)), lengths)
     weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
-    A = np.bincount(doc * len(uniq) + inverse, weights=weights, minlength=len(rows) * len(uniq))
-    return uniq.astype(np.int64), A.reshape(len(rows), len(uniq)).astype(np.float32)
+    cells, cell_inv = np.unique(doc * len(uniq) + inverse, return_inverse=True)
+    values = np.bincount(cell_inv, weights=weights)
+    A = np.stack([cells // len(uniq), cells % len(uniq)]).astype(np.int64)  # sparse (doc, row) → weight
+    return uniq.astype(np.int64), A, values.astype(np.float32), len(uniq)
 
 
 # ----------------------------------------------------------------------------------------------- the model
@@ -245,8 +248,10 @@ class FastTextClassifier(Classifier):
         ptr_np = ptr
 
         def batch_loss(module: Any, idx: np.ndarray, device: Any) -> Any:
-            uniq, A = _local_bags(ptr_np, ids, idx)
-            logits = module(torch.from_numpy(uniq).to(device), torch.from_numpy(A).to(device))
+            uniq, cells, values, n_uniq = _local_bags(ptr_np, ids, idx)
+            A = torch.sparse_coo_tensor(torch.from_numpy(cells), torch.from_numpy(values), (len(idx), n_uniq),
+                                        is_coalesced=True, check_invariants=False)
+            logits = module(torch.from_numpy(uniq).to(device), A.to(device))
             target = y_t[torch.from_numpy(idx)].to(device)
             if ova:
                 per = torch.nn.functional.binary_cross_entropy_with_logits(
@@ -367,10 +372,9 @@ def _net(n_vocab: int, dim: int, n_classes: int) -> Any:
 
 
 def _bag_mean_function() -> Any:
-    """``A @ E[rows]`` whose gradient for ``E`` is a coalesced sparse tensor on ``rows`` only (``A.T @ grad``).
-
-    Equivalent to EmbeddingBag(mode="mean")'s sparse gradient summed per row, without a per-occurrence tensor
-    or a coalescing sort: a small dense matmul per batch.
+    """``A @ E[rows]`` (A sparse) whose gradient for ``E`` is a coalesced sparse tensor on ``rows`` only
+    (``A.T @ grad``): EmbeddingBag(mode="mean")'s sparse gradient summed per row, without a per-occurrence
+    tensor or a coalescing sort.
     """
     global _BAG_MEAN
     if _BAG_MEAN is None:
@@ -381,12 +385,12 @@ def _bag_mean_function() -> Any:
             def forward(ctx: Any, weight: Any, rows: Any, A: Any) -> Any:
                 ctx.save_for_backward(rows, A)
                 ctx.weight_shape = weight.shape
-                return A @ weight.index_select(0, rows)
+                return torch.sparse.mm(A, weight.index_select(0, rows))
 
             @staticmethod
             def backward(ctx: Any, grad: Any) -> Any:
                 rows, A = ctx.saved_tensors
-                values = A.t() @ grad
+                values = torch.sparse.mm(A.t(), grad)
                 g = torch.sparse_coo_tensor(rows.unsqueeze(0), values, ctx.weight_shape, is_coalesced=True,
                                             check_invariants=False)
                 return g, None, None
