@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from siteclass._callable import make_callable
 from siteclass.config import TrainSettings, save_settings, settings_dict
 from siteclass.errors import InputError
 
@@ -69,7 +70,7 @@ def load_split(data: str | Path, split: str) -> Split:
         from siteclass.data.io import load_split as _load
 
         df = _load(data, split)
-        rows = df.to_dict("records")
+        rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
     except ImportError:
         import pyarrow.parquet as pq
 
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model saved to {result.out} ({result.train_seconds:.1f} s); validation: {shown}")
     return 0
 
+
+make_callable(__name__, train)
 
 if __name__ == "__main__":
     sys.exit(main())
