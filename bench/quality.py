@@ -161,7 +161,9 @@ def run_tfidf_lr(data: dict[str, Any], multi: bool) -> dict[str, Any]:
     return {"proba": np.asarray(proba), "classes": classes, "train_s": train_s, "pred_s": pred_s}
 
 
-def run_fasttext_lib(data: dict[str, Any], multi: bool, tmp: Path) -> dict[str, Any]:
+def run_fasttext_lib(data: dict[str, Any], multi: bool, tmp: Path, tuned: bool = False) -> dict[str, Any]:
+    """The fastText library. ``tuned``: the settings its tutorial recommends for small data (25 epochs, lr 0.5,
+    one-vs-all loss on multi-label data) — with its bare defaults it barely learns on 40–47 classes."""
     import fasttext  # fasttext-numpy2: the benchmark anchor only
 
     def tag(label: str) -> str:
@@ -173,7 +175,8 @@ def run_fasttext_lib(data: dict[str, Any], multi: bool, tmp: Path) -> dict[str, 
             labs = labs if multi else [labs]
             fh.write(" ".join(tag(lab) for lab in labs) + " " + tokens(plain_text(rec)) + "\n")
     started = time.perf_counter()
-    model = fasttext.train_supervised(input=str(path), wordNgrams=2, verbose=0)
+    extra: dict[str, Any] = {"epoch": 25, "lr": 0.5, "loss": "ova" if multi else "softmax"} if tuned else {}
+    model = fasttext.train_supervised(input=str(path), wordNgrams=2, verbose=0, **extra)
     train_s = time.perf_counter() - started
     classes = sorted(lab[len("__label__"):].replace("_", " ") for lab in model.labels)
     index = {c: i for i, c in enumerate(classes)}
@@ -216,6 +219,7 @@ def run_task(task: str, models: list[str], limit: int | None) -> dict[str, Any]:
         runners: list[tuple[str, Any]] = [
             ("anchor: tfidf+lr", lambda: run_tfidf_lr(data, multi)),
             ("anchor: fasttext lib", lambda: run_fasttext_lib(data, multi, Path(tmp))),
+            ("anchor: fasttext lib tuned", lambda: run_fasttext_lib(data, multi, Path(tmp), tuned=True)),
         ]
         runners += [(name, lambda name=name: run_siteclass(name, data, multi, Path(tmp))) for name in models]
         for label, run in runners:
@@ -251,8 +255,11 @@ def print_table(report: dict[str, Any]) -> None:
 def check_targets(report: dict[str, Any]) -> list[tuple[str, bool, str]]:
     res = report["results"]
     checks: list[tuple[str, bool, str]] = []
-    lib, ours = res.get("anchor: fasttext lib", {}), res.get("fasttext", {})
-    if "macro_f1" in lib and "macro_f1" in ours:
+    libs = [res.get(k, {}) for k in ("anchor: fasttext lib", "anchor: fasttext lib tuned")]
+    libs = [lib for lib in libs if "macro_f1" in lib]
+    ours = res.get("fasttext", {})
+    if libs and "macro_f1" in ours:
+        lib = max(libs, key=lambda r: r["macro_f1"])  # compare with the library's better configuration
         checks.append((f"{report['task']}: fasttext macro-F1 ≥ fastText library",
                        ours["macro_f1"] >= lib["macro_f1"], f"{ours['macro_f1']:.4f} vs {lib['macro_f1']:.4f}"))
         ratio = ours["train_s"] / max(lib["train_s"], 1e-9)
