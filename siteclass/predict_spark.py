@@ -67,18 +67,9 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
 
 
 def spark_session(settings: Settings) -> Any:
-    from pyspark.sql import SparkSession
+    from siteclass.data.spark import spark_session as session
 
-    spark = settings.spark
-    builder = (
-        SparkSession.builder.master(spark.master).appName(spark.app_name)
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(spark.batch_size))
-        .config("spark.ui.enabled", "false")
-    )
-    if spark.partitions:
-        builder = builder.config("spark.sql.shuffle.partitions", str(spark.partitions))
-    return builder.getOrCreate()
+    return session(settings.spark)
 
 
 def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, settings: Settings) -> Any:

@@ -77,10 +77,29 @@ def test_elastic_restart_after_a_worker_is_killed(tmp_path: Path) -> None:
     (ds / "ft.toml").write_text(
         "[train]\nearly_stopping_patience = 0\ncheckpoint_every_steps = 5\n[train.fasttext]\ndim = 16\nlr = 0.5\n"
     )
-    args = ["--data", str(ds), "--model", "fasttext", "--out", str(tmp_path / "el"), "--epochs", "3",
+    # torch's gloo rendezvous of a restarted group sometimes fails to connect on a loaded 2-core machine
+    # ("Gloo connectFullMesh failed … Connection refused"), in torch itself; only that failure earns one retry.
+    for attempt in range(2):
+        out = tmp_path / f"el{attempt}"
+        code, err = _kill_one_worker_run(psutil, ds, out)
+        if code == 0 or "connectFullMesh" not in err:
+            break
+    assert code == 0, err[-3000:]
+    card = json.loads((out / "config.json").read_text())["card"]
+    assert "resumed_from" in card, "the restarted group did not resume from the checkpoint"
+    single = _single(ds, tmp_path / "one", 3)
+    assert single.returncode == 0, single.stderr[-3000:]
+    m_el, m_one = card["metrics"], _metrics(tmp_path / "one")
+    for key in ("accuracy", "macro_f1"):
+        assert abs(m_el[key] - m_one[key]) <= 0.02, (m_el, m_one)
+
+
+def _kill_one_worker_run(psutil, ds: Path, out: Path) -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """Start 2 elastic workers, SIGKILL one after the first checkpoint, return torchrun's exit code and stderr."""
+    args = ["--data", str(ds), "--model", "fasttext", "--out", str(out), "--epochs", "3",
             "--no-progress", "--config", str(ds / "ft.toml")]
-    proc = _torchrun(args, ["--max-restarts", "2"])
-    last = tmp_path / "el" / "checkpoints" / "last.pt"
+    proc = _torchrun(args, ["--max-restarts", "3"])
+    last = out / "checkpoints" / "last.pt"
     deadline = time.time() + 180
     while not last.exists():
         assert proc.poll() is None, proc.communicate()[1][-3000:]
@@ -90,11 +109,4 @@ def test_elastic_restart_after_a_worker_is_killed(tmp_path: Path) -> None:
     assert len(workers) == 2
     os.kill(workers[1].pid, signal.SIGKILL)
     _out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
-    card = json.loads((tmp_path / "el" / "config.json").read_text())["card"]
-    assert "resumed_from" in card, "the restarted group did not resume from the checkpoint"
-    single = _single(ds, tmp_path / "one", 3)
-    assert single.returncode == 0, single.stderr[-3000:]
-    m_el, m_one = card["metrics"], _metrics(tmp_path / "one")
-    for key in ("accuracy", "macro_f1"):
-        assert abs(m_el[key] - m_one[key]) <= 0.02, (m_el, m_one)
+    return proc.returncode, err

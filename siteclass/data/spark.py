@@ -32,13 +32,25 @@ def _value(v: Any) -> Any:
 
 
 def spark_session(settings: SparkSettings) -> Any:
+    """The Spark session every siteclass job uses (dataset build, batch prediction).
+
+    The Python workers run this very interpreter unless PYSPARK_PYTHON says otherwise: a virtualenv that was
+    not activated (``.venv/bin/siteclass …``) would otherwise hand the workers the system ``python3``, without
+    siteclass or pyarrow.
+    """
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(settings.master)
         .appName(settings.app_name)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.batch_size))
         .config("spark.sql.session.timeZone", "UTC")
     )
     if settings.master.startswith("local"):
