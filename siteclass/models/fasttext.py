@@ -310,19 +310,8 @@ class FastTextClassifier(Classifier):
     ) -> Any:
         from siteclass.models.torchloop import LoopSettings, fit_loop
 
-        settings = LoopSettings(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            seed=self.seed,
-            patience=self.early_stopping_patience if val is not None else 0,
-            metric=self.metric,
-            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
-            checkpoint_every_steps=self.checkpoint_every_steps,
-            resume=resume,
-            progress=progress,
-            device=self.device,
-            desc="fasttext",
-        )
+        settings = LoopSettings.for_model(self, has_val=val is not None, checkpoint_dir=checkpoint_dir,
+                                          resume=resume, progress=progress, desc="fasttext")
         return fit_loop(net, n, batch_loss, make_optimizer, make_scheduler=make_scheduler, evaluate=evaluate,
                         on_epoch_end=epoch_callback, settings=settings)
 

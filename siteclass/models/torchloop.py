@@ -77,6 +77,25 @@ class LoopSettings:
     grad_clip: float | None = None
     desc: str = "train"
 
+    @classmethod
+    def for_model(
+        cls, model: Any, *, has_val: bool, checkpoint_dir: str | Path | None, resume: bool, progress: bool, desc: str
+    ) -> LoopSettings:
+        """The loop settings of a torch model's hyperparameters (epochs, batch_size, seed, early stopping …)."""
+        return cls(
+            epochs=model.epochs,
+            batch_size=model.batch_size,
+            seed=model.seed,
+            patience=model.early_stopping_patience if has_val else 0,
+            metric=model.metric,
+            checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
+            checkpoint_every_steps=model.checkpoint_every_steps,
+            resume=resume,
+            progress=progress,
+            device=model.device,
+            desc=desc,
+        )
+
 
 @dataclass
 class LoopResult:

@@ -399,19 +399,8 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
             make_optimizer,
             make_scheduler=make_scheduler,
             evaluate=evaluate,
-            settings=LoopSettings(
-                epochs=self.epochs,
-                batch_size=self.batch_size,
-                seed=self.seed,
-                patience=self.early_stopping_patience if val is not None else 0,
-                metric=self.metric,
-                checkpoint_dir=Path(checkpoint_dir) if checkpoint_dir else None,
-                checkpoint_every_steps=self.checkpoint_every_steps,
-                resume=resume,
-                progress=progress,
-                device=self.device,
-                desc="transformer",
-            ),
+            settings=LoopSettings.for_model(self, has_val=val is not None, checkpoint_dir=checkpoint_dir,
+                                            resume=resume, progress=progress, desc="transformer"),
         )
         trained_head = head
         self.head_ = {k: v.detach().cpu().numpy().astype(np.float32, copy=True) for k, v in trained_head.state_dict().items()}
