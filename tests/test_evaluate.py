@@ -40,11 +40,6 @@ class KeywordNB(Classifier):
         self.alpha = alpha
         self.sharpness = sharpness
 
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        # base.Classifier._param_names (skeleton) reads `p.VAR_KEYWORD` off a str and raises; stay independent.
-        return ["alpha", "sharpness"]
-
     def _counts(self, records: list[dict[str, Any]]) -> np.ndarray:
         X = np.zeros((len(records), len(self.vocab_)))
         for i, r in enumerate(records):

@@ -25,7 +25,6 @@ the fine-tuned encoder weights in safetensors when it was not frozen — a froze
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,12 +47,6 @@ ATTENTION_DIM = 128
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def init_param_names(cls: type) -> list[str]:
-    """Hyperparameter names: the ``__init__`` parameters (works around a bug in ``Classifier._param_names``)."""
-    sig = inspect.signature(cls.__init__)  # type: ignore[misc]
-    return [n for n, p in sig.parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
-
-
 def record_ext(record: Record) -> str:
     """The domain extension of a record: ``ext`` when given, else the last label of ``domain``/``url``."""
     ext = record.get("ext")
@@ -241,10 +234,6 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
         self.checkpoint_every_steps = checkpoint_every_steps
         self.metric = metric
         self.device = device
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return init_param_names(cls)
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> TransformerClassifier:

@@ -26,7 +26,6 @@ from siteclass.errors import InputError
 from siteclass.models.base import Classifier, Record, fit_temperature, record_text, softmax
 from siteclass.models.encoder import ENCODER_DIR, EncoderBackendMixin, copy_tokenizer
 from siteclass.models.taxonomy import Label, load_labels
-from siteclass.models.transformer import init_param_names
 
 _READY_ATTRS = frozenset({"classes_", "multi_label_", "card_", "labels_", "label_embeddings_"})
 
@@ -51,10 +50,6 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
         self.labels_file = labels_file
         self.max_tokens = max_tokens
         self.temperature = temperature
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return init_param_names(cls)
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> ZeroShotClassifier:
