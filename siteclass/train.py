@@ -66,15 +66,9 @@ def load_split(data: str | Path, split: str) -> Split:
         raise InputError(f"dataset folder {data} does not exist; build one with `siteclass dataset build`")
     if not path.is_file():
         raise InputError(f"{path} not found; a dataset folder needs train.parquet and val.parquet")
-    try:
-        from siteclass.data.io import load_split as _load
+    import pyarrow.parquet as pq
 
-        df = _load(data, split)
-        rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
-    except ImportError:
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(path).to_pylist()
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
     if rows and "label" not in rows[0]:
         raise InputError(f"{path} has no 'label' column; columns are {sorted(rows[0])}")
     labels, weights, records = [], [], []
