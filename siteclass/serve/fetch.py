@@ -3,23 +3,40 @@
 Same choices as the crawl (``siteclass/crawl``): link ranking, HTML → text extraction, robots.txt, page and byte
 caps from ``[crawl]`` settings; but with httpx, in the server's event loop, and through :class:`UrlGuard` on every
 hop: redirects are followed by hand, each hop is checked, and the connection goes to the checked address (the
-URL carries the IP, the ``Host`` header and TLS SNI carry the name) so DNS cannot be asked twice.
+URL carries the IP, the ``Host`` header and TLS SNI carry the name) so DNS cannot be asked twice. Behind a proxy
+the proxy is sent that address too (``GET http://IP/…`` + ``Host``, or ``CONNECT IP:443`` + SNI), see guard.py.
+
+Retries follow the crawl's policy (``[crawl] retries``): a 5xx/408/429 answer or a connection error (refused,
+reset, dropped mid-body) is tried again, a timeout, a DNS failure or a TLS verification failure is not; every try
+stays inside the site's deadline. Squid-style proxy answers (``X-Squid-Error: ERR_DNS_FAIL`` /
+``ERR_CONNECT_FAIL``) become ``dns_error`` / a connection error, as in the crawl.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from siteclass.serve.guard import ResolutionError, Target, UrlGuard, UrlNotAllowed
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_RETRY_CODES = frozenset((500, 502, 503, 504, 522, 524, 408, 429))  # the crawl's RETRY_HTTP_CODES
+_RETRY_BACKOFF_S = 0.1  # before retry n (n = 1, 2, …): n × this
+_PROXY_ERROR_HEADER = "x-squid-error"  # siteclass.crawl.localweb.DNS_FAIL_HEADER, the header Squid sends
+
+# During one send: pinned IP → site name, read when a proxy tunnel starts TLS to the IP (see _NamedTLSBackend).
+_TLS_NAMES: ContextVar[dict[str, str] | None] = ContextVar("siteclass_tls_names", default=None)
+# The event-loop time the current site fetch must end by: no retry is started that cannot finish before it.
+_DEADLINE: ContextVar[float | None] = ContextVar("siteclass_fetch_deadline", default=None)
 
 
 class FetchFailed(Exception):
@@ -35,6 +52,7 @@ class Fetched:
     status_code: int
     content_type: str
     body: bytes
+    proxy_error: str = ""  # a proxy's X-Squid-Error marker (ERR_DNS_FAIL …), "" without one
 
 
 @dataclass
@@ -66,6 +84,7 @@ class GuardedFetcher:
         concurrent_per_domain: int = 2,
         proxy: str | None = None,
         verify: Any = True,
+        retries: int = 1,
     ) -> None:
         from siteclass.crawl.ranking import LinkRanker
 
@@ -82,6 +101,7 @@ class GuardedFetcher:
         self.concurrent_per_domain = concurrent_per_domain
         self.proxy = proxy
         self.verify = verify  # True (system CAs), a CA bundle path or an ssl.SSLContext
+        self.retries = retries
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self.requests_sent = 0  # connections attempted (tests assert refused URLs never get one)
@@ -105,6 +125,7 @@ class GuardedFetcher:
             page_chars=settings.dataset.page_chars,
             concurrent_per_domain=crawl.concurrent_per_domain,
             proxy=serve.proxy or crawl.proxy,
+            retries=crawl.retries,
         )
 
     # ------------------------------------------------------------------ client
@@ -114,14 +135,16 @@ class GuardedFetcher:
             self._client = None  # a client's connections belong to the loop that opened them
         if self._client is None:
             self._client_loop = loop
+            limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
+            transport = httpx.AsyncHTTPTransport(proxy=self.proxy, verify=self.verify, limits=limits, trust_env=False)
+            if self.proxy:
+                _name_tunnel_tls(transport)
             self._client = httpx.AsyncClient(
-                proxy=self.proxy,
-                verify=self.verify,
+                transport=transport,
                 follow_redirects=False,
                 trust_env=False,
                 timeout=httpx.Timeout(self.page_timeout_s),
                 headers={"User-Agent": self.user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"},
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=32),
             )
         return self._client
 
@@ -130,23 +153,32 @@ class GuardedFetcher:
             await self._client.aclose()
             self._client = None
 
+    def _request(self, target: Target) -> httpx.Request:
+        if target.ip is None:  # only when the proxy resolves the name (guard: proxy_resolves / allow_private)
+            return self._http().build_request("GET", target.url)
+        ip_host = f"[{target.ip}]" if ":" in target.ip else target.ip
+        url = f"{target.scheme}://{ip_host}:{target.port}{target.path}"
+        headers = {"Host": target.host_header}
+        extensions: dict[str, Any] = {}
+        if target.scheme == "https":
+            # TLS speaks and verifies the name; the pool is keyed by IP, so a TLS connection is not reused
+            # for another name on the same address.
+            extensions["sni_hostname"] = target.host
+            headers["Connection"] = "close"
+        return self._http().build_request("GET", url, headers=headers, extensions=extensions)
+
     async def _send_once(self, target: Target) -> Fetched:
         """One request to one approved hop, connecting to the pinned address; body capped at max_bytes."""
-        if target.ip is not None and not self.proxy:
-            ip_host = f"[{target.ip}]" if ":" in target.ip else target.ip
-            url = f"{target.scheme}://{ip_host}:{target.port}{target.path}"
-            headers = {"Host": target.host_header}
-            extensions: dict[str, Any] = {}
-            if target.scheme == "https":
-                # TLS speaks and verifies the name; the pool is keyed by IP, so a TLS connection is not reused
-                # for another name on the same address.
-                extensions["sni_hostname"] = target.host
-                headers["Connection"] = "close"
-            request = self._http().build_request("GET", url, headers=headers, extensions=extensions)
-        else:
-            request = self._http().build_request("GET", target.url)
+        try:
+            request = self._request(target)
+        except httpx.InvalidURL as exc:
+            raise FetchFailed("http_error", f"{target.url} is not a URL that can be requested ({exc})") from exc
         self.requests_sent += 1
-        response = await self._http().send(request, stream=True)
+        names = _TLS_NAMES.set({target.ip: target.host} if target.ip and target.scheme == "https" else None)
+        try:
+            response = await self._http().send(request, stream=True)
+        finally:
+            _TLS_NAMES.reset(names)
         try:
             body = bytearray()
             if response.status_code not in _REDIRECTS:
@@ -156,17 +188,20 @@ class GuardedFetcher:
                         raise FetchFailed("too_large", f"{target.url} is larger than {self.max_bytes} bytes")
             location = response.headers.get("location", "")
             fetched = Fetched(target.url, response.status_code, response.headers.get("content-type", ""), bytes(body))
+            if self.proxy and response.status_code in (502, 503, 504):
+                fetched.proxy_error = response.headers.get(_PROXY_ERROR_HEADER, "").upper()
             if response.status_code in _REDIRECTS:
                 fetched.body = location.encode("utf-8", "replace")
             return fetched
         finally:
             await response.aclose()
 
-    async def get(self, url: str, pins: dict[str, list[str]] | None = None) -> Fetched:
-        """GET *url*, following redirects by hand with the guard checking every hop (*pins*: see UrlGuard)."""
-        seen: set[str] = set()
-        for _ in range(self.max_redirects + 1):
-            target = await self.guard.check(url, pins)  # raises UrlNotAllowed / ResolutionError
+    async def _send(self, target: Target) -> Fetched:
+        """_send_once with the crawl's retry policy, inside the page timeout (per try) and the site deadline."""
+        loop = asyncio.get_running_loop()
+        url = target.url
+        for attempt in range(self.retries + 1):
+            retry: FetchFailed | None = None
             try:
                 async with asyncio.timeout(self.page_timeout_s):
                     fetched = await self._send_once(target)
@@ -174,8 +209,52 @@ class GuardedFetcher:
                 raise FetchFailed("timeout", f"{url} took longer than {self.page_timeout_s:g} s") from exc
             except httpx.TimeoutException as exc:
                 raise FetchFailed("timeout", f"{url}: {type(exc).__name__}") from exc
+            except httpx.ProxyError as exc:  # the proxy refused the CONNECT
+                retry = self._proxy_refusal(url, str(exc))
+            except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+                if _is_tls_failure(exc):
+                    raise FetchFailed("unreachable", f"{url}: TLS failed ({_cause(exc)})") from exc
+                where = f"the proxy {self.proxy}" if self.proxy and isinstance(exc, httpx.ConnectError) else url
+                retry = FetchFailed("unreachable", f"{where}: {type(exc).__name__}: {_cause(exc)}")
             except httpx.HTTPError as exc:
                 raise FetchFailed("unreachable", f"{url}: {type(exc).__name__}: {exc}") from exc
+            else:
+                if "ERR_DNS_FAIL" in fetched.proxy_error:
+                    raise FetchFailed("dns_error", f"{target.host} does not resolve (reported by the proxy)")
+                if "ERR_CONNECT_FAIL" in fetched.proxy_error:
+                    retry = FetchFailed("unreachable", f"{url} refused the connection (reported by the proxy)")
+                elif fetched.status_code not in _RETRY_CODES:
+                    return fetched
+            if attempt == self.retries or not self._time_for_retry(loop, attempt + 1):
+                if retry is None:
+                    return fetched  # the last answer stands (its status becomes http_error)
+                if attempt:
+                    retry.error += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"
+                raise retry
+            await asyncio.sleep(_RETRY_BACKOFF_S * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _proxy_refusal(self, url: str, message: str) -> FetchFailed:
+        """A refused CONNECT ("502 … ERR_DNS_FAIL …"): raises dns_error / a final error, or returns one to retry."""
+        if "ERR_DNS_FAIL" in message.upper():
+            raise FetchFailed("dns_error", f"{urlsplit(url).hostname} does not resolve (reported by the proxy)")
+        code = message.split(" ", 1)[0]
+        failure = FetchFailed("unreachable", f"{url}: the proxy {self.proxy} answered the CONNECT with {message}")
+        if "ERR_CONNECT_FAIL" in message.upper() or (code.isdigit() and int(code) in _RETRY_CODES):
+            return failure
+        raise failure
+
+    def _time_for_retry(self, loop: asyncio.AbstractEventLoop, retry: int) -> bool:
+        deadline = _DEADLINE.get()
+        return deadline is None or loop.time() + _RETRY_BACKOFF_S * retry < deadline
+
+    async def get(self, url: str, pins: dict[str, list[str]] | None = None) -> Fetched:
+        """GET *url*, following redirects by hand with the guard checking every hop (*pins*: see UrlGuard)."""
+        seen: set[str] = set()
+        start = url
+        for _ in range(self.max_redirects + 1):
+            target = await self.guard.check(url, pins)  # raises UrlNotAllowed / ResolutionError
+            fetched = await self._send(target)
             if fetched.status_code not in _REDIRECTS:
                 return fetched
             location = fetched.body.decode("utf-8", "replace").strip()
@@ -185,7 +264,7 @@ class GuardedFetcher:
             url = urljoin(url, location)
             if url in seen:
                 raise FetchFailed("redirect_loop", f"redirect loop at {url}")
-        raise FetchFailed("redirect_loop", f"more than {self.max_redirects} redirects from {url}")
+        raise FetchFailed("redirect_loop", f"more than {self.max_redirects} redirects from {start}")
 
     # ------------------------------------------------------------------ site
     async def _robots(self, home: str, pins: dict[str, list[str]]) -> Any:
@@ -196,7 +275,13 @@ class GuardedFetcher:
         robots_url = urljoin(home, "/robots.txt")
         try:
             fetched = await self.get(robots_url, pins)
-        except (FetchFailed, UrlNotAllowed, ResolutionError, OSError):
+        except FetchFailed as exc:
+            if exc.status == "dns_error":  # the home page is on the same host: say so now, not after a 2nd lookup
+                raise
+            return None
+        except (UrlNotAllowed, OSError) as exc:
+            if isinstance(exc, ResolutionError):
+                raise
             return None
         if fetched.status_code != 200:
             return None
@@ -223,6 +308,7 @@ class GuardedFetcher:
 
         domain = registered_domain(url)
         result = SiteFetch(input_url=url, final_url=url, domain=domain, status="ok")
+        deadline = _DEADLINE.set(asyncio.get_running_loop().time() + self.site_timeout_s)
         try:
             async with asyncio.timeout(self.site_timeout_s):
                 await self._fetch_into(url, result)
@@ -234,6 +320,8 @@ class GuardedFetcher:
             result.status, result.error = "dns_error", str(exc)
         except OSError as exc:
             result.status, result.error = "unreachable", f"{type(exc).__name__}: {exc}"
+        finally:
+            _DEADLINE.reset(deadline)
         return result
 
     async def _fetch_into(self, url: str, result: SiteFetch) -> None:
@@ -287,6 +375,88 @@ class GuardedFetcher:
 
     def _page_dict(self, url: str, page: Any) -> dict[str, str]:
         return {"url": url, "title": page.title or "", "text": (page.text or "")[: self.page_chars]}
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost message of an httpx error (the OS / TLS reason), or the class name when it has none."""
+    for _ in range(8):
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return str(exc) or type(exc).__name__
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    """A certificate or handshake failure: retrying would fail the same way."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in type(exc).__name__
+
+
+class _NamedTLSStream(httpcore.AsyncNetworkStream):
+    """A stream that starts TLS with the site's name when asked to start it with the pinned IP (see _TLS_NAMES)."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        names = _TLS_NAMES.get() or {}
+        name = names.get(server_hostname or "", server_hostname)
+        return await self._inner.start_tls(ssl_context, name, timeout)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _NamedTLSBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _NamedTLSStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        return await self._inner.connect_unix_socket(path, timeout, socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _name_tunnel_tls(transport: httpx.AsyncHTTPTransport) -> None:
+    """Make *transport*'s proxy tunnels (``CONNECT IP:443``) start TLS with the site's name, not the IP.
+
+    httpcore starts a tunnel's TLS with the CONNECT host, ignoring the ``sni_hostname`` extension that direct
+    connections honour; the tunnel's stream comes from the pool's network backend, which this wraps.
+    """
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if backend is None:
+        raise RuntimeError("this httpx/httpcore version has no pool network backend: https through a proxy "
+                           "cannot be pinned; pin httpx<0.29 / httpcore<1.1 or report it")
+    if not isinstance(backend, _NamedTLSBackend):
+        pool._network_backend = _NamedTLSBackend(backend)  # type: ignore[union-attr]
 
 
 def _key(url: str) -> str:

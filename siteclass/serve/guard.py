@@ -12,6 +12,14 @@ Rules (refused → :class:`UrlNotAllowed`, which the app answers with 400 ``url_
   answer cannot point the connection elsewhere. Every redirect hop is checked again.
 
 ``allow_private`` lifts the address rules (intranets, tests); ``allow_networks`` allows named CIDR ranges only.
+
+Behind a proxy (``[serve] proxy`` or ``[crawl] proxy``) the same rules hold: names are resolved and checked here,
+and the proxy is sent the approved *address* (``GET http://IP/…`` with ``Host: name``, or ``CONNECT IP:443`` with
+the name in TLS SNI), never a name it could resolve differently. A name that does not resolve here is a
+``dns_error``, unless ``[serve] proxy_resolves = true`` says only the proxy can resolve names: such names are then
+handed to the proxy unchecked, and the proxy is responsible for refusing private addresses (a name that *does*
+resolve here is still refused when any of its addresses is non-global). With ``allow_private`` and a proxy, names
+go to the proxy as they are (there is nothing left to check; the proxy resolves them).
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ class Target:
     scheme: str
     host: str
     port: int
-    ip: str | None  # None only when a proxy resolves the name
+    ip: str | None  # None only when the proxy resolves the name (proxy_resolves, or allow_private)
     path: str  # path + query, at least "/"
 
     @property
@@ -157,12 +165,14 @@ class UrlGuard:
         resolver: Resolver | None = None,
         dns_timeout_s: float = 10.0,
         proxied: bool = False,
+        proxy_resolves: bool = False,
     ) -> None:
         self.allow_private = allow_private
         self.allow_networks = [ipaddress.ip_network(n, strict=False) for n in allow_networks]
         self.resolver: Resolver = resolver or system_resolver
         self.dns_timeout_s = dns_timeout_s
         self.proxied = proxied
+        self.proxy_resolves = proxied and proxy_resolves
 
     @classmethod
     def from_settings(cls, serve: object, crawl: object, resolver: Resolver | None = None) -> UrlGuard:
@@ -172,6 +182,7 @@ class UrlGuard:
             resolver=resolver,
             dns_timeout_s=float(getattr(crawl, "dns_timeout_s", 10.0)),
             proxied=bool(getattr(serve, "proxy", None) or getattr(crawl, "proxy", None)),
+            proxy_resolves=bool(getattr(serve, "proxy_resolves", False)),
         )
 
     def _allowed(self, ip: IPAddress) -> str | None:
@@ -193,6 +204,11 @@ class UrlGuard:
         host = (parts.hostname or "").rstrip(".").lower()
         if not host:
             raise UrlNotAllowed(url, "the URL has no host")
+        if not host.isascii():  # internationalised name → the ASCII form DNS, Host and SNI use
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError as exc:
+                raise UrlNotAllowed(url, f"host {host!r} is not a valid host name") from exc
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
@@ -222,13 +238,21 @@ class UrlGuard:
             return Target(url, scheme, str(literal), port, str(literal), path)
         if pins is not None and host in pins:
             return Target(url, scheme, host, port, pins[host][0], path)
+        if self.proxied and self.allow_private:  # nothing to check: the proxy resolves the name
+            return Target(url, scheme, host, port, None, path)
         try:
             async with asyncio.timeout(self.dns_timeout_s):
                 addresses = await self.resolver(host, port)
-        except (ResolutionError, TimeoutError):
-            if self.proxied:  # the proxy resolves names this machine cannot
+        except (ResolutionError, TimeoutError) as exc:
+            if self.proxy_resolves:  # the operator says only the proxy can resolve names; it filters them
                 return Target(url, scheme, host, port, None, path)
-            raise
+            reason = str(exc) if isinstance(exc, ResolutionError) else (
+                f"{host} did not resolve within {self.dns_timeout_s:g} s")
+            if self.proxied:
+                reason += (" (the proxy is sent the checked address, so names must resolve here; set [serve]"
+                           " proxy_resolves = true if only the proxy can resolve them: the proxy must then refuse"
+                           " private addresses itself)")
+            raise ResolutionError(reason) from exc
         if not addresses:
             raise ResolutionError(f"{host} resolved to no address")
         ips = [ipaddress.ip_address(a) for a in addresses]
@@ -236,6 +260,8 @@ class UrlGuard:
             problem = self._allowed(ip)
             if problem:
                 raise UrlNotAllowed(url, f"{host} resolves to a non-public address ({problem})")
+        if self.proxy_resolves:  # checked here as a second line of defence; the proxy's own answer is used
+            return Target(url, scheme, host, port, None, path)
         if pins is not None:
             pins[host] = [str(ip) for ip in ips]
         return Target(url, scheme, host, port, str(ips[0]), path)
