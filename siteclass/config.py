@@ -235,7 +235,13 @@ class ServeSettings(_Section):
     allow_networks: list[str] = Field(
         default_factory=list, description="CIDR ranges the live fetch may reach although they are not public"
     )
-    proxy: str | None = Field(None, description="HTTP proxy the live fetch goes through (it resolves names)")
+    proxy: str | None = Field(
+        None, description="HTTP proxy the live fetch goes through; it is sent the address the guard checked"
+    )
+    proxy_resolves: bool = Field(
+        False, description="with a proxy: names that do not resolve here go to the proxy unchecked; "
+        "the proxy must then refuse private addresses itself"
+    )
     workers: int = Field(1, ge=1)
     fetch_timeout_s: float = Field(20.0, gt=0, description="total time for one live site fetch (status timeout)")
     inference: Literal["thread", "inline"] = Field(
