@@ -253,3 +253,198 @@ def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_pa
     # a name the certificate does not cover fails verification: no page is read from it
     assert wrong.status_code == 200 and wrong.json()["status"] == "unreachable"
     assert not any(h.startswith("other.test") for h, _ in handler.seen)
+
+
+# ----------------------------------------------------------------------------------------------- behind a proxy
+@pytest.mark.parametrize("proxy_resolves", [False, True])
+def test_every_vector_is_refused_without_a_connection_behind_a_proxy(keyword_model, listener: Listener,
+                                                                     proxy_resolves: bool) -> None:
+    """The proxy (a recording listener) gets no connection either, whether or not it is trusted to resolve."""
+    proxy = Listener()
+    resolver = loopback_resolver({"localhost": ["127.0.0.1"], "mixed.test": ["93.184.216.34", "127.0.0.1"]})
+    settings = ServeSettings(proxy=f"http://127.0.0.1:{proxy.port}", proxy_resolves=proxy_resolves)
+    app = create_app(keyword_model, settings, resolver=resolver)
+
+    async def go() -> None:
+        async with running(app) as c:
+            for url in _vectors(listener.port):
+                r = await c.post("/v1/predict", json={"url": url})
+                assert r.status_code == 400 and r.json()["error"] == "url_not_allowed", (url, r.text)
+        await asyncio.sleep(0.3)
+
+    try:
+        asyncio.run(go())
+    finally:
+        proxy.close()
+    assert app.state.serve.fetcher.requests_sent == 0
+    assert proxy.accepted == [] and listener.accepted == []
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A forward proxy that records what it is asked (method, request target, Host) and forwards it: absolute-form
+    GETs by http.client (keeping the Host header), CONNECT as a byte tunnel."""
+
+    protocol_version = "HTTP/1.1"
+    asked: list[tuple[str, str, str]] = []
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        self.asked.append(("GET", self.path, self.headers.get("Host") or ""))
+        parts = urlsplit(self.path)
+        upstream = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=5)
+        upstream.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                         headers={"Host": self.headers.get("Host") or ""})
+        answer = upstream.getresponse()
+        body = answer.read()
+        self.send_response(answer.status)
+        for key in ("Content-Type", "Location"):
+            if answer.getheader(key):
+                self.send_header(key, answer.getheader(key) or "")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        upstream.close()
+
+    def do_CONNECT(self) -> None:
+        import select
+        import socket
+
+        self.asked.append(("CONNECT", self.path, self.headers.get("Host") or ""))
+        host, port = self.path.rsplit(":", 1)
+        upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        ends = [self.connection, upstream]
+        try:
+            while True:
+                ready, _, _ = select.select(ends, [], [], 5)
+                if not ready:
+                    break
+                for end in ready:
+                    data = end.recv(65536)
+                    if not data:
+                        return
+                    (upstream if end is self.connection else self.connection).sendall(data)
+        except OSError:
+            return
+        finally:
+            upstream.close()
+            self.close_connection = True
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
+    handler = type("P", (_ForwardProxy,), {"asked": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler.asked
+    server.shutdown()
+    server.server_close()
+
+
+def test_behind_a_proxy_the_checked_address_is_sent_not_the_name(keyword_model, second_loopback,
+                                                                 forward_proxy) -> None:
+    """A proxy asked for a name would resolve it itself (and could get 127.0.0.1, as the rebinding resolver
+    answers the second time): the proxy is asked for the address the guard approved, with the name as Host."""
+    _server, lst, handler = second_loopback
+    proxy_url, asked = forward_proxy
+    port = lst.port
+    home = b"<html><title>Pipes</title><body><p>We fix pipes and drains.</p><a href='/about'>About us</a></body></html>"
+    about = b"<html><title>About</title><body><p>Plumbing company fixing leaks since 1990.</p></body></html>"
+    handler.routes.update({"/": (200, {}, home), "/about": (200, {}, about), "/robots.txt": (404, {}, b"")})
+    answers = {"count": 0}
+
+    async def rebinding(host: str, port_: int) -> list[str]:
+        answers["count"] += 1
+        return ["127.0.0.2"] if answers["count"] == 1 else ["127.0.0.1"]
+
+    settings = ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy_url)
+    app = create_app(keyword_model, settings, resolver=rebinding)
+
+    async def go() -> dict[str, Any]:
+        async with running(app) as c:
+            r = await c.post("/v1/predict", json={"url": f"http://pipes.example:{port}/"})
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+    body = asyncio.run(go())
+    assert body["status"] == "ok" and body["label"] == "plumbing", body
+    assert [p["url"] for p in body["pages"]] == [f"http://pipes.example:{port}/", f"http://pipes.example:{port}/about"]
+    assert {target for _, target, _ in asked} == {f"http://127.0.0.2:{port}{p}" for p in ("/robots.txt", "/", "/about")}
+    assert {host for _, _, host in asked} == {f"pipes.example:{port}"}
+    assert {(f"pipes.example:{port}", p) for p in ("/robots.txt", "/", "/about")} <= set(handler.seen)
+    assert answers["count"] == 1 and lst.accepted == []
+
+
+def test_https_behind_a_proxy_tunnels_to_the_address_with_the_name_in_sni(keyword_model, tmp_path,
+                                                                          forward_proxy) -> None:
+    import ssl
+
+    proxy_url, asked = forward_proxy
+    ca_file, (cert_file, key_file) = _tls_material(tmp_path)
+    sni_seen: list[str | None] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    context.sni_callback = lambda sock, name, ctx: sni_seen.append(name)  # type: ignore[assignment,func-returns-value]
+    handler = type("H", (_Handler,), {"routes": {
+        "/": (200, {}, b"<html><title>Secure pipes</title><body><p>We fix pipes and drains.</p></body></html>"),
+        "/robots.txt": (404, {}, b""),
+    }, "seen": []})
+    server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    resolver = loopback_resolver({"secure.test": ["127.0.0.2"], "other.test": ["127.0.0.2"]})
+    app = create_app(keyword_model, ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy_url),
+                     resolver=resolver)
+    app.state.serve.fetcher.verify = ssl.create_default_context(cafile=str(ca_file))
+
+    async def go() -> tuple[Any, Any]:
+        async with running(app) as c:
+            good = await c.post("/v1/predict", json={"url": f"https://secure.test:{port}/"})
+            wrong = await c.post("/v1/predict", json={"url": f"https://other.test:{port}/"})
+            return good, wrong
+
+    try:
+        good, wrong = asyncio.run(go())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert good.status_code == 200 and good.json()["status"] == "ok", good.text
+    assert asked and all(m == "CONNECT" and t == f"127.0.0.2:{port}" for m, t, _ in asked), asked
+    assert "secure.test" in sni_seen and (f"secure.test:{port}", "/") in handler.seen
+    # the certificate does not cover other.test: TLS fails, is not retried (robots.txt + home: 2 tunnels)
+    assert wrong.json()["status"] == "unreachable" and "TLS" in wrong.json()["error"], wrong.text
+    assert len(asked) == 4 and not any(h.startswith("other.test") for h, _ in handler.seen)
+
+
+def test_unicode_names_are_checked_and_sent_in_their_ascii_form() -> None:
+    from siteclass.serve.guard import UrlGuard
+
+    asked: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"] if host == "xn--bcher-kva.example" else ["127.0.0.1"]
+
+    target = asyncio.run(UrlGuard(resolver=resolver).check("http://Bücher.example/katalog"))
+    assert asked == ["xn--bcher-kva.example"] and target.host_header == "xn--bcher-kva.example"
+    assert target.ip == "93.184.216.34"
+
+
+def test_a_dns_lookup_that_hangs_is_a_resolution_error_not_a_timeout_of_the_site() -> None:
+    from siteclass.serve.guard import ResolutionError, UrlGuard
+
+    async def hanging(host: str, port: int) -> list[str]:
+        await asyncio.sleep(5)
+        return ["93.184.216.34"]
+
+    with pytest.raises(ResolutionError, match=r"did not resolve within 0\.1 s"):
+        asyncio.run(UrlGuard(resolver=hanging, dns_timeout_s=0.1).check("http://slow-dns.example/"))
