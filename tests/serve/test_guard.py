@@ -106,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def second_loopback() -> Iterator[tuple[ThreadingHTTPServer, Listener, type[_Handler]]]:
     """A web server on 127.0.0.2:P and a recording listener on 127.0.0.1:P (same port P)."""
-    handler = type("H", (_Handler,), {"routes": {}, "seen": []})
+    handler: Any = type("H", (_Handler,), {"routes": {}, "seen": []})
     for _ in range(20):
         server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
         port = server.server_address[1]
@@ -224,7 +224,7 @@ def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_pa
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     context.sni_callback = lambda sock, name, ctx: sni_seen.append(name)  # type: ignore[assignment,func-returns-value]
-    handler = type("H", (_Handler,), {"routes": {
+    handler: Any = type("H", (_Handler,), {"routes": {
         "/": (200, {}, b"<html><title>Secure pipes</title><body><p>We fix pipes and drains.</p></body></html>"),
         "/robots.txt": (404, {}, b""),
     }, "seen": []})
@@ -340,7 +340,7 @@ class _ForwardProxy(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def forward_proxy() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
-    handler = type("P", (_ForwardProxy,), {"asked": []})
+    handler: Any = type("P", (_ForwardProxy,), {"asked": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -393,7 +393,7 @@ def test_https_behind_a_proxy_tunnels_to_the_address_with_the_name_in_sni(keywor
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     context.sni_callback = lambda sock, name, ctx: sni_seen.append(name)  # type: ignore[assignment,func-returns-value]
-    handler = type("H", (_Handler,), {"routes": {
+    handler: Any = type("H", (_Handler,), {"routes": {
         "/": (200, {}, b"<html><title>Secure pipes</title><body><p>We fix pipes and drains.</p></body></html>"),
         "/robots.txt": (404, {}, b""),
     }, "seen": []})
