@@ -21,6 +21,16 @@ from siteclass.config import Settings
 from siteclass.errors import InputError
 
 _MODELS: dict[str, Any] = {}  # per Python worker: model folder → loaded model
+_OUT_DDL = ("pos long, site_id string, url string, status string, label string, probability double, "
+            "labels array<string>, probabilities array<double>")
+
+
+def _out_arrow() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([("pos", pa.int64()), ("site_id", pa.string()), ("url", pa.string()), ("status", pa.string()),
+                      ("label", pa.string()), ("probability", pa.float64()), ("labels", pa.list_(pa.string())),
+                      ("probabilities", pa.list_(pa.float64()))])
 
 
 def _worker_model(source: Any) -> Any:
@@ -35,20 +45,22 @@ def _worker_model(source: Any) -> Any:
 
 def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type: ignore[no-untyped-def]
     def run(batches: Iterator[Any]) -> Iterator[Any]:
-        import pandas as pd
+        import pyarrow as pa
 
         from siteclass.metrics import apply_min_confidence
         from siteclass.predict import site_record
 
         model = _worker_model(source)
-        for df in batches:
-            labels: list[Any] = [None] * len(df)
-            probability: list[Any] = [None] * len(df)
-            top_labels: list[list[str]] = [[] for _ in range(len(df))]
-            top_probs: list[list[float]] = [[] for _ in range(len(df))]
+        for rb in batches:
+            c = rb.to_pydict()
+            n = rb.num_rows
+            labels: list[Any] = [None] * n
+            probability: list[Any] = [None] * n
+            top_labels: list[list[str]] = [[] for _ in range(n)]
+            top_probs: list[list[float]] = [[] for _ in range(n)]
             todo, records = [], []
-            for i, (name, url, domain, pages) in enumerate(zip(df["name"], df["final_url"], df["domain"], df["pages"])):
-                if pages is None or len(pages) == 0:
+            for i, (name, url, domain, pages) in enumerate(zip(c["name"], c["final_url"], c["domain"], c["pages"])):
+                if not pages:
                     continue
                 page_list = [{"url": p["url"] or "", "title": p["title"] or "", "text": p["text"] or ""} for p in pages]
                 todo.append(i)
@@ -58,10 +70,10 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
                     d = apply_min_confidence(top, min_confidence)
                     labels[i], probability[i], top_labels[i], top_probs[i] = d.label, d.probability, d.labels, \
                         d.probabilities
-            yield pd.DataFrame({
-                "pos": df["pos"], "site_id": df["site_id"], "url": df["input_url"], "status": df["status"],
+            yield pa.RecordBatch.from_pydict({
+                "pos": c["pos"], "site_id": c["site_id"], "url": c["input_url"], "status": c["status"],
                 "label": labels, "probability": probability, "labels": top_labels, "probabilities": top_probs,
-            })
+            }, schema=_out_arrow())
 
     return run
 
@@ -77,8 +89,8 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
 
+    from siteclass.data.spark import ordered_arrow_batches
     from siteclass.models.base import Classifier
     from siteclass.predict import PREDICTION_SCHEMA, PredictResult
 
@@ -94,52 +106,36 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
     ds, p = settings.dataset, settings.predict
 
     spark = spark_session(settings)
-    sites_pd = pq.read_table(crawl / "sites.parquet", columns=["site_id", "name", "input_url", "final_url", "status"])
-    sites_pd = sites_pd.append_column("pos", pa.array(range(sites_pd.num_rows), pa.int64())).to_pandas()
-    sites = spark.createDataFrame(sites_pd)
-    schema = (
-        "pos long, site_id string, url string, status string, label string, probability double, "
-        "labels array<string>, probabilities array<double>"
-    )
+    sites = pq.read_table(crawl / "sites.parquet", columns=["site_id", "name", "input_url", "final_url", "status"])
+    sites = spark.createDataFrame(sites.append_column("pos", pa.array(range(sites.num_rows), pa.int64())))
     if (crawl / "pages.parquet").is_file():
+        # one shuffle: each site's pages collected, ordered like the local engine (crawl order, a missing order
+        # last, then url), the first pages_per_site kept, texts cut to page_chars — all in the JVM
         pages = spark.read.parquet(str((crawl / "pages.parquet").resolve()))
-        ranked = pages.withColumn("_n", F.row_number().over(Window.partitionBy("site_id").orderBy("order", "url")))
-        grouped = (
-            ranked.where(F.col("_n") <= ds.pages_per_site)
-            .groupBy("site_id")
-            .agg(
-                F.first("domain").alias("domain"),
-                F.sort_array(F.collect_list(F.struct(
-                    F.col("_n"), F.col("url"), F.col("title"), F.substring("text", 1, ds.page_chars).alias("text")
-                ))).alias("pages"),
-            )
-        )
+        page = F.struct(F.coalesce(F.col("order").cast("int"), F.lit(1 << 15)).alias("_n"), F.col("url"),
+                        F.col("title"), F.substring("text", 1, ds.page_chars).alias("text"))
+        grouped = pages.groupBy("site_id").agg(
+            F.first("domain").alias("domain"),
+            F.slice(F.array_sort(F.collect_list(page)), 1, ds.pages_per_site).alias("pages"))
         joined = sites.join(grouped, "site_id", "left")
     else:
         joined = sites.withColumn("domain", F.lit(None).cast("string")).withColumn(
             "pages", F.lit(None).cast("array<struct<_n:int,url:string,title:string,text:string>>")
         )
-    result = joined.mapInPandas(_predict_partition(source, p.top_k, p.min_confidence), schema).orderBy("pos")
+    result = joined.mapInArrow(_predict_partition(source, p.top_k, p.min_confidence), _OUT_DDL)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}
     n = predicted = 0
-    rows: list[dict[str, Any]] = []
     try:
         with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
-            for row in result.toLocalIterator():
-                d = row.asDict()
-                d.pop("pos")
-                d["labels"] = list(d["labels"] or [])
-                d["probabilities"] = list(d["probabilities"] or [])
-                rows.append(d)
-                counts[d["status"]] = counts.get(d["status"], 0) + 1
-                n += 1
-                predicted += d["label"] is not None
-                if len(rows) >= 4096:
-                    writer.write_table(pa.Table.from_pylist(rows, PREDICTION_SCHEMA))
-                    rows = []
-            writer.write_table(pa.Table.from_pylist(rows, PREDICTION_SCHEMA))
+            for rb in ordered_arrow_batches(result, "pos"):  # Arrow all the way: no Python row per site
+                table = pa.Table.from_batches([rb]).drop_columns(["pos"]).cast(PREDICTION_SCHEMA)
+                for status, k in zip(*table.column("status").value_counts().flatten()):
+                    counts[status.as_py()] = counts.get(status.as_py(), 0) + k.as_py()
+                n += table.num_rows
+                predicted += table.num_rows - table.column("label").null_count
+                writer.write_table(table)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

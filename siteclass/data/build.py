@@ -78,6 +78,7 @@ class Builder:
         self.source, self.s, self.spool = source, settings, spool
         self.bits = bucket_bits
         self.site_mode = source.site_mode
+        self.pages_clean = getattr(source, "pages_clean", False)  # cleaned by the engine (Spark executors)
         self.index = NearDupIndex(settings.dedup_threshold)
         self.drops: Counter[str] = Counter()
         self.page_drops: Counter[str] = Counter()
@@ -122,7 +123,7 @@ class Builder:
                 reasons[i] = R.CRAWL_FAILED
                 self.crawl_status[b["status"][i] or "unknown"] += 1
                 continue
-            pages = R.clean_pages(raw, self.s.page_chars)
+            pages = raw if self.pages_clean else R.clean_pages(raw, self.s.page_chars)
             nonempty = [p for p in pages if p["title"] or p["text"]]
             self.page_drops[R.PAGE_EMPTY] += len(pages) - len(nonempty)
             if not nonempty:
@@ -293,8 +294,11 @@ def build_dataset(
         if labels is None:
             raise InputError("--crawl needs --labels FILE (a CSV/Parquet with id or url, and label)")
         if s.engine == "spark":
-            raise InputError("--engine spark builds --table inputs; build a crawl folder with --engine local")
-        source = CrawlSource(crawl, labels)
+            from siteclass.data.spark import SparkCrawlSource
+
+            source = SparkCrawlSource.from_settings(crawl, labels, s, spark_settings)
+        else:
+            source = CrawlSource(crawl, labels)
         size = _input_bytes(Path(crawl) / "pages.parquet")
     else:
         assert table is not None
