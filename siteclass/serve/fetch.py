@@ -35,8 +35,18 @@ _PROXY_ERROR_HEADER = "x-squid-error"  # siteclass.crawl.localweb.DNS_FAIL_HEADE
 
 # During one send: pinned IP → site name, read when a proxy tunnel starts TLS to the IP (see _NamedTLSBackend).
 _TLS_NAMES: ContextVar[dict[str, str] | None] = ContextVar("siteclass_tls_names", default=None)
-# The event-loop time the current site fetch must end by: no retry is started that cannot finish before it.
-_DEADLINE: ContextVar[float | None] = ContextVar("siteclass_fetch_deadline", default=None)
+
+
+@dataclass
+class _SiteClock:
+    """The event-loop time the current site fetch must end by (no retry is started whose backoff would pass it),
+    and the failure being retried (named when the deadline cuts a retry short)."""
+
+    deadline: float
+    retrying: str = ""
+
+
+_CLOCK: ContextVar[_SiteClock | None] = ContextVar("siteclass_site_clock", default=None)
 
 
 class FetchFailed(Exception):
@@ -198,7 +208,7 @@ class GuardedFetcher:
 
     async def _send(self, target: Target) -> Fetched:
         """_send_once with the crawl's retry policy, inside the page timeout (per try) and the site deadline."""
-        loop = asyncio.get_running_loop()
+        loop, clock = asyncio.get_running_loop(), _CLOCK.get()
         url = target.url
         for attempt in range(self.retries + 1):
             retry: FetchFailed | None = None
@@ -208,14 +218,16 @@ class GuardedFetcher:
             except TimeoutError as exc:
                 raise FetchFailed("timeout", f"{url} took longer than {self.page_timeout_s:g} s") from exc
             except httpx.TimeoutException as exc:
-                raise FetchFailed("timeout", f"{url}: {type(exc).__name__}") from exc
+                raise FetchFailed("timeout", f"{url}: no answer in time ({type(exc).__name__})") from exc
             except httpx.ProxyError as exc:  # the proxy refused the CONNECT
                 retry = self._proxy_refusal(url, str(exc))
             except (httpx.ConnectError, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
                 if _is_tls_failure(exc):
                     raise FetchFailed("unreachable", f"{url}: TLS failed ({_cause(exc)})") from exc
-                where = f"the proxy {self.proxy}" if self.proxy and isinstance(exc, httpx.ConnectError) else url
-                retry = FetchFailed("unreachable", f"{where}: {type(exc).__name__}: {_cause(exc)}")
+                if self.proxy and isinstance(exc, httpx.ConnectError):
+                    retry = FetchFailed("unreachable", f"cannot reach the proxy {self.proxy}: {_cause(exc)}")
+                else:
+                    retry = FetchFailed("unreachable", f"{url}: {type(exc).__name__}: {_cause(exc)}")
             except httpx.HTTPError as exc:
                 raise FetchFailed("unreachable", f"{url}: {type(exc).__name__}: {exc}") from exc
             else:
@@ -224,13 +236,17 @@ class GuardedFetcher:
                 if "ERR_CONNECT_FAIL" in fetched.proxy_error:
                     retry = FetchFailed("unreachable", f"{url} refused the connection (reported by the proxy)")
                 elif fetched.status_code not in _RETRY_CODES:
+                    if attempt and clock and url in clock.retrying:
+                        clock.retrying = ""  # that retry worked
                     return fetched
-            if attempt == self.retries or not self._time_for_retry(loop, attempt + 1):
+            if attempt == self.retries or (clock and loop.time() + _RETRY_BACKOFF_S * (attempt + 1) >= clock.deadline):
                 if retry is None:
                     return fetched  # the last answer stands (its status becomes http_error)
                 if attempt:
                     retry.error += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"
                 raise retry
+            if clock:
+                clock.retrying = retry.error if retry else f"HTTP {fetched.status_code} from {url}"
             await asyncio.sleep(_RETRY_BACKOFF_S * (attempt + 1))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
@@ -243,10 +259,6 @@ class GuardedFetcher:
         if "ERR_CONNECT_FAIL" in message.upper() or (code.isdigit() and int(code) in _RETRY_CODES):
             return failure
         raise failure
-
-    def _time_for_retry(self, loop: asyncio.AbstractEventLoop, retry: int) -> bool:
-        deadline = _DEADLINE.get()
-        return deadline is None or loop.time() + _RETRY_BACKOFF_S * retry < deadline
 
     async def get(self, url: str, pins: dict[str, list[str]] | None = None) -> Fetched:
         """GET *url*, following redirects by hand with the guard checking every hop (*pins*: see UrlGuard)."""
@@ -308,12 +320,15 @@ class GuardedFetcher:
 
         domain = registered_domain(url)
         result = SiteFetch(input_url=url, final_url=url, domain=domain, status="ok")
-        deadline = _DEADLINE.set(asyncio.get_running_loop().time() + self.site_timeout_s)
+        clock = _SiteClock(asyncio.get_running_loop().time() + self.site_timeout_s)
+        token = _CLOCK.set(clock)
         try:
             async with asyncio.timeout(self.site_timeout_s):
                 await self._fetch_into(url, result)
         except TimeoutError:
             result.status, result.error = "timeout", f"the site took longer than {self.site_timeout_s:g} s"
+            if clock.retrying:
+                result.error += f" (retrying after: {clock.retrying})"
         except FetchFailed as exc:
             result.status, result.error = exc.status, exc.error
         except ResolutionError as exc:
@@ -321,7 +336,7 @@ class GuardedFetcher:
         except OSError as exc:
             result.status, result.error = "unreachable", f"{type(exc).__name__}: {exc}"
         finally:
-            _DEADLINE.reset(deadline)
+            _CLOCK.reset(token)
         return result
 
     async def _fetch_into(self, url: str, result: SiteFetch) -> None:

@@ -257,3 +257,12 @@ def test_timeouts_are_not_retried_and_retries_stay_inside_the_site_deadline(web:
     # and the last answer is reported rather than a timeout
     assert site.status == "http_error" and "HTTP 503" in site.error
     assert 2 <= sent < 11 and len(web.paths_for("always-busy.test")) == sent
+
+
+def test_a_retry_cut_short_by_the_site_deadline_is_named(web: LocalWeb) -> None:
+    calls = itertools.count()
+    slow = Reply(chunks=[b"<html><body>" + b"x" * 100] * 20, delay_s=0.3)
+    web.add("busy-then-slow.test", "/", lambda record: Reply("busy", status=503) if next(calls) == 0 else slow)
+    site, sent = _fetch(f"http://busy-then-slow.test:{web.port}/", retries=1, fetch_timeout_s=1.0)
+    assert site.status == "timeout" and sent == 2
+    assert "retrying after: HTTP 503 from http://busy-then-slow.test" in site.error, site.error
