@@ -20,6 +20,9 @@ the name in TLS SNI), never a name it could resolve differently. A name that doe
 handed to the proxy unchecked, and the proxy is responsible for refusing private addresses (a name that *does*
 resolve here is still refused when any of its addresses is non-global). With ``allow_private`` and a proxy, names
 go to the proxy as they are (there is nothing left to check; the proxy resolves them).
+Plain http through a proxy that rebuilds ``Host`` from the request target (RFC 9112 §3.2.2 lets it) reaches the
+address's default site rather than the named one; https is unaffected (the name travels inside the tunnel). Such a
+proxy needs ``proxy_resolves = true`` and its own filtering of private addresses.
 """
 
 from __future__ import annotations
