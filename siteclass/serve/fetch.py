@@ -4,7 +4,7 @@ Same choices as the crawl (``siteclass/crawl``): link ranking, HTML → text ext
 caps from ``[crawl]`` settings; but with httpx, in the server's event loop, and through :class:`UrlGuard` on every
 hop: redirects are followed by hand, each hop is checked, and the connection goes to the checked address (the
 URL carries the IP, the ``Host`` header and TLS SNI carry the name) so DNS cannot be asked twice. Behind a proxy
-the proxy is sent that address too (``GET http://IP/…`` + ``Host``, or ``CONNECT IP:443`` + SNI), see guard.py.
+the connection is a ``CONNECT IP:port`` tunnel to that address, inside which the request is the same (see guard.py).
 
 Retries follow the crawl's policy (``[crawl] retries``): a 5xx/408/429 answer or a connection error (refused,
 reset, dropped mid-body) is tried again, a timeout, a DNS failure or a TLS verification failure is not; every try
@@ -15,6 +15,7 @@ stays inside the site's deadline. Squid-style proxy answers (``X-Squid-Error: ER
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ssl
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from siteclass.errors import InputError
 from siteclass.serve.guard import ResolutionError, Target, UrlGuard, UrlNotAllowed
 
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -33,8 +35,6 @@ _RETRY_CODES = frozenset((500, 502, 503, 504, 522, 524, 408, 429))  # the crawl'
 _RETRY_BACKOFF_S = 0.1  # before retry n (n = 1, 2, …): n × this
 _PROXY_ERROR_HEADER = "x-squid-error"  # siteclass.crawl.localweb.DNS_FAIL_HEADER, the header Squid sends
 
-# During one send: pinned IP → site name, read when a proxy tunnel starts TLS to the IP (see _NamedTLSBackend).
-_TLS_NAMES: ContextVar[dict[str, str] | None] = ContextVar("siteclass_tls_names", default=None)
 
 
 @dataclass
@@ -112,7 +112,7 @@ class GuardedFetcher:
         self.proxy = proxy
         self.verify = verify  # True (system CAs), a CA bundle path or an ssl.SSLContext
         self.retries = retries
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[bool, httpx.AsyncClient] = {}  # pinned (to an IP) → client
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self.requests_sent = 0  # connections attempted (tests assert refused URLs never get one)
 
@@ -139,33 +139,41 @@ class GuardedFetcher:
         )
 
     # ------------------------------------------------------------------ client
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self, pinned: bool = True) -> httpx.AsyncClient:
+        """The client for requests to a pinned IP (direct, or through a CONNECT tunnel of the proxy to that IP),
+        or for requests by name (only behind a proxy that resolves names: httpx's own proxy support)."""
         loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is not loop:
-            self._client = None  # a client's connections belong to the loop that opened them
-        if self._client is None:
+        if self._client_loop is not loop:
+            self._clients = {}  # a client's connections belong to the loop that opened them
             self._client_loop = loop
+        client = self._clients.get(pinned)
+        if client is None:
             limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
-            transport = httpx.AsyncHTTPTransport(proxy=self.proxy, verify=self.verify, limits=limits, trust_env=False)
-            if self.proxy:
-                _name_tunnel_tls(transport)
-            self._client = httpx.AsyncClient(
+            if pinned:
+                transport = httpx.AsyncHTTPTransport(verify=self.verify, limits=limits, trust_env=False)
+                if self.proxy:
+                    _tunnel_through(transport, self.proxy)
+            else:
+                transport = httpx.AsyncHTTPTransport(proxy=self.proxy, verify=self.verify, limits=limits,
+                                                     trust_env=False)
+            client = self._clients[pinned] = httpx.AsyncClient(
                 transport=transport,
                 follow_redirects=False,
                 trust_env=False,
                 timeout=httpx.Timeout(self.page_timeout_s),
                 headers={"User-Agent": self.user_agent, "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"},
             )
-        return self._client
+        return client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
-    def _request(self, target: Target) -> httpx.Request:
+    def _request(self, target: Target) -> tuple[httpx.AsyncClient, httpx.Request]:
         if target.ip is None:  # only when the proxy resolves the name (guard: proxy_resolves / allow_private)
-            return self._http().build_request("GET", target.url)
+            client = self._http(pinned=False)
+            return client, client.build_request("GET", target.url)
         ip_host = f"[{target.ip}]" if ":" in target.ip else target.ip
         url = f"{target.scheme}://{ip_host}:{target.port}{target.path}"
         headers = {"Host": target.host_header}
@@ -175,20 +183,17 @@ class GuardedFetcher:
             # for another name on the same address.
             extensions["sni_hostname"] = target.host
             headers["Connection"] = "close"
-        return self._http().build_request("GET", url, headers=headers, extensions=extensions)
+        client = self._http()
+        return client, client.build_request("GET", url, headers=headers, extensions=extensions)
 
     async def _send_once(self, target: Target) -> Fetched:
         """One request to one approved hop, connecting to the pinned address; body capped at max_bytes."""
         try:
-            request = self._request(target)
+            client, request = self._request(target)
         except httpx.InvalidURL as exc:
             raise FetchFailed("http_error", f"{target.url} is not a URL that can be requested ({exc})") from exc
         self.requests_sent += 1
-        names = _TLS_NAMES.set({target.ip: target.host} if target.ip and target.scheme == "https" else None)
-        try:
-            response = await self._http().send(request, stream=True)
-        finally:
-            _TLS_NAMES.reset(names)
+        response = await client.send(request, stream=True)
         try:
             body = bytearray()
             if response.status_code not in _REDIRECTS:
@@ -256,6 +261,9 @@ class GuardedFetcher:
             raise FetchFailed("dns_error", f"{urlsplit(url).hostname} does not resolve (reported by the proxy)")
         code = message.split(" ", 1)[0]
         failure = FetchFailed("unreachable", f"{url}: the proxy {self.proxy} answered the CONNECT with {message}")
+        if code.isdigit() and 400 <= int(code) < 500:
+            failure.error += (" (the live fetch tunnels to the checked address: the proxy must allow CONNECT to the"
+                              " site's port, e.g. 80 in Squid's SSL_ports, or set [serve] proxy_resolves = true)")
         if "ERR_CONNECT_FAIL" in message.upper() or (code.isdigit() and int(code) in _RETRY_CODES):
             return failure
         raise failure
@@ -414,41 +422,57 @@ def _is_tls_failure(exc: BaseException) -> bool:
     return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in type(exc).__name__
 
 
-class _NamedTLSStream(httpcore.AsyncNetworkStream):
-    """A stream that starts TLS with the site's name when asked to start it with the pinned IP (see _TLS_NAMES)."""
+class _TunnelBackend(httpcore.AsyncNetworkBackend):
+    """A network backend whose ``connect_tcp(IP, port)`` is a ``CONNECT IP:port`` tunnel through the proxy.
 
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
+    The proxy relays bytes to the address the guard approved and never sees a name to resolve; the request
+    inside the tunnel is the direct one (``Host`` header and TLS SNI carry the name, the certificate is verified
+    against it), for http as for https.
+    """
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        names = _TLS_NAMES.get() or {}
-        name = names.get(server_hostname or "", server_hostname)
-        return await self._inner.start_tls(ssl_context, name, timeout)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _NamedTLSBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
+    def __init__(self, proxy: str, inner: httpcore.AsyncNetworkBackend) -> None:
+        url = httpx.URL(proxy)
+        if url.scheme not in ("http", "https"):
+            raise InputError(f"proxy {proxy!r}: only http:// and https:// proxies are supported")
+        self.proxy, self._inner = proxy, inner
+        self._tls = url.scheme == "https"
+        self._host, self._port = url.host, url.port or (443 if self._tls else 80)
+        self._auth = ""
+        if url.username or url.password:
+            token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")
+            self._auth = f"Proxy-Authorization: Basic {token}\r\n"
 
     async def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _NamedTLSStream(await self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+        stream = await self._inner.connect_tcp(self._host, self._port, timeout, local_address, socket_options)
+        try:
+            if self._tls:
+                stream = await stream.start_tls(ssl.create_default_context(), self._host, timeout)
+            authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            await stream.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{self._auth}\r\n".encode(),
+                               timeout)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = await stream.read(4096, timeout)
+                if not chunk or len(head) > 65536:
+                    raise httpcore.ProxyError(f"the proxy {self.proxy} ended the CONNECT to {authority} unanswered")
+                head += chunk
+            head, _, rest = head.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
+            code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            if not 200 <= code < 300:
+                marker = next((v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+                               if k.strip().lower() == _PROXY_ERROR_HEADER), "")
+                raise httpcore.ProxyError(" ".join([*parts[1:], f"[{marker}]" if marker else ""]).strip())
+            if rest:
+                raise httpcore.ProxyError(f"the proxy {self.proxy} sent data before the tunnel was used")
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
 
     async def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None
@@ -459,19 +483,18 @@ class _NamedTLSBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def _name_tunnel_tls(transport: httpx.AsyncHTTPTransport) -> None:
-    """Make *transport*'s proxy tunnels (``CONNECT IP:443``) start TLS with the site's name, not the IP.
+def _tunnel_through(transport: httpx.AsyncHTTPTransport, proxy: str) -> None:
+    """Make *transport*'s connections CONNECT tunnels of *proxy* (see :class:`_TunnelBackend`).
 
-    httpcore starts a tunnel's TLS with the CONNECT host, ignoring the ``sni_hostname`` extension that direct
-    connections honour; the tunnel's stream comes from the pool's network backend, which this wraps.
+    httpx takes no network backend, so the one of its connection pool is wrapped; a test covers it.
     """
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if backend is None:
-        raise RuntimeError("this httpx/httpcore version has no pool network backend: https through a proxy "
-                           "cannot be pinned; pin httpx<0.29 / httpcore<1.1 or report it")
-    if not isinstance(backend, _NamedTLSBackend):
-        pool._network_backend = _NamedTLSBackend(backend)  # type: ignore[union-attr]
+        raise RuntimeError("this httpx/httpcore version has no pool network backend: the live fetch cannot "
+                           "tunnel through the proxy; use httpx 0.28 / httpcore 1.0")
+    if not isinstance(backend, _TunnelBackend):
+        pool._network_backend = _TunnelBackend(proxy, backend)  # type: ignore[union-attr]
 
 
 def _key(url: str) -> str:

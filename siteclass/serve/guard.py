@@ -14,15 +14,14 @@ Rules (refused → :class:`UrlNotAllowed`, which the app answers with 400 ``url_
 ``allow_private`` lifts the address rules (intranets, tests); ``allow_networks`` allows named CIDR ranges only.
 
 Behind a proxy (``[serve] proxy`` or ``[crawl] proxy``) the same rules hold: names are resolved and checked here,
-and the proxy is sent the approved *address* (``GET http://IP/…`` with ``Host: name``, or ``CONNECT IP:443`` with
-the name in TLS SNI), never a name it could resolve differently. A name that does not resolve here is a
-``dns_error``, unless ``[serve] proxy_resolves = true`` says only the proxy can resolve names: such names are then
-handed to the proxy unchecked, and the proxy is responsible for refusing private addresses (a name that *does*
-resolve here is still refused when any of its addresses is non-global). With ``allow_private`` and a proxy, names
-go to the proxy as they are (there is nothing left to check; the proxy resolves them).
-Plain http through a proxy that rebuilds ``Host`` from the request target (RFC 9112 §3.2.2 lets it) reaches the
-address's default site rather than the named one; https is unaffected (the name travels inside the tunnel). Such a
-proxy needs ``proxy_resolves = true`` and its own filtering of private addresses.
+and the proxy is asked for a ``CONNECT IP:port`` tunnel to the approved *address* (for http as for https; the name
+travels inside the tunnel, in ``Host`` and TLS SNI), never given a name it could resolve differently. The proxy
+must allow CONNECT to the sites' ports (Squid allows only 443 by default: add 80 to ``SSL_ports``). A name that
+does not resolve here is a ``dns_error``, unless ``[serve] proxy_resolves = true`` says only the proxy can resolve
+names: such names are then handed to the proxy as names (``GET http://name/…``, ``CONNECT name:443``) unchecked,
+and the proxy is responsible for refusing private addresses (a name that *does* resolve here is still refused
+when any of its addresses is non-global). With ``allow_private`` and a proxy, names go to the proxy as they are
+(there is nothing left to check; the proxy resolves them).
 """
 
 from __future__ import annotations

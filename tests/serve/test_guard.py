@@ -352,7 +352,8 @@ def forward_proxy() -> Iterator[tuple[str, list[tuple[str, str, str]]]]:
 def test_behind_a_proxy_the_checked_address_is_sent_not_the_name(keyword_model, second_loopback,
                                                                  forward_proxy) -> None:
     """A proxy asked for a name would resolve it itself (and could get 127.0.0.1, as the rebinding resolver
-    answers the second time): the proxy is asked for the address the guard approved, with the name as Host."""
+    answers the second time): the proxy is asked for a tunnel to the address the guard approved, also for http
+    (a proxy rebuilds ``Host`` from an absolute-form request target, so ``GET http://IP/`` would lose the name)."""
     _server, lst, handler = second_loopback
     proxy_url, asked = forward_proxy
     port = lst.port
@@ -377,8 +378,8 @@ def test_behind_a_proxy_the_checked_address_is_sent_not_the_name(keyword_model, 
     body = asyncio.run(go())
     assert body["status"] == "ok" and body["label"] == "plumbing", body
     assert [p["url"] for p in body["pages"]] == [f"http://pipes.example:{port}/", f"http://pipes.example:{port}/about"]
-    assert {target for _, target, _ in asked} == {f"http://127.0.0.2:{port}{p}" for p in ("/robots.txt", "/", "/about")}
-    assert {host for _, _, host in asked} == {f"pipes.example:{port}"}
+    # the proxy only relays bytes to the approved address; the name travels inside the tunnel (Host header)
+    assert asked and {(m, t) for m, t, _ in asked} == {("CONNECT", f"127.0.0.2:{port}")}, asked
     assert {(f"pipes.example:{port}", p) for p in ("/robots.txt", "/", "/about")} <= set(handler.seen)
     assert answers["count"] == 1 and lst.accepted == []
 
@@ -448,3 +449,46 @@ def test_a_dns_lookup_that_hangs_is_a_resolution_error_not_a_timeout_of_the_site
 
     with pytest.raises(ResolutionError, match=r"did not resolve within 0\.1 s"):
         asyncio.run(UrlGuard(resolver=hanging, dns_timeout_s=0.1).check("http://slow-dns.example/"))
+
+
+@pytest.mark.parametrize(("status", "marker", "tunnels"), [(403, "", 1), (503, "ERR_CONNECT_FAIL 111", 2)])
+def test_a_proxy_that_refuses_the_tunnel(keyword_model, status: int, marker: str, tunnels: int) -> None:
+    """403 (CONNECT to the port not allowed): unreachable at once, with what to change; Squid's ERR_CONNECT_FAIL
+    (the site refused the proxy): a connection error, retried once ([crawl] retries)."""
+    from siteclass.config import CrawlSettings, Settings
+
+    asked: list[str] = []
+
+    class Refusing(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+        def do_CONNECT(self) -> None:
+            asked.append(self.path)
+            self.send_response(status)
+            if marker:
+                self.send_header("X-Squid-Error", marker)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = Settings(serve=ServeSettings(allow_networks=["203.0.113.0/24"],
+                                            proxy=f"http://127.0.0.1:{server.server_address[1]}"),
+                        crawl=CrawlSettings(obey_robots=False))
+    app = create_app(keyword_model, settings, resolver=loopback_resolver({"shop.example": ["203.0.113.7"]}))
+
+    async def go() -> Any:
+        async with running(app) as c:
+            return await c.post("/v1/predict", json={"url": "http://shop.example/"})
+
+    try:
+        body = asyncio.run(go()).json()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert body["status"] == "unreachable", body
+    assert asked == ["203.0.113.7:80"] * tunnels
+    assert ("SSL_ports" in body["error"]) == (status == 403), body["error"]
