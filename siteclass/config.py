@@ -256,6 +256,7 @@ class ScrapydSettings(_Section):
     max_running: int = Field(10, ge=1, description="jobs started per server (set Scrapyd's slots to match)")
     max_pending: int = Field(5, ge=0, description="jobs queued per server on top of max_running")
     poll_s: float = Field(15.0, gt=0, description="seconds between listjobs.json polls")
+    min_poll_s: float = Field(1.0, gt=0, description="polls come this soon when a job is expected to end")
     chunk_retries: int = Field(1, ge=0, description="retries of a chunk whose job ended without all its sites")
     lost_retries: int = Field(3, ge=0, description="reschedules of a chunk its server forgot (a restart)")
     server_down_s: float = Field(600.0, gt=0, description="an unreachable server's chunks move elsewhere after")
@@ -267,6 +268,8 @@ class ScrapydSettings(_Section):
     max_proc: int = Field(0, ge=0, description="Scrapyd process slots; 0: max_proc_per_cpu × CPUs")
     max_proc_per_cpu: int = Field(4, ge=1)
     queue_poll_s: float = Field(1.0, gt=0, description="Scrapyd's own queue poll interval")
+    runner: str = Field("siteclass.crawl.scrapyd_runner",
+                        description="module Scrapyd runs each job with ('scrapyd.runner': Scrapyd's own, slower)")
     finished_to_keep: int = Field(100_000, ge=1, description="finished jobs Scrapyd remembers")
 
 

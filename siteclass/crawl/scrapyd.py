@@ -30,7 +30,8 @@ from siteclass.config import CrawlSettings, ScrapydSettings, Settings
 from siteclass.crawl.items import OK
 from siteclass.crawl.runner import CrawlResult
 from siteclass.crawl.scrapyd_api import Jobs, ScrapydClient, ScrapydError, build_egg
-from siteclass.crawl.scrapyd_state import Chunk, ChunkStore, SiteList, job_settings
+from siteclass.crawl.scrapyd_poll import PollClock
+from siteclass.crawl.scrapyd_state import IN_FLIGHT, Chunk, ChunkStore, SiteList, job_settings
 from siteclass.errors import InputError, SiteclassError
 
 
@@ -82,6 +83,7 @@ class ScrapydCrawler:
         max_running: int,
         max_pending: int,
         poll_s: float,
+        min_poll_s: float,
         chunk_retries: int,
         lost_retries: int,
         server_down_s: float,
@@ -100,6 +102,7 @@ class ScrapydCrawler:
         self.chunk_size = chunk_size
         self.capacity = max_running + max_pending
         self.poll_s = poll_s
+        self.min_poll_s = min_poll_s
         self.chunk_retries = chunk_retries
         self.lost_retries = lost_retries
         self.server_down_s = server_down_s
@@ -108,6 +111,7 @@ class ScrapydCrawler:
         self.crawl = crawl
         self.progress = progress
         self._last: Progress | None = None
+        self._clock = PollClock(poll_s, min_poll_s)
 
     @classmethod
     def from_settings(
@@ -116,7 +120,7 @@ class ScrapydCrawler:
         s: ScrapydSettings = settings.scrapyd
         return cls(
             urls=list(urls if urls is not None else s.urls), project=s.project, chunk_size=s.chunk_size,
-            max_running=s.max_running, max_pending=s.max_pending, poll_s=s.poll_s,
+            max_running=s.max_running, max_pending=s.max_pending, poll_s=s.poll_s, min_poll_s=s.min_poll_s,
             chunk_retries=s.chunk_retries, lost_retries=s.lost_retries, server_down_s=s.server_down_s,
             http_timeout_s=s.http_timeout_s, keep_chunks=s.keep_chunks, crawl=settings.crawl, progress=progress,
         )
@@ -154,15 +158,18 @@ class ScrapydCrawler:
             version, egg = build_egg()
             store.set_version(version)
             job_args = job_settings(self.crawl)
+            self._clock = clock = PollClock(self.poll_s, self.min_poll_s)
             while True:
                 self._poll(servers, store, version, egg)
+                clock.observe([c.job for c in store.chunks if c.state == "running" and c.job], time.monotonic())
                 self._move_from_dead(servers, store)
                 self._submit(servers, store, job_args)
                 store.save()
                 self._report(servers, store)
                 if store.finished():
                     return
-                time.sleep(self.poll_s)
+                in_flight = any(c.state in IN_FLIGHT for c in store.chunks)
+                time.sleep(clock.wait(time.monotonic(), in_flight))
         finally:
             for server in servers.values():
                 server.client.close()
@@ -224,6 +231,8 @@ class ScrapydCrawler:
         if state in ("pending", "running"):
             chunk.state = state
             return
+        if state == "finished" and chunk.job in jobs.durations:
+            self._clock.learn(jobs.durations[chunk.job])
         missing = store.missing_sites(chunk)
         if not missing:
             store.mark_done(chunk)

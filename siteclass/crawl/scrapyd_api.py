@@ -47,6 +47,7 @@ class Jobs:
     pending: set[str] = field(default_factory=set)
     running: set[str] = field(default_factory=set)
     finished: set[str] = field(default_factory=set)
+    durations: dict[str, float] = field(default_factory=dict)  # finished job → seconds it ran (Scrapyd's clock)
 
     def state(self, job: str) -> str | None:
         for name in ("pending", "running", "finished"):
@@ -109,10 +110,21 @@ class ScrapydClient:
             pending={j["id"] for j in data.get("pending", [])},
             running={j["id"] for j in data.get("running", [])},
             finished={j["id"] for j in data.get("finished", [])},
+            durations={j["id"]: d for j in data.get("finished", []) if (d := _duration(j)) is not None},
         )
 
     def cancel(self, project: str, job: str) -> None:
         self._call("POST", "/cancel.json", data={"project": project, "job": job})
+
+
+def _duration(job: dict[str, Any]) -> float | None:
+    """Seconds between a finished job's ``start_time`` and ``end_time`` (both on the server's clock)."""
+    from datetime import datetime
+
+    try:
+        return (datetime.fromisoformat(job["end_time"]) - datetime.fromisoformat(job["start_time"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # ----- egg -----
@@ -174,6 +186,8 @@ def scrapyd_conf(settings: ScrapydSettings, directory: str | Path | None = None)
         f"max_proc          = {settings.max_proc}",
         f"max_proc_per_cpu  = {settings.max_proc_per_cpu}",
         f"poll_interval     = {settings.queue_poll_s}",
+        "# jobs start through siteclass's runner: Scrapyd's own imports pkg_resources (~1.5 s per job)",
+        f"runner            = {settings.runner}",
         "# pending jobs and finished jobs are kept in SQLite, so both survive a Scrapyd restart",
         "spiderqueue       = scrapyd.spiderqueue.SqliteSpiderQueue",
         "jobstorage        = scrapyd.jobstorage.SqliteJobStorage",
@@ -195,13 +209,17 @@ class LocalScrapyd:
     It runs in its own process group, so :meth:`stop` also ends the crawl processes it started.
     """
 
-    def __init__(self, folder: str | Path, max_proc: int = 0, port: int = 0, queue_poll_s: float = 0.5) -> None:
+    def __init__(
+        self, folder: str | Path, max_proc: int = 0, port: int = 0, queue_poll_s: float = 0.5,
+        runner: str | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.port = port or _free_port()
         self.folder.mkdir(parents=True, exist_ok=True)
-        conf = ScrapydSettings.model_validate(
-            {"http_port": self.port, "max_proc": max_proc, "queue_poll_s": queue_poll_s}
-        )
+        values: dict[str, Any] = {"http_port": self.port, "max_proc": max_proc, "queue_poll_s": queue_poll_s}
+        if runner is not None:  # None: the configured default (siteclass's runner)
+            values["runner"] = runner
+        conf = ScrapydSettings.model_validate(values)
         (self.folder / "scrapyd.conf").write_text(scrapyd_conf(conf, self.folder), encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
 
