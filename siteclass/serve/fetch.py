@@ -36,7 +36,6 @@ _RETRY_BACKOFF_S = 0.1  # before retry n (n = 1, 2, …): n × this
 _PROXY_ERROR_HEADER = "x-squid-error"  # siteclass.crawl.localweb.DNS_FAIL_HEADER, the header Squid sends
 
 
-
 @dataclass
 class _SiteClock:
     """The event-loop time the current site fetch must end by (no retry is started whose backoff would pass it),
@@ -111,6 +110,8 @@ class GuardedFetcher:
         self.concurrent_per_domain = concurrent_per_domain
         self.proxy = proxy
         self.verify = verify  # True (system CAs), a CA bundle path or an ssl.SSLContext
+        if proxy and urlsplit(proxy).scheme.lower() not in ("http", "https"):
+            raise InputError(f"proxy {proxy!r}: the live fetch supports http:// and https:// proxies only")
         self.retries = retries
         self._clients: dict[bool, httpx.AsyncClient] = {}  # pinned (to an IP) → client
         self._client_loop: asyncio.AbstractEventLoop | None = None
@@ -432,8 +433,6 @@ class _TunnelBackend(httpcore.AsyncNetworkBackend):
 
     def __init__(self, proxy: str, inner: httpcore.AsyncNetworkBackend) -> None:
         url = httpx.URL(proxy)
-        if url.scheme not in ("http", "https"):
-            raise InputError(f"proxy {proxy!r}: only http:// and https:// proxies are supported")
         self.proxy, self._inner = proxy, inner
         self._tls = url.scheme == "https"
         self._host, self._port = url.host, url.port or (443 if self._tls else 80)

@@ -266,3 +266,10 @@ def test_a_retry_cut_short_by_the_site_deadline_is_named(web: LocalWeb) -> None:
     site, sent = _fetch(f"http://busy-then-slow.test:{web.port}/", retries=1, fetch_timeout_s=1.0)
     assert site.status == "timeout" and sent == 2
     assert "retrying after: HTTP 503 from http://busy-then-slow.test" in site.error, site.error
+
+
+def test_a_proxy_the_live_fetch_cannot_tunnel_through_is_refused_at_startup() -> None:
+    from siteclass.errors import InputError
+
+    with pytest.raises(InputError, match="socks5"):
+        GuardedFetcher(UrlGuard(), proxy="socks5://127.0.0.1:1080")
