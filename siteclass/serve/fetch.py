@@ -62,6 +62,7 @@ class Fetched:
     content_type: str
     body: bytes
     proxy_error: str = ""  # a proxy's X-Squid-Error marker (ERR_DNS_FAIL …), "" without one
+    retries: int = 0  # retries this answer took
 
 
 @dataclass
@@ -247,6 +248,7 @@ class GuardedFetcher:
                     return fetched
             if attempt == self.retries or (clock and loop.time() + _RETRY_BACKOFF_S * (attempt + 1) >= clock.deadline):
                 if retry is None:
+                    fetched.retries = attempt
                     return fetched  # the last answer stands (its status becomes http_error)
                 if attempt:
                     retry.error += f" (after {attempt} {'retry' if attempt == 1 else 'retries'})"
@@ -360,7 +362,8 @@ class GuardedFetcher:
         result.final_url = home.url
         result.domain = registered_domain(home.url) or result.domain
         if home.status_code >= 400:
-            raise FetchFailed("http_error", f"HTTP {home.status_code} from {home.url}")
+            again = f" (after {home.retries} {'retry' if home.retries == 1 else 'retries'})" if home.retries else ""
+            raise FetchFailed("http_error", f"HTTP {home.status_code} from {home.url}{again}")
         if not home.content_type.lower().startswith(_HTML_TYPES):
             raise FetchFailed("not_html", f"{home.url} is {home.content_type or 'of no content type'}")
         page = await asyncio.to_thread(extract_page, decode_html(home.body, home.content_type), home.url)

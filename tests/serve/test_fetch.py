@@ -230,7 +230,7 @@ def test_retries_follow_the_crawl_policy(web: LocalWeb, status: int, retried: bo
 def test_retries_give_up_after_the_crawl_retry_count(web: LocalWeb) -> None:
     web.add("still-busy.test", "/", _failing(2, 503))
     site, sent = _fetch(f"http://still-busy.test:{web.port}/", retries=1)
-    assert site.status == "http_error" and "HTTP 503" in site.error
+    assert site.status == "http_error" and "HTTP 503" in site.error and "after 1 retry" in site.error
     assert web.paths_for("still-busy.test") == ["/", "/"] and sent == 2
 
 
