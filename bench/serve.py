@@ -4,13 +4,22 @@
     python bench/serve.py --duration 5
 
 The anchor is the raw model in the same run: ``predict_top_k`` on batches of 32 records (what the micro-batcher
-hands it at concurrency 32) and on single records. The server is real uvicorn on 127.0.0.1 (a thread of this
-process), the load comes from a separate process (asyncio keep-alive connections with a minimal HTTP/1.1 client,
+hands it at concurrency 32) and on single records, records built before the clock starts (the anchor times the
+model and nothing else). The server is real uvicorn on 127.0.0.1 (a thread of this process), the load comes from
+a separate process (asyncio keep-alive connections with a minimal HTTP/1.1 client on uvloop when installed,
 bounded in requests and time, loopback only). Payloads are the embedded demo sites' pages (real HTML → text).
 Default model: fastText trained here on the demo sites; ``--model-dir`` benchmarks a saved model instead (e.g.
 a transformer exported to ONNX, served through ``siteclass.load_model``).
 
+Besides requests/s and latency, every level prints the CPU time spent per request by the server (all its
+threads, or all its worker processes) and by the load generator — they share the machine's cores, so this says
+where the time went — and the mean micro-batch size. ``CPU share`` is the raw model's CPU time per record (batches
+of 32) over the server's CPU time per request: the fraction of the server's CPU that is the model's own work,
+a figure that holds on a busy machine where requests/s do not. With ``--workers N`` (N processes) the
+requests/s share compares N cores of server with the one-core anchor: the report says so.
+
 Target: at concurrency 32 the server delivers ≥ 80 % of the raw model's batched throughput, p99 ≤ 3 × p50.
+Results are printed and written to bench/out/serve.json.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+OUT = Path(__file__).resolve().parent / "out"
 
 TARGET_SHARE = 0.8
 TARGET_TAIL = 3.0
@@ -112,18 +123,24 @@ def variants(records: list[dict[str, Any]], start: int, n: int) -> list[dict[str
     return out
 
 
-def raw_throughput(model: Any, records: list[dict[str, Any]], batch: int, seconds: float, k: int) -> float:
-    """Records per second of ``model.predict_top_k`` on batches of *batch* records."""
+def raw_throughput(model: Any, records: list[dict[str, Any]], batch: int, seconds: float, k: int,
+                   start: int) -> tuple[float, float]:
+    """Records per second of ``model.predict_top_k`` on batches of *batch* records, and CPU seconds per record.
+
+    The records (distinct payloads, from *start* on) are built before the clock starts: the anchor is the model's
+    own speed, nothing else."""
     from siteclass.predict import site_record
 
-    done, i = 0, 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        chunk = [site_record(r["name"], r["url"], "", r["pages"]) for r in variants(records, i, batch)]
+    chunks = [[site_record(r["name"], r["url"], "", r["pages"]) for r in variants(records, start + i * batch, batch)]
+              for i in range(max(1, int(seconds * 4000 / batch)))]  # more than the model gets through in *seconds*
+    done = 0
+    started, cpu = time.perf_counter(), time.process_time()
+    for chunk in chunks:
         model.predict_top_k(chunk, k=k)
         done += batch
-        i += batch
-    return done / (time.perf_counter() - started)
+        if time.perf_counter() - started >= seconds:
+            break
+    return done / (time.perf_counter() - started), (time.process_time() - cpu) / done
 
 
 # ----------------------------------------------------------------------------------------------- server
@@ -158,6 +175,22 @@ class ServerProcess:
             time.sleep(0.2)
         raise RuntimeError("server process did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the server so far: the supervisor and every worker process."""
+        import psutil
+
+        assert self.proc is not None
+        procs = [psutil.Process(self.proc.pid)]
+        procs += procs[0].children(recursive=True)
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total += t.user + t.system
+        return total
+
     def __exit__(self, *exc: Any) -> None:
         if self.proc is not None:
             self.proc.terminate()
@@ -174,8 +207,7 @@ class ServerThread:
         from siteclass.config import ServeSettings
         from siteclass.serve.app import create_app
 
-        settings = ServeSettings(max_concurrency=1024, microbatch_max=64, microbatch_wait_ms=2.0,
-                                 inference=inference)  # type: ignore[arg-type]
+        settings = ServeSettings(max_concurrency=1024, inference=inference)  # type: ignore[arg-type]
         app = create_app(model, settings)
         from siteclass.serve.protocol import NoDelayHTTPProtocol
 
@@ -198,6 +230,11 @@ class ServerThread:
                 pass
             time.sleep(0.05)
         raise RuntimeError("server did not become ready")
+
+    @staticmethod
+    def cpu_seconds() -> float:
+        """CPU time of this process: the server thread (the main thread only waits for the load generator)."""
+        return time.process_time()
 
     def __exit__(self, *exc: Any) -> None:
         self.server.should_exit = True
@@ -257,6 +294,7 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, max_requests: i
         "concurrency": concurrency,
         "requests": len(latencies),
         "errors": errors,
+        "elapsed_s": elapsed,
         "rps": len(latencies) / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
@@ -265,17 +303,50 @@ async def _load(url: str, bodies: list[bytes], concurrency: int, max_requests: i
 
 def loadgen_main(args: argparse.Namespace) -> int:
     bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
-    result = asyncio.run(_load(args.url, bodies, args.concurrency, args.max_requests, args.duration))
+    run: Any = asyncio.run
+    loop_name = "asyncio"
+    try:  # the cheapest event loop there is: the load generator shares the cores with the server
+        import uvloop
+
+        run, loop_name = uvloop.run, "uvloop"
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        pass
+    cpu = time.process_time()
+    result = run(_load(args.url, bodies, args.concurrency, args.max_requests, args.duration))
+    result["loadgen_cpu_s"] = time.process_time() - cpu
+    result["loadgen_loop"] = loop_name
     print(json.dumps(result))
     return 0
 
 
-def run_load(url: str, bodies_file: Path, concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", "--url", url, "--bodies", str(bodies_file),
-           "--concurrency", str(concurrency), "--duration", str(seconds), "--max-requests", str(max_requests)]
+def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
+    """One load level against *server*: the load generator's figures, plus the server's CPU time and batches."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--loadgen", "--url", server.url, "--bodies",
+           str(bodies_file), "--concurrency", str(concurrency), "--duration", str(seconds),
+           "--max-requests", str(max_requests)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    batches = batch_counts(server.url)
+    cpu = server.cpu_seconds()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=env, check=True)
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    server_cpu = server.cpu_seconds() - cpu
+    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    records, calls = (a - b for a, b in zip(batch_counts(server.url), batches))
+    n = max(1, result["requests"] + concurrency)  # the timed requests and one warm-up request per connection
+    result.update(server_cpu_ms=1000 * server_cpu / n, loadgen_cpu_ms=1000 * result["loadgen_cpu_s"] / n,
+                  loadgen_core=result["loadgen_cpu_s"] / result["elapsed_s"], mean_batch=records / max(1, calls))
+    return result
+
+
+def batch_counts(url: str) -> tuple[float, float]:
+    """(records, model calls) so far, from the server's /metrics (summed over whichever worker answers)."""
+    import httpx
+
+    values = {"siteclass_batch_records_sum": 0.0, "siteclass_batch_records_count": 0.0}
+    for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in values:
+            values[name] = float(value)
+    return values["siteclass_batch_records_sum"], values["siteclass_batch_records_count"]
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -315,36 +386,55 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(c) for c in args.concurrency.split(",")]
     print(f"model: {name}; {len(records)} payloads, {sum(len(r['pages']) for r in records) / len(records):.1f} "
           f"pages and {sum(len(json.dumps(r)) for r in records) / len(records) / 1024:.1f} KB per request; "
-          f"{os.cpu_count()} CPUs")
-    raw = {b: raw_throughput(model, variants(records, 10_000_000 * b, 64), b, min(5.0, args.duration), args.top_k)
-           for b in (1, 32)}
-    print(f"raw model: {raw[1]:.0f} records/s one at a time, {raw[32]:.0f} records/s in batches of 32 (anchor)")
+          f"{os.cpu_count()} CPUs; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    seconds = min(5.0, args.duration)
+    raw = {b: raw_throughput(model, records, b, seconds, args.top_k, 10_000_000 * b) for b in (1, 32)}
+    print(f"raw model: {raw[1][0]:.0f} records/s one at a time, {raw[32][0]:.0f} records/s in batches of 32 "
+          f"({1000 * raw[32][1]:.3f} CPU ms per record)")
+    runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         bodies = Path(tmp) / "bodies.jsonl"
         bodies.write_text("\n".join(json.dumps(r) for r in variants(records, 0, args.payloads)) + "\n")
         for mode in [m for m in args.inference.split(",") if m]:
-            results = []
             with ServerThread(model, free_port(), mode) as server:
-                for c in levels:
-                    results.append(run_load(server.url, bodies, c, args.duration, args.max_requests))
-            report(results, raw[32], f"server, model {mode}")
+                results = [run_load(server, bodies, c, args.duration, args.max_requests) for c in levels]
+            runs.append({"title": f"server, model {mode} (one process)", "processes": 1, "results": results})
         if args.workers > 1:
             model_dir = Path(tmp) / "model"
             model.save(model_dir)
-            results = []
             with ServerProcess(model_dir, free_port(), args.workers, "inline") as proc:
-                for c in levels:
-                    results.append(run_load(proc.url, bodies, c, args.duration, args.max_requests))
-            report(results, raw[32], f"siteclass serve --workers {args.workers} --inference inline")
+                results = [run_load(proc, bodies, c, args.duration, args.max_requests) for c in levels]
+            runs.append({"title": f"siteclass serve --workers {args.workers} --inference inline",
+                         "processes": args.workers, "results": results})
+    # The anchor again after the load: a busy machine (other jobs) slows both; the faster of the two is kept.
+    after = raw_throughput(model, records, 32, seconds, args.top_k, 20_000_000)
+    anchor = max(raw[32][0], after[0])
+    cpu_per_record = min(raw[32][1], after[1])
+    print(f"anchor: {anchor:.0f} records/s in batches of 32 (before the load {raw[32][0]:.0f}, after "
+          f"{after[0]:.0f}; the faster one is the anchor), {1000 * cpu_per_record:.3f} CPU ms per record; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for run in runs:
+        report(run["results"], anchor, cpu_per_record, run["title"], run["processes"])
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "serve.json").write_text(json.dumps({
+        "model": name, "cpus": os.cpu_count(), "raw_records_per_s": {"1": raw[1][0], "32": anchor},
+        "raw_cpu_ms_per_record_32": 1000 * cpu_per_record, "runs": runs,
+        "target": {"share_of_raw": TARGET_SHARE, "p99_over_p50": TARGET_TAIL},
+    }, indent=2), encoding="utf-8")
+    print(f"wrote {OUT / 'serve.json'}")
     return 0
 
 
-def report(results: list[dict[str, Any]], raw: float, title: str) -> None:
-    print(f"{title}:")
-    print(f"{'conc':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs raw':>7} {'errors':>6}")
+def report(results: list[dict[str, Any]], raw: float, raw_cpu: float, title: str, processes: int) -> None:
+    cores = "" if processes == 1 else f" (vs raw: {processes} server processes against the one-core anchor)"
+    print(f"{title}{cores}:")
+    print(f"{'conc':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs raw':>7} {'errors':>6} "
+          f"{'batch':>6} {'srv CPU ms/req':>15} {'CPU share':>10} {'loadgen CPU ms/req':>19} {'loadgen core':>13}")
     for r in results:
         print(f"{r['concurrency']:>5} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['p99_ms'] / r['p50_ms']:>8.2f} {r['rps'] / raw:>6.0%} {r['errors']:>6}")
+              f"{r['p99_ms'] / r['p50_ms']:>8.2f} {r['rps'] / raw:>6.0%} {r['errors']:>6} {r['mean_batch']:>6.1f} "
+              f"{r['server_cpu_ms']:>15.3f} {1000 * raw_cpu / r['server_cpu_ms']:>9.0%} "
+              f"{r['loadgen_cpu_ms']:>19.3f} {r['loadgen_core']:>12.0%}")
     top = next((r for r in results if r["concurrency"] == 32), None)
     if top is not None:
         share, tail = top["rps"] / raw, top["p99_ms"] / top["p50_ms"]

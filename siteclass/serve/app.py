@@ -2,48 +2,61 @@
 
 Endpoints: ``POST /v1/predict`` (guarded live fetch, then predict), ``POST /v1/predict/pages`` (pages given),
 ``POST /v1/predict/batch``, ``GET /v1/model``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
-The model loads in a background task at startup (``/readyz`` is 503 until then); concurrent requests are
-micro-batched into one model call; live answers are cached per domain with a TTL. Limits: body size (counted
-while streaming), request deadline, concurrency — see :mod:`siteclass.serve.limits`.
+The model loads (and answers one warm-up record) in a background task at startup (``/readyz`` is 503 until
+then); concurrent requests are micro-batched into one model call; live answers are cached per domain with a
+TTL. Limits: body size (counted while streaming), request deadline, concurrency — see
+:mod:`siteclass.serve.limits`, which also runs the fast path: valid ``/v1/predict/pages`` and
+``/v1/predict/batch`` bodies are parsed from bytes by pydantic-core and answered with JSON built once, without
+going through Starlette's middleware and FastAPI's request/response validation; anything else (invalid bodies,
+other content types) takes the ordinary FastAPI route, which is also what /openapi.json documents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from pydantic_core import to_json
+from starlette.types import Receive, Scope, Send
 
 from siteclass._version import __version__
 from siteclass.config import ServeSettings, Settings
+from siteclass.crawl.urls import domain_extension, registered_domain
 from siteclass.errors import InputError, ModelError
+from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier, Record
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.cache import TTLCache
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard, UrlNotAllowed
-from siteclass.serve.limits import LimitsMiddleware, ServeMetrics
+from siteclass.serve.limits import FastHandler, LimitsMiddleware, ServeMetrics
 from siteclass.serve.schemas import (
     ERROR_RESPONSES,
     BatchRequest,
     BatchResponse,
-    Industry,
     ModelInfo,
-    PageOut,
     PagesRequest,
     PredictRequest,
     PredictResponse,
 )
 
 ModelSource = str | Path | Classifier | Callable[[], Classifier] | None
+Answer = dict[str, Any]  # a PredictResponse as plain data: built and serialised without validation
+WARM_UP_RECORD: Record = {
+    "name": "warm-up", "url": "http://example.com/", "domain": "example.com", "ext": "com",
+    "pages": [{"url": "http://example.com/", "title": "Warm-up", "text": "a first request loads lazy code"}],
+}
 
 
 class ModelNotReady(Exception):
@@ -95,7 +108,7 @@ class ServeState:
         self.model: Classifier | None = source if isinstance(source, Classifier) else None
         self.load_error: str | None = None
         self.metrics = ServeMetrics()
-        self.cache: TTLCache[PredictResponse] = TTLCache(self.serve.cache_size, self.serve.cache_ttl_s)
+        self.cache: TTLCache[Answer] = TTLCache(self.serve.cache_size, self.serve.cache_ttl_s)
         self.guard = UrlGuard.from_settings(self.serve, settings.crawl, resolver=resolver)
         self.fetcher = GuardedFetcher.from_settings(settings, self.guard)
         self.batcher = MicroBatcher(
@@ -103,6 +116,7 @@ class ServeState:
             inline=self.serve.inference == "inline",
         )
         self._load_task: asyncio.Task[None] | None = None
+        self.warm = False  # the model answered a first record (lazy imports, first-call allocations done)
 
     def _predict_batch(self, records: list[Record]) -> list[list[tuple[str, float]]]:
         assert self.model is not None
@@ -110,19 +124,22 @@ class ServeState:
 
     async def start(self) -> None:
         self.batcher.start()
-        if self.model is None:
-            self._load_task = asyncio.get_running_loop().create_task(self._load())
-        else:
-            self.metrics.model_loaded.set(1)
+        self._load_task = asyncio.get_running_loop().create_task(self._load())
 
     async def _load(self) -> None:
-        try:
-            model = await asyncio.to_thread(load_any_model, self.source)
-        except Exception as exc:  # reported by /readyz; the process stays up for /healthz
-            self.load_error = f"{type(exc).__name__}: {exc}"
-            return
-        self.model = model
+        if self.model is None:
+            try:
+                model = await asyncio.to_thread(load_any_model, self.source)
+            except Exception as exc:  # reported by /readyz; the process stays up for /healthz
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                return
+            self.model = model
         self.metrics.model_loaded.set(1)
+        # One record through the model before /readyz says 200: the first call imports and allocates lazily
+        # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
+        with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
+            await asyncio.to_thread(self.model.predict_top_k, [WARM_UP_RECORD], self.serve.top_k)
+        self.warm = True
 
     async def stop(self) -> None:
         if self._load_task is not None and not self._load_task.done():
@@ -138,25 +155,23 @@ class ServeState:
         return self.model
 
     def response(self, domain: str, status: str, pages: list[dict[str, str]], top: list[tuple[str, float]],
-                 error: str = "") -> PredictResponse:
-        from siteclass.metrics import apply_min_confidence
-
+                 error: str = "") -> Answer:
+        """The answer as plain data in the shape of :class:`PredictResponse` (a test checks it validates)."""
         decision = apply_min_confidence(top, self.serve.min_confidence) if top else None
-        return PredictResponse(
-            domain=domain,
-            status=status,
-            label=decision.label if decision else None,
-            probability=decision.probability if decision else None,
-            industries=[Industry(label=lab, probability=p) for lab, p in top],
-            pages=[PageOut(url=p.get("url") or "", title=p.get("title") or "") for p in pages],
-            error=error,
-        )
+        return {
+            "domain": domain,
+            "status": status,
+            "label": decision.label if decision else None,
+            "probability": decision.probability if decision else None,
+            "industries": [{"label": str(lab), "probability": float(p)} for lab, p in top],
+            "pages": [{"url": p.get("url") or "", "title": p.get("title") or ""} for p in pages],
+            "error": error,
+            "cached": False,
+        }
 
 
 def pages_record(name: str | None, url: str, pages: list[dict[str, str]]) -> Record:
     """The model record for a site: the same keys the dataset builder writes (name, domain, url, ext, pages)."""
-    from siteclass.crawl.urls import domain_extension, registered_domain
-
     domain = registered_domain(url) if url else ""
     return {"name": name or "", "url": url, "domain": domain, "ext": domain_extension(domain), "pages": pages}
 
@@ -165,9 +180,9 @@ def _pages_of(item: PagesRequest, page_chars: int) -> list[dict[str, str]]:
     return [{"url": p.url, "title": p.title, "text": p.text[:page_chars]} for p in item.pages]
 
 
-def _answer(body: PredictResponse | BatchResponse) -> Response:
+def _answer(body: Answer) -> Response:
     """Serialise once with pydantic-core (FastAPI would validate the response model again)."""
-    return Response(body.model_dump_json(), media_type="application/json")
+    return Response(to_json(body), media_type="application/json")
 
 
 def _error(status: int, code: str, detail: Any, **extra: Any) -> JSONResponse:
@@ -177,6 +192,24 @@ def _error(status: int, code: str, detail: Any, **extra: Any) -> JSONResponse:
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or "body"
+
+
+class ServeAPI(FastAPI):
+    """FastAPI behind the server's front door: :class:`LimitsMiddleware` wraps the whole app (limits and metrics
+    for every HTTP request) and answers ``fast_routes`` itself (valid prediction bodies)."""
+
+    fast_routes: dict[str, FastHandler]  # set by create_app
+    _front: LimitsMiddleware | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if self._front is None:
+            state: ServeState = self.state.serve
+            self._front = LimitsMiddleware(functools.partial(FastAPI.__call__, self), state.metrics, state.serve,
+                                           fast=getattr(self, "fast_routes", None))
+        await self._front(scope, receive, send)
 
 
 def create_app(
@@ -205,14 +238,13 @@ def create_app(
         finally:
             await state.stop()
 
-    app = FastAPI(
+    app = ServeAPI(
         title="siteclass",
         version=__version__,
         description="Industry of a business from its website.",
         lifespan=lifespan,
     )
     app.state.serve = state
-    app.add_middleware(LimitsMiddleware, metrics=state.metrics, settings=serve)
 
     # ------------------------------------------------------------------ errors
     @app.exception_handler(RequestValidationError)
@@ -246,7 +278,7 @@ def create_app(
 
     @app.get("/readyz", tags=["ops"], responses={503: ERROR_RESPONSES[503]})
     async def readyz() -> Response:
-        if state.model is None:
+        if state.model is None or not state.warm:
             body = {"error": "model_not_ready", "detail": state.load_error or "the model is still loading"}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready", "model": state.model.model_type})
@@ -272,6 +304,8 @@ def create_app(
         )
 
     # ------------------------------------------------------------------ predict
+    page_chars = settings.dataset.page_chars
+
     async def predict_records(records: list[Record]) -> list[list[tuple[str, float]]]:
         state.require_model()
         started = time.perf_counter()
@@ -283,7 +317,7 @@ def create_app(
 
     @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse, responses=live_errors)
     async def predict_live(body: PredictRequest) -> Response:
-        from siteclass.crawl.urls import normalize_input_url, registered_domain
+        from siteclass.crawl.urls import normalize_input_url
 
         state.require_model()
         raw = body.url.strip()
@@ -296,7 +330,7 @@ def create_app(
         hit = state.cache.get(key)
         if hit is not None:
             state.metrics.cache.labels("hit").inc()
-            return _answer(hit.model_copy(update={"cached": True}))
+            return _answer({**hit, "cached": True})
         state.metrics.cache.labels("miss").inc()
         site = await state.fetcher.fetch_site(url)
         if site.status != "ok" or not site.pages:
@@ -307,37 +341,60 @@ def create_app(
         state.cache.put(key, answer)
         return _answer(answer)
 
-    def page_answer(item: PagesRequest, top: list[tuple[str, float]] | None) -> PredictResponse:
-        pages = _pages_of(item, settings.dataset.page_chars)
-        domain = pages_record(item.name, item.url, pages)["domain"]
-        if top is None:
-            return state.response(domain, "empty", pages, [], "no page has any text")
-        return state.response(domain, "ok", pages, top)
+    def prepare(item: PagesRequest) -> tuple[Record, bool]:
+        """The model record of a pages request, and whether it has anything to classify."""
+        usable = any(p.text.strip() or p.title.strip() for p in item.pages) or bool((item.name or "").strip())
+        return pages_record(item.name, item.url, _pages_of(item, page_chars)), usable
 
-    def usable(item: PagesRequest) -> bool:
-        return any(p.text.strip() or p.title.strip() for p in item.pages) or bool((item.name or "").strip())
+    def empty_answer(record: Record) -> Answer:
+        return state.response(record["domain"], "empty", record["pages"], [], "no page has any text")
 
-    @app.post("/v1/predict/pages", tags=["predict"], response_model=PredictResponse, responses=ERROR_RESPONSES)
-    async def predict_pages(body: PagesRequest) -> Response:
+    async def pages_answer(body: PagesRequest) -> Answer:
         state.require_model()
-        if not usable(body):
-            return _answer(page_answer(body, None))
-        record = pages_record(body.name, body.url, _pages_of(body, settings.dataset.page_chars))
+        record, usable = prepare(body)
+        if not usable:
+            return empty_answer(record)
         top = (await predict_records([record]))[0]
-        return _answer(page_answer(body, top))
+        return state.response(record["domain"], "ok", record["pages"], top)
 
-    @app.post("/v1/predict/batch", tags=["predict"], response_model=BatchResponse, responses=ERROR_RESPONSES)
-    async def predict_batch(body: BatchRequest) -> Response:
+    async def batch_answer(body: BatchRequest) -> Answer:
         state.require_model()
         if len(body.items) > serve.max_batch_items:
             raise FieldError("items", f"at most {serve.max_batch_items} items per batch, got {len(body.items)}")
-        idx = [i for i, it in enumerate(body.items) if usable(it)]
-        records = [pages_record(body.items[i].name, body.items[i].url,
-                                _pages_of(body.items[i], settings.dataset.page_chars)) for i in idx]
-        tops = await predict_records(records) if records else []
-        by_index = dict(zip(idx, tops))
-        return _answer(BatchResponse(items=[page_answer(it, by_index.get(i)) for i, it in enumerate(body.items)]))
+        prepared = [prepare(item) for item in body.items]
+        records = [record for record, usable in prepared if usable]
+        tops = iter(await predict_records(records) if records else [])
+        return {"items": [state.response(record["domain"], "ok", record["pages"], next(tops)) if usable
+                          else empty_answer(record) for record, usable in prepared]}
 
+    @app.post("/v1/predict/pages", tags=["predict"], response_model=PredictResponse, responses=ERROR_RESPONSES)
+    async def predict_pages(body: PagesRequest) -> Response:
+        return _answer(await pages_answer(body))
+
+    @app.post("/v1/predict/batch", tags=["predict"], response_model=BatchResponse, responses=ERROR_RESPONSES)
+    async def predict_batch(body: BatchRequest) -> Response:
+        return _answer(await batch_answer(body))
+
+    # ------------------------------------------------------------------ fast path (see siteclass.serve.limits)
+    def fast(model: type[PagesRequest] | type[BatchRequest], answer: Callable[[Any], Awaitable[Answer]]) -> FastHandler:
+        async def handler(raw: bytes) -> tuple[int, bytes] | None:
+            if state.model is None:
+                return None  # the route answers 503 (after validating the body, as it always did)
+            try:
+                body = model.model_validate_json(raw)
+            except ValidationError:
+                return None  # the route answers FastAPI's 422, naming the field
+            if isinstance(body, BatchRequest) and len(body.items) > serve.max_batch_items:
+                return None
+            try:
+                return 200, to_json(await answer(body))
+            except ModelError as exc:
+                return 500, to_json({"error": "model_error", "detail": str(exc)})
+
+        return handler
+
+    app.fast_routes = {"/v1/predict/pages": fast(PagesRequest, pages_answer),
+                       "/v1/predict/batch": fast(BatchRequest, batch_answer)}
     return app
 
 

@@ -1,11 +1,12 @@
 """Micro-batching: concurrent requests are gathered into one model call.
 
-Callers ``await batcher.submit(records)``; a single worker task takes the first waiting job, then keeps
-gathering jobs for at most ``max_wait_ms`` (or until ``max_batch`` records), runs the model once and hands every
-caller its own rows. The model runs in a worker thread (the event loop keeps parsing requests meanwhile, which
-pays off when the model releases the GIL: numpy, ONNX Runtime), or ``inline`` in the loop (better for models
-whose featurisation is pure Python: no GIL hand-offs between the loop and the model thread).
-Jobs whose caller gave up (deadline, disconnect) before the model ran are skipped.
+Callers ``await batcher.submit(records)``; a single worker task takes what is waiting, then lets the event loop
+turn as long as each turn brings more jobs (requests whose bytes already arrived get parsed and submitted), so
+batches grow with the load without a timer — nothing waits at low load. ``max_wait_ms`` adds an optional timed
+wait for more on top, and ``max_batch`` caps the records per call. The model runs in a worker thread (the event
+loop keeps parsing requests meanwhile, which pays off when the model releases the GIL: numpy, ONNX Runtime), or
+``inline`` in the loop (better for models whose featurisation is pure Python: no GIL hand-offs between the loop
+and the model thread). Jobs whose caller gave up (deadline, disconnect) before the model ran are skipped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ class MicroBatcher:
         self,
         predict: PredictFn,
         max_batch: int = 64,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         observe: Observer | None = None,
         inline: bool = False,
     ) -> None:
@@ -44,7 +46,9 @@ class MicroBatcher:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.observe = observe
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._pending: deque[_Job] = deque()
+        self._pending_records = 0
+        self._wakeup: asyncio.Future[None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -53,10 +57,12 @@ class MicroBatcher:
     def start(self) -> None:
         """Start the worker in the running loop (again, when called from another loop than last time)."""
         loop = asyncio.get_running_loop()
-        if self._executor is None:
+        if not self.inline and self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siteclass-model")
         if self._worker is None or self._loop is not loop or self._worker.done():
-            self._queue = asyncio.Queue()
+            self._pending.clear()
+            self._pending_records = 0
+            self._wakeup = None
             self._loop = loop
             self._worker = loop.create_task(self._run(), name="siteclass-microbatcher")
 
@@ -66,10 +72,11 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
+        while self._pending:
+            job = self._pending.popleft()
             if not job.future.done():
                 job.future.cancel()
+        self._pending_records = 0
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -78,40 +85,61 @@ class MicroBatcher:
         """Top-k per record, computed in a shared model call."""
         if not records:
             return []
-        self.start()  # no-op when the worker runs in this loop already
-        future: asyncio.Future[list[TopK]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(list(records), future))
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._worker is None or self._worker.done():
+            self.start()
+        future: asyncio.Future[list[TopK]] = loop.create_future()
+        job = _Job(list(records), future)
+        self._pending.append(job)
+        self._pending_records += len(job.records)
+        self._wake()
         return await future
 
-    async def _gather(self) -> list[_Job]:
-        jobs = [await self._queue.get()]
-        size = len(jobs[0].records)
-        # One turn of the loop: requests whose bytes already arrived get parsed and submitted too, so batches grow
-        # with the load without any timer (a timer costs latency at low load, and a scheduler slot when busy).
-        await asyncio.sleep(0)
-        deadline = time.monotonic() + self.max_wait_s
-        while size < self.max_batch:
-            try:
-                job = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    job = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
-            jobs.append(job)
-            size += len(job.records)
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def _wait(self, loop: asyncio.AbstractEventLoop, until: float | None) -> None:
+        """Until a job is submitted (or *until*, on the loop's clock)."""
+        self._wakeup = wakeup = loop.create_future()
+        timer = loop.call_at(until, self._wake) if until is not None else None
+        try:
+            await wakeup
+        finally:
+            self._wakeup = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _gather(self, loop: asyncio.AbstractEventLoop) -> list[_Job]:
+        while not self._pending:
+            await self._wait(loop, None)
+        # Turn the loop while each turn brings more: requests already read get parsed and submitted.
+        seen = 0
+        while self._pending_records < self.max_batch and len(self._pending) > seen:
+            seen = len(self._pending)
+            await asyncio.sleep(0)
+        if self.max_wait_s > 0:
+            until = loop.time() + self.max_wait_s
+            while self._pending_records < self.max_batch and loop.time() < until:
+                await self._wait(loop, until)
+        jobs: list[_Job] = []
+        size = 0
+        while self._pending and (not jobs or size + len(self._pending[0].records) <= self.max_batch):
+            job = self._pending.popleft()
+            self._pending_records -= len(job.records)
+            if not job.future.done():  # its caller gave up
+                jobs.append(job)
+                size += len(job.records)
         return jobs
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            jobs = [j for j in await self._gather() if not j.future.done()]
+            jobs = await self._gather(loop)
             if not jobs:
                 continue
-            records = [r for j in jobs for r in j.records]
+            records = jobs[0].records if len(jobs) == 1 else [r for j in jobs for r in j.records]
             started = time.perf_counter()
             try:
                 if self.inline:  # GIL-bound models: no thread ping-pong; requests queue in the sockets meanwhile

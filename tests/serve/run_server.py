@@ -17,10 +17,11 @@ import uvicorn
 
 from siteclass.config import ServeSettings
 from siteclass.serve.app import create_app
+from siteclass.serve.protocol import NoDelayHTTPProtocol
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
     delay = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     settings = ServeSettings(**json.loads(os.environ.get("SITECLASS_TEST_SERVE", "{}")))
     app = create_app(serve_models.trained(delay_s=delay), settings)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", http=NoDelayHTTPProtocol)

@@ -193,3 +193,97 @@ def test_concurrent_requests_are_micro_batched(keyword_model) -> None:
             assert 'siteclass_requests_total{code="200",endpoint="/v1/predict/pages"} 20.0' in metrics
 
     asyncio.run(go())
+
+
+def test_the_fast_path_answers_what_the_documented_route_answers(keyword_model) -> None:
+    """Valid prediction bodies skip FastAPI (parsed from bytes, JSON built once); the route behind it is what
+    /openapi.json documents. Both must give the same bytes, in the documented response schema."""
+    from siteclass.serve.schemas import BatchResponse, PredictResponse
+
+    items = [PAGES, {"url": "bread.com", "pages": [{"text": "cakes and bread"}]}, {"url": "x.org", "pages": []}]
+
+    async def answers(fast: bool) -> list[bytes]:
+        app = create_app(keyword_model, ServeSettings(top_k=2))
+        if not fast:
+            app.fast_routes = {}
+        async with running(app) as c:
+            rs = [await c.post("/v1/predict/pages", json=PAGES),
+                  await c.post("/v1/predict/pages", content=json.dumps(PAGES).encode(),
+                               headers={"content-type": "Application/JSON; charset=utf-8"}),
+                  await c.post("/v1/predict/batch", json={"items": items})]
+            assert [r.status_code for r in rs] == [200, 200, 200], [r.text for r in rs]
+            assert all(r.headers["content-type"] == "application/json" for r in rs)
+            metrics = (await c.get("/metrics")).text
+            assert 'siteclass_requests_total{code="200",endpoint="/v1/predict/pages"} 2.0' in metrics
+            assert "siteclass_inflight_requests 0.0" in metrics
+            return [r.content for r in rs]
+
+    async def go() -> None:
+        fast, documented = await answers(True), await answers(False)
+        assert fast == documented
+        one, _, batch = (json.loads(b) for b in fast)
+        assert PredictResponse.model_validate(one).model_dump() == one  # exactly the documented fields
+        assert BatchResponse.model_validate(batch).model_dump() == batch
+
+    asyncio.run(go())
+
+
+def test_other_content_types_and_model_errors_keep_their_answers(keyword_model) -> None:
+    class Broken(serve_models.KeywordClassifier):
+        def _logits(self, records):  # type: ignore[no-untyped-def]
+            if any("explode" in p["text"] for r in records for p in r["pages"]):
+                from siteclass.errors import ModelError
+
+                raise ModelError("the model cannot score this")
+            return super()._logits(records)
+
+    broken = Broken()
+    broken.__dict__.update(keyword_model.__dict__)
+
+    async def go() -> None:
+        async with running(create_app(broken, ServeSettings())) as c:
+            for headers in ({"content-type": "text/plain"}, {}):  # FastAPI's own rule: JSON content types only
+                r = await c.post("/v1/predict/pages", content=json.dumps(PAGES), headers=headers)
+                assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+            r = await c.post("/v1/predict/pages", content=json.dumps(PAGES),
+                             headers={"content-type": "application/json; charset=utf-8"})
+            assert r.status_code == 200 and r.json()["label"] == "plumbing"
+            bad = {"url": "a.com", "pages": [{"text": "explode"}]}
+            for path, body in [("/v1/predict/pages", bad), ("/v1/predict/batch", {"items": [bad]})]:
+                r = await c.post(path, json=body)
+                assert r.status_code == 500 and r.json() == {"error": "model_error",
+                                                             "detail": "the model cannot score this"}
+
+    asyncio.run(go())
+
+
+def test_readyz_waits_for_the_warm_up_prediction(keyword_model) -> None:
+    """A model given as an instance still answers one record before /readyz says 200 (lazy imports and first-call
+    allocations land on the warm-up, not on a user's request)."""
+    import threading
+
+    gate = threading.Event()
+    seen: list[int] = []
+
+    class Gated(serve_models.KeywordClassifier):
+        def _logits(self, records):  # type: ignore[no-untyped-def]
+            seen.append(len(records))
+            gate.wait(10)
+            return super()._logits(records)
+
+    gated = Gated()
+    gated.__dict__.update(keyword_model.__dict__)
+
+    async def go() -> None:
+        async with running(create_app(gated, ServeSettings()), wait_ready=False) as c:
+            await asyncio.sleep(0.05)
+            assert (await c.get("/readyz")).status_code == 503
+            gate.set()
+            for _ in range(500):
+                if (await c.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await c.get("/readyz")).status_code == 200
+            assert seen == [1]  # the warm-up record, before any request
+
+    asyncio.run(go())

@@ -56,3 +56,59 @@ def test_a_model_error_reaches_every_caller_of_the_batch() -> None:
         await batcher.stop()
 
     asyncio.run(go())
+
+
+def test_batcher_never_exceeds_max_batch_but_runs_an_oversized_job_whole() -> None:
+    calls: list[int] = []
+
+    def predict(records):
+        calls.append(len(records))
+        return [[("x", 1.0)] for _ in records]
+
+    async def go() -> None:
+        batcher = MicroBatcher(predict, max_batch=4, inline=True)
+        results = await asyncio.gather(*(batcher.submit([{"i": i}, {"i": -i}]) for i in range(3)),
+                                       batcher.submit([{"i": 9}] * 6))
+        assert [len(r) for r in results] == [2, 2, 2, 6]
+        assert sorted(calls) == [2, 4, 6]  # two jobs of 2 fill a batch of 4; the job of 6 runs alone
+        await batcher.stop()
+
+    asyncio.run(go())
+
+
+def test_transport_sends_a_response_head_with_its_body() -> None:
+    from siteclass.serve.protocol import HeadWithBodyTransport
+
+    class Recording:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(bytes(data))
+
+        def is_closing(self) -> bool:
+            return self.closed
+
+        def close(self) -> None:
+            self.closed = True
+
+        def get_extra_info(self, name: str) -> str:
+            return name
+
+    async def go() -> None:
+        raw = Recording()
+        t = HeadWithBodyTransport(raw, asyncio.get_running_loop())
+        t.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        t.write(b"{}")
+        assert raw.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]  # one write, one packet
+        t.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")  # a stream: no body in this turn
+        assert len(raw.writes) == 1
+        await asyncio.sleep(0)
+        assert raw.writes[-1].startswith(b"HTTP/1.1 200") and len(raw.writes) == 2
+        t.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        t.close()  # a held head is sent before the connection closes
+        assert raw.writes[-1] == b"HTTP/1.1 100 Continue\r\n\r\n" and raw.closed
+        assert t.get_extra_info("peername") == "peername"
+
+    asyncio.run(go())
