@@ -88,6 +88,9 @@ class LinearParams(_Section):
     max_iter: int = Field(300, ge=10, description="solver iterations (lbfgs single-label, liblinear multi-label)")
     class_weight: Literal["none", "balanced"] = Field("none", description="balanced: reweight rare classes")
     max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
+    ovr_tol: float = Field(0.1, gt=0, description="multi-label: stopping tolerance of each one-vs-rest liblinear "
+                           "dual solve (liblinear's own default; tighter is slower, same scores)")
+    n_jobs: int = Field(0, ge=0, description="multi-label: one-vs-rest problems solved at once (threads); 0: CPUs")
 
 
 class FastTextParams(_Section):
@@ -246,6 +249,10 @@ class ServeSettings(_Section):
     fetch_timeout_s: float = Field(20.0, gt=0, description="total time for one live site fetch (status timeout)")
     inference: Literal["thread", "inline"] = Field(
         "thread", description="run the model in a worker thread, or inline in the event loop (GIL-bound models)"
+    )
+    gc_freeze: bool = Field(
+        True, description="once the model is loaded, exempt every object so far from garbage-collector scans "
+        "(gc.freeze: collections stop rescanning the model and libraries on every request burst)"
     )
 
 

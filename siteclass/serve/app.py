@@ -139,6 +139,11 @@ class ServeState:
         # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
         with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
             await asyncio.to_thread(self.model.predict_top_k, [WARM_UP_RECORD], self.serve.top_k)
+        if self.serve.gc_freeze:  # the model, its libraries and the app live as long as the process
+            import gc
+
+            gc.collect()
+            gc.freeze()
         self.warm = True
 
     async def stop(self) -> None:
@@ -178,6 +183,10 @@ def pages_record(name: str | None, url: str, pages: list[dict[str, str]]) -> Rec
 
 def _pages_of(item: PagesRequest, page_chars: int) -> list[dict[str, str]]:
     return [{"url": p.url, "title": p.title, "text": p.text[:page_chars]} for p in item.pages]
+
+
+def _has_text(s: str) -> bool:
+    return bool(s) and not s.isspace()  # s.strip() != "" without copying s
 
 
 def _answer(body: Answer) -> Response:
@@ -343,7 +352,7 @@ def create_app(
 
     def prepare(item: PagesRequest) -> tuple[Record, bool]:
         """The model record of a pages request, and whether it has anything to classify."""
-        usable = any(p.text.strip() or p.title.strip() for p in item.pages) or bool((item.name or "").strip())
+        usable = any(_has_text(p.text) or _has_text(p.title) for p in item.pages) or _has_text(item.name or "")
         return pages_record(item.name, item.url, _pages_of(item, page_chars)), usable
 
     def empty_answer(record: Record) -> Answer:

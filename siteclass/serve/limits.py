@@ -79,16 +79,15 @@ class _TooLarge(Exception):
     pass
 
 
-def _json(status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> list[Message]:
-    return _raw(status, json.dumps(body).encode(), headers)
+_JSON_TYPE = (b"content-type", b"application/json")
 
 
-def _raw(status: int, data: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> list[Message]:
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *(headers or [])]
-    return [
-        {"type": "http.response.start", "status": status, "headers": head},
-        {"type": "http.response.body", "body": data},
-    ]
+async def _reply(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> int:
+    data = json.dumps(body).encode()
+    head = [_JSON_TYPE, (b"content-length", b"%d" % len(data)), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": data})
+    return status
 
 
 def _is_json(content_type: bytes | None) -> bool:
@@ -114,56 +113,55 @@ class LimitsMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        endpoint = path if path in _ENDPOINTS else "other"
         started = time.perf_counter()
-        sent = [0]  # the status code, once the response started
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                sent[0] = int(message["status"])
-            await send(message)
-
-        async def reply(messages: list[Message]) -> None:
-            for m in messages:
-                await send_wrapper(m)
-
+        code = 0  # the status sent, 0 until a response started
         limited = path.startswith("/v1/predict")
         if limited and self.inflight >= self.max_concurrency:
             self.metrics.rejected.labels("concurrency").inc()
-            await reply(_json(503, {"error": "overloaded",
-                                    "detail": f"more than {self.max_concurrency} requests in flight; retry"},
-                              [(b"retry-after", b"1")]))
-            self.metrics.record(endpoint, sent[0], time.perf_counter() - started)
+            code = await _reply(send, 503, {"error": "overloaded", "detail": f"more than {self.max_concurrency} "
+                                            "requests in flight; retry"}, [(b"retry-after", b"1")])
+            self.metrics.record(path if path in _ENDPOINTS else "other", code, time.perf_counter() - started)
             return
         if limited:
             self.inflight += 1
             self.metrics.inflight_now = self.inflight
+        sent = [0]
         try:
             async with asyncio.timeout(self.deadline_s):
                 try:
                     body, content_type = await self._read_body(scope, receive)
                 except _TooLarge:
                     self.metrics.rejected.labels("body_size").inc()
-                    await reply(_json(413, {"error": "payload_too_large",
-                                            "detail": f"request body is larger than {self.max_body} bytes"},
-                                      [(b"connection", b"close")]))
+                    code = await _reply(send, 413, {"error": "payload_too_large", "detail": "request body is "
+                                                    f"larger than {self.max_body} bytes"}, [(b"connection", b"close")])
                     return
                 handler = self.fast.get(path) if scope["method"] == "POST" and _is_json(content_type) else None
                 answer = await handler(body) if handler is not None else None
                 if answer is not None:
-                    await reply(_raw(*answer))
+                    code, data = answer
+                    await send({"type": "http.response.start", "status": code,
+                                "headers": [_JSON_TYPE, (b"content-length", b"%d" % len(data))]})
+                    await send({"type": "http.response.body", "body": data})
                 else:
-                    await self.app(scope, _replay(body, receive), send_wrapper)
+                    async def send_and_see(message: Message) -> None:
+                        if message["type"] == "http.response.start":
+                            sent[0] = int(message["status"])
+                        await send(message)
+
+                    await self.app(scope, _replay(body, receive), send_and_see)
+                    code = sent[0]
         except TimeoutError:
             self.metrics.rejected.labels("deadline").inc()
-            if not sent[0]:
-                await reply(_json(504, {"error": "deadline_exceeded",
-                                        "detail": f"the request took longer than {self.deadline_s:g} s"}))
+            code = code or sent[0]
+            if not code:
+                code = await _reply(send, 504, {"error": "deadline_exceeded",
+                                                "detail": f"the request took longer than {self.deadline_s:g} s"})
         finally:
             if limited:
                 self.inflight -= 1
                 self.metrics.inflight_now = self.inflight
-            self.metrics.record(endpoint, sent[0], time.perf_counter() - started)
+            self.metrics.record(path if path in _ENDPOINTS else "other", code or sent[0],
+                                time.perf_counter() - started)
 
     async def _read_body(self, scope: Scope, receive: Any) -> tuple[bytes, bytes | None]:
         content_type = None
