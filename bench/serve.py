@@ -14,9 +14,11 @@ a transformer exported to ONNX, served through ``siteclass.load_model``).
 Besides requests/s and latency, every level prints the CPU time spent per request by the server (all its
 threads, or all its worker processes) and by the load generator — they share the machine's cores, so this says
 where the time went — and the mean micro-batch size. ``CPU share`` is the raw model's CPU time per record (batches
-of 32) over the server's CPU time per request: the fraction of the server's CPU that is the model's own work,
-a figure that holds on a busy machine where requests/s do not. With ``--workers N`` (N processes) the
-requests/s share compares N cores of server with the one-core anchor: the report says so.
+of 32) over the server's CPU time per request; ``model CPU`` is the model calls' own CPU time (the server's
+``siteclass_inference_cpu_seconds``) over the server's CPU time in the same interval: the fraction of the
+server's work that is the model's, the figure that holds on a busy machine where requests/s do not (with one
+core to itself, a server delivers about that share of the raw model's throughput). With ``--workers N``
+(N processes) the requests/s share compares N cores of server with the one-core anchor: the report says so.
 
 Target: at concurrency 32 the server delivers ≥ 80 % of the raw model's batched throughput, p99 ≤ 3 × p50.
 Results are printed and written to bench/out/serve.json.
@@ -325,28 +327,32 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
            str(bodies_file), "--concurrency", str(concurrency), "--duration", str(seconds),
            "--max-requests", str(max_requests)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    batches = batch_counts(server.url)
+    before = server_counters(server.url)
     cpu = server.cpu_seconds()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=env, check=True)
     server_cpu = server.cpu_seconds() - cpu
     result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
-    records, calls = (a - b for a, b in zip(batch_counts(server.url), batches))
+    after = server_counters(server.url)
+    records, calls, model_cpu = (after[k] - before[k] for k in after)
     n = max(1, result["requests"] + concurrency)  # the timed requests and one warm-up request per connection
     result.update(server_cpu_ms=1000 * server_cpu / n, loadgen_cpu_ms=1000 * result["loadgen_cpu_s"] / n,
-                  loadgen_core=result["loadgen_cpu_s"] / result["elapsed_s"], mean_batch=records / max(1, calls))
+                  loadgen_core=result["loadgen_cpu_s"] / result["elapsed_s"], mean_batch=records / max(1, calls),
+                  model_cpu_share=model_cpu / server_cpu if server_cpu else 0.0)
     return result
 
 
-def batch_counts(url: str) -> tuple[float, float]:
-    """(records, model calls) so far, from the server's /metrics (summed over whichever worker answers)."""
+def server_counters(url: str) -> dict[str, float]:
+    """Records, model calls and the model's CPU seconds so far, from the server's /metrics (with several worker
+    processes: those of whichever worker answers)."""
     import httpx
 
-    values = {"siteclass_batch_records_sum": 0.0, "siteclass_batch_records_count": 0.0}
+    values = {"siteclass_batch_records_sum": 0.0, "siteclass_batch_records_count": 0.0,
+              "siteclass_inference_cpu_seconds_total": 0.0}
     for line in httpx.get(url + "/metrics", timeout=10).text.splitlines():
         name, _, value = line.partition(" ")
         if name in values:
             values[name] = float(value)
-    return values["siteclass_batch_records_sum"], values["siteclass_batch_records_count"]
+    return values
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -429,11 +435,14 @@ def report(results: list[dict[str, Any]], raw: float, raw_cpu: float, title: str
     cores = "" if processes == 1 else f" (vs raw: {processes} server processes against the one-core anchor)"
     print(f"{title}{cores}:")
     print(f"{'conc':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'vs raw':>7} {'errors':>6} "
-          f"{'batch':>6} {'srv CPU ms/req':>15} {'CPU share':>10} {'loadgen CPU ms/req':>19} {'loadgen core':>13}")
+          f"{'batch':>6} {'srv CPU ms/req':>15} {'CPU share':>10} {'model CPU':>10} {'loadgen CPU ms/req':>19} "
+          f"{'loadgen core':>13}")
     for r in results:
+        batch, model = (f"{r['mean_batch']:>6.1f}", f"{r['model_cpu_share']:>9.0%}") if processes == 1 else (
+            f"{'n/a':>6}", f"{'n/a':>9}")  # /metrics is per worker process
         print(f"{r['concurrency']:>5} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-              f"{r['p99_ms'] / r['p50_ms']:>8.2f} {r['rps'] / raw:>6.0%} {r['errors']:>6} {r['mean_batch']:>6.1f} "
-              f"{r['server_cpu_ms']:>15.3f} {1000 * raw_cpu / r['server_cpu_ms']:>9.0%} "
+              f"{r['p99_ms'] / r['p50_ms']:>8.2f} {r['rps'] / raw:>6.0%} {r['errors']:>6} {batch} "
+              f"{r['server_cpu_ms']:>15.3f} {1000 * raw_cpu / r['server_cpu_ms']:>9.0%} {model} "
               f"{r['loadgen_cpu_ms']:>19.3f} {r['loadgen_core']:>12.0%}")
     top = next((r for r in results if r["concurrency"] == 32), None)
     if top is not None:

@@ -23,7 +23,7 @@ from typing import Any
 Record = dict[str, Any]
 TopK = list[tuple[str, float]]
 PredictFn = Callable[[list[Record]], list[TopK]]
-Observer = Callable[[int, float], None]
+Observer = Callable[[int, float, float], None]  # (records, wall seconds, CPU seconds of the model call)
 
 
 @dataclass
@@ -133,6 +133,11 @@ class MicroBatcher:
                 size += len(job.records)
         return jobs
 
+    def _timed(self, records: list[Record]) -> tuple[list[TopK], float]:
+        """The model's answer and the CPU time it took (this thread's: other threads and processes excluded)."""
+        cpu = time.thread_time()
+        return self.predict(records), time.thread_time() - cpu
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -143,11 +148,11 @@ class MicroBatcher:
             started = time.perf_counter()
             try:
                 if self.inline:  # GIL-bound models: no thread ping-pong; requests queue in the sockets meanwhile
-                    results = self.predict(records)
+                    results, cpu = self._timed(records)
                 else:
                     if self._executor is None:
                         raise RuntimeError("the micro-batcher was stopped")
-                    results = await loop.run_in_executor(self._executor, self.predict, records)
+                    results, cpu = await loop.run_in_executor(self._executor, self._timed, records)
             except Exception as exc:  # the model failed: every caller of this batch gets the error
                 for j in jobs:
                     if not j.future.done():
@@ -156,7 +161,7 @@ class MicroBatcher:
             elapsed = time.perf_counter() - started
             self.calls += 1
             if self.observe is not None:
-                self.observe(len(records), elapsed)
+                self.observe(len(records), elapsed, cpu)
             offset = 0
             for j in jobs:
                 n = len(j.records)

@@ -42,6 +42,7 @@ class ServeMetrics:
                                  buckets=_LATENCY_BUCKETS, registry=r)
         self.inference = Histogram("siteclass_inference_seconds", "time of one (micro-batched) model call",
                                    buckets=_LATENCY_BUCKETS, registry=r)
+        self.inference_cpu = Counter("siteclass_inference_cpu_seconds", "CPU time of the model calls", registry=r)
         self.batch_size = Histogram("siteclass_batch_records", "records per model call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self.queue_seconds = Histogram("siteclass_predict_wait_seconds", "time from submit to result",
@@ -67,9 +68,10 @@ class ServeMetrics:
         counter.inc()
         timer.observe(seconds)
 
-    def observe_batch(self, n: int, seconds: float) -> None:
+    def observe_batch(self, n: int, seconds: float, cpu_seconds: float) -> None:
         self.batch_size.observe(n)
         self.inference.observe(seconds)
+        self.inference_cpu.inc(cpu_seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

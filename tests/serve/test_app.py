@@ -216,6 +216,7 @@ def test_the_fast_path_answers_what_the_documented_route_answers(keyword_model) 
             metrics = (await c.get("/metrics")).text
             assert 'siteclass_requests_total{code="200",endpoint="/v1/predict/pages"} 2.0' in metrics
             assert "siteclass_inflight_requests 0.0" in metrics
+            assert "siteclass_inference_cpu_seconds_total" in metrics
             return [r.content for r in rs]
 
     async def go() -> None:
