@@ -1,10 +1,12 @@
-"""``siteclass predict --crawl DIR --engine spark``: batch prediction with Spark ``mapInPandas``.
+"""``siteclass predict --crawl DIR --engine spark``: batch prediction with Spark ``mapInArrow``.
 
-Spark groups each site's pages (first ``pages_per_site`` by crawl order, text cut to ``page_chars``), joins them to
-``sites.parquet`` and runs the model in the Python workers: a model *folder* is loaded once per worker process and
-kept for every later batch (workers are reused), a model *object* travels pickled in the task closure. ONNX-backed,
-linear and fastText models run without torch on the executors. The driver streams the result back ordered like
-sites.parquet into the same PRED.parquet as the local engine (same schema, same rows).
+Spark groups each site's pages in one shuffle (first ``pages_per_site`` by crawl order, text cut to ``page_chars``),
+joins them to ``sites.parquet`` and runs the model in the Python workers: a model *folder* is loaded once per
+worker process and kept for every later batch (workers are reused), a model *object* travels pickled in the task
+closure. ONNX-backed,
+linear and fastText models run without torch on the executors. Spark sorts the result like sites.parquet and the
+driver streams it back as Arrow batches (``ordered_arrow_batches``: no Python object per row) into the same
+PRED.parquet as the local engine (same schema, same rows).
 
     spark-submit --master spark://host:7077 $(which siteclass) predict --crawl s3://bucket/crawl \\
         --out pred.parquet --model model/ --engine spark        # or --spark-master for `siteclass` itself
@@ -122,14 +124,15 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
         joined = sites.withColumn("domain", F.lit(None).cast("string")).withColumn(
             "pages", F.lit(None).cast("array<struct<_n:int,url:string,title:string,text:string>>")
         )
-    result = joined.mapInArrow(_predict_partition(source, p.top_k, p.min_confidence), _OUT_DDL)
+    model_fn = _predict_partition(source, p.top_k, p.min_confidence)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}
     n = predicted = 0
     try:
         with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
-            for rb in ordered_arrow_batches(result, "pos"):  # Arrow all the way: no Python row per site
+            # the model once per site on all executors, then sorted like sites.parquet; Arrow all the way
+            for rb in ordered_arrow_batches(joined, "pos", model_fn, _OUT_DDL):
                 table = pa.Table.from_batches([rb]).drop_columns(["pos"]).cast(PREDICTION_SCHEMA)
                 for status, k in zip(*table.column("status").value_counts().flatten()):
                     counts[status.as_py()] = counts.get(status.as_py(), 0) + k.as_py()

@@ -161,7 +161,7 @@ def test_a_sites_file_is_crawled_then_predicted(tmp_path: Path, web: LocalWeb, m
 
 @pytest.mark.slow
 def test_spark_engine_gives_the_same_predictions_as_the_local_engine(tmp_path: Path) -> None:
-    """mapInPandas on Spark local mode vs the local streaming engine, same crawl and the same saved model folder
+    """mapInArrow on Spark local mode vs the local streaming engine, same crawl and the same saved model folder
     (what the CLI passes: the executors load it once per Python worker)."""
     pytest.importorskip("pyspark")
     from siteclass.models.linear import LinearClassifier

@@ -1,10 +1,16 @@
 """The Spark engine of `siteclass dataset build --engine spark` (any Spark master; `local[*]` by default).
 
-Spark reads the table and runs the per-row work on its executors with ``mapInPandas``: text columns joined
-and cleaned, labels parsed, registered domains extracted — the same pure functions as the local engine
-(``TableSource.normalize``). The driver then streams the normalised rows back in input order
-(``toLocalIterator``) and runs the hash-only steps (near-duplicate LSH, split, balancing) and the
-deterministic writer shared with the local engine, so both engines give the same rows, byte for byte.
+Spark reads the input and runs the per-row work on its executors; the driver then runs the hash-only steps
+(near-duplicate LSH, split, balancing) and the deterministic writer shared with the local engine, so both engines
+give the same rows, byte for byte.
+
+- ``SparkTableSource`` (``--table``): ``mapInPandas`` joins text columns, cleans them, parses labels, extracts
+  registered domains — the same pure functions as the local engine (``TableSource.normalize``).
+- ``SparkCrawlSource`` (``--crawl`` + ``--labels``): Spark groups each site's pages, joins them with the sites and
+  their labels, orders them by crawl order and cleans them (``mapInArrow`` over ``rows.clean_pages``); the driver
+  gets the sites in the local engine's order with cleaned pages.
+- ``ordered_arrow_batches``: rows sorted by Spark come back to the driver as Arrow record batches (IPC blobs,
+  partition by partition), also used by ``siteclass predict --engine spark``.
 
 On a cluster: ``spark-submit --master spark://HOST:7077 -m siteclass dataset build --engine spark …`` or
 ``siteclass dataset build --engine spark --spark-master spark://HOST:7077 …`` (pyspark must be installed on the
@@ -13,8 +19,7 @@ executors together with siteclass).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +30,9 @@ from siteclass.data.io import BATCH_ROWS, table_format
 from siteclass.data.sources import Batch, CrawlSource, TableSource
 from siteclass.errors import InputError
 
-_OUT_SCHEMA = "_mono long, id string, domain string, name string, url string, text string, label array<string>"
-
-
-def _value(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v.tolist() if hasattr(v, "tolist") else v
+_TABLE_DDL = "_mono long, id string, domain string, name string, url string, text string, label array<string>"
+_TABLE_ROWS = pa.schema([("_mono", pa.int64()), ("id", pa.string()), ("domain", pa.string()), ("name", pa.string()),
+                         ("url", pa.string()), ("text", pa.string()), ("label", pa.list_(pa.string()))])
 
 
 def spark_session(settings: SparkSettings) -> Any:
@@ -95,29 +96,22 @@ class SparkTableSource(TableSource):
         source.__dict__.update({k: v for k, v in self.__dict__.items() if k != "spark_settings"})
         id_column = self.id_column
 
-        def normalize(frames: Iterator[Any]) -> Iterator[Any]:
-            import pandas as pd
-
-            for pdf in frames:
-                cols = {c: [_value(v) for v in pdf[c].tolist()] for c in source.columns}
+        def normalize(batches: Iterator[Any]) -> Iterator[Any]:
+            for rb in batches:
+                cols = {c: rb.column(c).to_pylist() for c in source.columns}
                 out = source.normalize(cols, 0)
                 # a missing id is numbered on the driver, in input order (as the local engine does)
                 out["id"] = ([str(v) if v is not None else None for v in cols[id_column]] if id_column
-                             else [None] * len(pdf))
-                out["_mono"] = pdf["_mono"].tolist()
-                yield pd.DataFrame({k: out[k] for k in ("_mono", "id", "domain", "name", "url", "text", "label")})
+                             else [None] * rb.num_rows)
+                out["_mono"] = rb.column("_mono")
+                yield pa.RecordBatch.from_pydict({k: out[k] for k in _TABLE_ROWS.names}, schema=_TABLE_ROWS)
 
-        rows = df.mapInPandas(normalize, _OUT_SCHEMA).orderBy("_mono").toLocalIterator(prefetchPartitions=True)
-        keys = ("id", "domain", "name", "url", "text", "label")
-        batch: Batch = {k: [] for k in keys}
-        for ordinal, row in enumerate(rows):
-            batch["id"].append(row["id"] if row["id"] is not None else str(ordinal))
-            for k in keys[1:]:
-                batch[k].append(list(row[k] or []) if k == "label" else row[k])
-            if len(batch["id"]) >= BATCH_ROWS:
-                yield batch
-                batch = {k: [] for k in keys}
-        if batch["id"]:
+        rows = ordered_arrow_batches(df, "_mono", normalize, _TABLE_DDL)
+        ordinal = 0
+        for batch in rebatched(rows, ("id", "domain", "name", "url", "text", "label")):
+            batch["id"] = [v if v is not None else str(ordinal + i) for i, v in enumerate(batch["id"])]
+            batch["label"] = [v or [] for v in batch["label"]]
+            ordinal += len(batch["id"])
             yield batch
 
 
@@ -143,18 +137,36 @@ def _pack(batches: Iterator[Any]) -> Iterator[Any]:
         yield pa.RecordBatch.from_arrays([pa.array(blobs, pa.binary())], schema=schema)
 
 
-def ordered_arrow_batches(df: Any, order_column: str) -> Iterator[Any]:
-    """The rows of *df* sorted by *order_column*, streamed to the driver as Arrow record batches.
+def ordered_arrow_batches(df: Any, order_column: str, fn: Callable[[Iterator[Any]], Iterator[Any]] | None = None,
+                          schema: str | None = None) -> Iterator[Any]:
+    """The rows of *df*, mapped by *fn* (``mapInArrow`` with the DDL *schema*; keeps *order_column*) when given,
+    sorted by *order_column* and streamed to the driver as Arrow record batches.
 
-    Spark sorts; the executors pack the sorted rows into Arrow IPC blobs (``mapInArrow``, partition order kept);
-    the driver pulls the blobs partition by partition (``toLocalIterator``: bounded memory, any master, no shared
-    file system) and reads them with pyarrow — no per-row Python objects on the way. The order is checked.
+    *fn* runs on all executors at once and its output is persisted (``MEMORY_AND_DISK``) before the sort: a Python
+    function under a global sort would otherwise run twice (once more for the sort's range sampling). The sorted
+    rows are packed into Arrow IPC blobs on the executors (partition order kept) and the driver pulls them
+    partition by partition (``toLocalIterator``: bounded memory, any master, no shared file system) and reads them
+    with pyarrow — no per-row Python objects on the way. The order is checked.
     """
-    import pyarrow as pa
+    from pyspark import StorageLevel
+
+    mapped = None
+    if fn is not None:
+        mapped = df = df.mapInArrow(fn, schema).persist(StorageLevel.MEMORY_AND_DISK)
+        mapped.count()
+    try:
+        packed = df.orderBy(order_column).mapInArrow(_pack, "data binary")
+        yield from _unpacked(packed.toLocalIterator(prefetchPartitions=True), order_column)
+    finally:
+        if mapped is not None:
+            mapped.unpersist()
+
+
+def _unpacked(rows: Iterator[Any], order_column: str) -> Iterator[Any]:
     import pyarrow.compute as pc
 
     last = None
-    for row in df.orderBy(order_column).mapInArrow(_pack, "data binary").toLocalIterator(prefetchPartitions=True):
+    for row in rows:
         for rb in pa.ipc.open_stream(pa.py_buffer(row[0])):
             keys = rb.column(order_column)
             first = keys[0].as_py()
@@ -165,14 +177,30 @@ def ordered_arrow_batches(df: Any, order_column: str) -> Iterator[Any]:
             yield rb
 
 
+def rebatched(batches: Iterator[Any], keys: tuple[str, ...]) -> Iterator[Batch]:
+    """Arrow record batches → column batches of Python lists of exactly BATCH_ROWS rows (the last one shorter),
+    as the local engine cuts its input."""
+    pending: list[Any] = []
+    size = 0
+    for rb in batches:
+        pending.append(rb)
+        size += rb.num_rows
+        while size >= BATCH_ROWS:
+            table = pa.Table.from_batches(pending)
+            yield {k: table.column(k).slice(0, BATCH_ROWS).to_pylist() for k in keys}
+            pending, size = table.slice(BATCH_ROWS).to_batches(), size - BATCH_ROWS
+    if size:
+        table = pa.Table.from_batches(pending)
+        yield {k: table.column(k).to_pylist() for k in keys}
+
+
 # ---------------------------------------------------------------------------- crawl folders
+_CRAWL_DDL = ("_pos long, id string, domain string, name string, url string, status string, label array<string>, "
+              "pages array<struct<url:string,title:string,text:string>>")
 _PAGE = pa.struct([("url", pa.string()), ("title", pa.string()), ("text", pa.string())])
 _CRAWL_ROWS = pa.schema([("_pos", pa.int64()), ("id", pa.string()), ("domain", pa.string()), ("name", pa.string()),
                          ("url", pa.string()), ("status", pa.string()), ("label", pa.list_(pa.string())),
                          ("pages", pa.list_(_PAGE))])
-_CRAWL_DDL = ("_pos long, id string, domain string, name string, url string, status string, label array<string>, "
-              "pages array<struct<url:string,title:string,text:string>>")
-
 
 def _page_order(page: Mapping[str, Any]) -> tuple[bool, Any, bool, str]:
     """``ORDER BY "order", url`` with NULLS LAST, as the local engine's DuckDB query."""
@@ -257,18 +285,6 @@ class SparkCrawlSource(CrawlSource):
     def batches(self) -> Iterator[Batch]:
         session = spark_session(self.spark_settings)
         sites = session.createDataFrame(self._sites_table())
-        rows = sites.join(self._grouped_pages(session), "id", "left").mapInArrow(
-            _normalize_crawl(self.page_chars), _CRAWL_DDL)
-        keys = ("id", "domain", "name", "url", "status", "label", "pages")
-        pending: list[Any] = []
-        size = 0
-        for rb in ordered_arrow_batches(rows, "_pos"):  # re-cut to the local engine's batches of BATCH_ROWS
-            pending.append(rb)
-            size += rb.num_rows
-            while size >= BATCH_ROWS:
-                table = pa.Table.from_batches(pending)
-                yield {k: table.column(k).slice(0, BATCH_ROWS).to_pylist() for k in keys}
-                pending, size = table.slice(BATCH_ROWS).to_batches(), size - BATCH_ROWS
-        if size:
-            table = pa.Table.from_batches(pending)
-            yield {k: table.column(k).to_pylist() for k in keys}
+        joined = sites.join(self._grouped_pages(session), "id", "left")
+        yield from rebatched(ordered_arrow_batches(joined, "_pos", _normalize_crawl(self.page_chars), _CRAWL_DDL),
+                             ("id", "domain", "name", "url", "status", "label", "pages"))

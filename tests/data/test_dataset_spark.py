@@ -85,8 +85,9 @@ def test_crawl_pages_as_a_folder_of_parts(spark: Any, crawl_and_labels: tuple[Pa
 
 
 @pytest.mark.parametrize("case", ["no_key_column", "no_pages", "pages_without_title"])
-def test_bad_crawl_input_gives_the_local_error(spark: Any, crawl_and_labels: tuple[Path, Path],  # noqa: F811
-                                               tmp_path: Path, case: str, capsys: pytest.CaptureFixture) -> None:
+def test_bad_crawl_input_gives_the_local_error(crawl_and_labels: tuple[Path, Path], tmp_path: Path,  # noqa: F811
+                                               case: str, capsys: pytest.CaptureFixture) -> None:
+    """Checked on the driver before any Spark session starts: the same message, exit code 2."""
     crawl, labels = crawl_and_labels
     if case == "no_key_column":
         labels = tmp_path / "bad.csv"
