@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import time
@@ -117,6 +118,7 @@ class ServeState:
         )
         self._load_task: asyncio.Task[None] | None = None
         self.warm = False  # the model answered a first record (lazy imports, first-call allocations done)
+        self._frozen = False
 
     def _predict_batch(self, records: list[Record]) -> list[list[tuple[str, float]]]:
         assert self.model is not None
@@ -139,11 +141,10 @@ class ServeState:
         # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
         with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
             await asyncio.to_thread(self.model.predict_top_k, [WARM_UP_RECORD], self.serve.top_k)
-        if self.serve.gc_freeze:  # the model, its libraries and the app live as long as the process
-            import gc
-
+        if self.serve.gc_freeze:  # the model, its libraries and the app live as long as the server
             gc.collect()
             gc.freeze()
+            self._frozen = True
         self.warm = True
 
     async def stop(self) -> None:
@@ -153,6 +154,9 @@ class ServeState:
                 await self._load_task
         await self.batcher.stop()
         await self.fetcher.aclose()
+        if self._frozen:  # an app that stops inside a longer-lived process (tests, embedding) leaves nothing frozen
+            gc.unfreeze()
+            self._frozen = False
 
     def require_model(self) -> Classifier:
         if self.model is None:

@@ -261,6 +261,7 @@ def test_other_content_types_and_model_errors_keep_their_answers(keyword_model) 
 def test_readyz_waits_for_the_warm_up_prediction(keyword_model) -> None:
     """A model given as an instance still answers one record before /readyz says 200 (lazy imports and first-call
     allocations land on the warm-up, not on a user's request)."""
+    import gc
     import threading
 
     gate = threading.Event()
@@ -286,5 +287,7 @@ def test_readyz_waits_for_the_warm_up_prediction(keyword_model) -> None:
                 await asyncio.sleep(0.01)
             assert (await c.get("/readyz")).status_code == 200
             assert seen == [1]  # the warm-up record, before any request
+            assert gc.get_freeze_count() > 0  # then the long-lived objects are exempt from collections
+        assert gc.get_freeze_count() == 0  # until the app stops
 
     asyncio.run(go())
