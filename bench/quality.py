@@ -2,6 +2,7 @@
 
     python -m bench quality                          # every siteclass model + both anchors, both tasks
     python -m bench quality --skip transformer,zeroshot --tasks single
+    python -m bench quality --models linear --anchors tfidf     # one model beside one anchor
     python bench/quality.py --limit 5000             # a quick run on a sample
 
 Data: ../shared/data/crunchbase/companies.parquet (read in place). Split by domain (CRC-32 of the domain:
@@ -124,7 +125,7 @@ def run_siteclass(name: str, data: dict[str, Any], multi: bool, tmp: Path) -> di
     cls = model_class(name)
     model = cls.from_settings(settings) if hasattr(cls, "from_settings") else cls()
     started = time.perf_counter()
-    options = {"progress": False} if name in ("fasttext", "transformer") else {}
+    options: dict[str, Any] = {"progress": False} if name in ("fasttext", "transformer") else {}
     model.fit(data["train"]["records"], data["train"]["labels"], X_val=data["val"]["records"],
               y_val=data["val"]["labels"], **options)
     if settings.calibrate:
@@ -209,7 +210,10 @@ def available_models(skip: set[str]) -> list[str]:
     return names
 
 
-def run_task(task: str, models: list[str], limit: int | None) -> dict[str, Any]:
+ANCHORS = ("tfidf", "fasttext", "fasttext-tuned")
+
+
+def run_task(task: str, models: list[str], limit: int | None, anchors: tuple[str, ...] = ANCHORS) -> dict[str, Any]:
     multi = task == "groups"
     data = load_task(task, limit)
     n = {s: len(data[s]["records"]) for s in data}
@@ -221,6 +225,7 @@ def run_task(task: str, models: list[str], limit: int | None) -> dict[str, Any]:
             ("anchor: fasttext lib", lambda: run_fasttext_lib(data, multi, Path(tmp))),
             ("anchor: fasttext lib tuned", lambda: run_fasttext_lib(data, multi, Path(tmp), tuned=True)),
         ]
+        runners = [r for r, key in zip(runners, ANCHORS) if key in anchors]
         runners += [(name, lambda name=name: run_siteclass(name, data, multi, Path(tmp))) for name in models]
         for label, run in runners:
             print(f"  training {label} …", flush=True)
@@ -280,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", default="single,groups", help="comma list: single, groups")
     parser.add_argument("--models", default=None, help="comma list of siteclass models (default: all available)")
     parser.add_argument("--skip", default="", help="comma list of siteclass models to leave out")
+    parser.add_argument("--anchors", default=",".join(ANCHORS),
+                        help=f"comma list of anchors to train (default: all of {', '.join(ANCHORS)})")
     parser.add_argument("--limit", type=int, default=None, help="use only N rows of the table (quick runs)")
     parser.add_argument("--out", default=str(OUT / "quality.json"), help="JSON results file")
     args = parser.parse_args(argv)
@@ -288,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     skip = {s for s in args.skip.split(",") if s}
     models = [m for m in args.models.split(",") if m] if args.models else available_models(skip)
-    reports = [run_task(task, models, args.limit) for task in args.tasks.split(",") if task]
+    anchors = tuple(a for a in args.anchors.split(",") if a)
+    unknown = set(anchors) - set(ANCHORS)
+    if unknown:
+        parser.error(f"unknown anchors {sorted(unknown)}; choose from {', '.join(ANCHORS)}")
+    reports = [run_task(task, models, args.limit, anchors) for task in args.tasks.split(",") if task]
     print("\n# Results (test split)")
     for report in reports:
         print_table(report)

@@ -275,8 +275,6 @@ class ScrapydSettings(_Section):
     max_proc: int = Field(0, ge=0, description="Scrapyd process slots; 0: max_proc_per_cpu × CPUs")
     max_proc_per_cpu: int = Field(4, ge=1)
     queue_poll_s: float = Field(1.0, gt=0, description="Scrapyd's own queue poll interval")
-    runner: str = Field("siteclass.crawl.scrapyd_runner",
-                        description="module Scrapyd runs each job with ('scrapyd.runner': Scrapyd's own, slower)")
     finished_to_keep: int = Field(100_000, ge=1, description="finished jobs Scrapyd remembers")
 
 

@@ -4,11 +4,22 @@ Single-label: one multinomial logistic regression. Multi-label: one binary logis
 (one-vs-rest). Saved without pickle: the two vocabularies (``vocabulary.json``), the idf vectors and the
 coefficients (``model.safetensors``); loading rebuilds the vectorisers from them, and the TF-IDF maths
 (sublinear tf, idf, l2 norm) is done here, identically at fit and predict time.
+
+Speed (26K long records × 47 labels trains in about a minute on 2 cores):
+
+- ``char_wb`` n-grams never cross a word boundary, so a document's character n-gram counts are the sum of its
+  words' counts. The n-grams are generated once per distinct word and the document matrix is the sparse
+  product (documents × words) @ (words × n-grams) — the same counts as scikit-learn's ``char_wb`` analyzer
+  (the contract test checks it), without generating the n-grams of every word occurrence in Python.
+- Multi-label: each one-vs-rest problem is solved by liblinear's *dual* coordinate descent (many more features
+  than rows), to liblinear's own tolerance (``ovr_tol``), in ``n_jobs`` threads (liblinear releases the GIL).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,6 +50,8 @@ class LinearClassifier(Classifier):
         max_iter: int = 300,
         class_weight: Literal["none", "balanced"] = "none",
         max_pages: int = 5,
+        ovr_tol: float = 0.1,
+        n_jobs: int = 0,
         seed: int = 42,
     ) -> None:
         self.C = C
@@ -50,6 +63,8 @@ class LinearClassifier(Classifier):
         self.max_iter = max_iter
         self.class_weight = class_weight
         self.max_pages = max_pages
+        self.ovr_tol = ovr_tol
+        self.n_jobs = n_jobs
         self.seed = seed
 
     @classmethod
@@ -57,25 +72,53 @@ class LinearClassifier(Classifier):
         return cls(**settings.linear.model_dump(), seed=settings.seed)
 
     # --------------------------------------------------------------- features
-    def _counters(self, vocabularies: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    def _word_counter(self, vocabulary: list[str] | None = None) -> Any:
         from sklearn.feature_extraction.text import CountVectorizer
 
         word = tuple(int(v) for v in self.word_ngrams)
+        limits: dict[str, Any] = ({"vocabulary": vocabulary} if vocabulary is not None else
+                                  {"min_df": self.min_df, "max_features": self.max_features // 2})
+        return CountVectorizer(analyzer="word", ngram_range=word, token_pattern=r"(?u)\b\w+\b", lowercase=True,
+                               dtype=np.float32, **limits)
+
+    def _char_counter(self, vocabulary: list[str] | None = None) -> Any:
+        """``char_wb`` n-grams of single (already lower-cased) words."""
+        from sklearn.feature_extraction.text import CountVectorizer
+
         char = tuple(int(v) for v in self.char_ngrams)
-        half = self.max_features // 2
-        common: dict[str, Any] = {"lowercase": True, "dtype": np.float32}
-        if vocabularies is None:
-            return {
-                "word": CountVectorizer(analyzer="word", ngram_range=word, min_df=self.min_df, max_features=half,
-                                        token_pattern=r"(?u)\b\w+\b", **common),
-                "char": CountVectorizer(analyzer="char_wb", ngram_range=char, min_df=self.min_df,
-                                        max_features=self.max_features - half, **common),
-            }
-        return {
-            "word": CountVectorizer(analyzer="word", ngram_range=word, vocabulary=vocabularies["word"],
-                                    token_pattern=r"(?u)\b\w+\b", **common),
-            "char": CountVectorizer(analyzer="char_wb", ngram_range=char, vocabulary=vocabularies["char"], **common),
-        }
+        return CountVectorizer(analyzer="char_wb", ngram_range=char, lowercase=False, dtype=np.float32,
+                               vocabulary=vocabulary)
+
+    def _char_counts(self, texts: list[str]) -> Any:
+        """Character n-gram counts of ``texts`` on the fitted vocabulary (see the module docstring)."""
+        D, words = _word_occurrences(texts)
+        if not hasattr(self, "_char_vec"):
+            self._char_vec = self._char_counter(self.vocabularies_["char"])
+        if not words:
+            from scipy import sparse
+
+            return sparse.csr_matrix((len(texts), len(self.vocabularies_["char"])), dtype=np.float32)
+        return (D @ self._char_vec.transform(words)).tocsr()
+
+    def _fit_char_counts(self, texts: list[str]) -> tuple[Any, list[str]]:
+        """Fit the character n-gram vocabulary (``min_df``, then the ``max_features - max_features // 2`` most
+        frequent, ties by term) and return the training counts and the terms (sorted)."""
+        D, words = _word_occurrences(texts)
+        vocab = self._char_counter()
+        W = vocab.fit_transform(words)
+        terms = np.asarray(vocab.get_feature_names_out(), dtype=object)
+        counts = (D @ W).tocsr()
+        df = np.bincount(counts.indices, minlength=counts.shape[1])
+        keep = np.flatnonzero(df >= self.min_df)
+        if not len(keep):  # min_df leaves no term (tiny data): keep every term
+            keep = np.arange(counts.shape[1])
+        limit = self.max_features - self.max_features // 2
+        if len(keep) > limit:
+            tf = np.asarray(counts.sum(axis=0)).ravel()[keep]
+            order = np.lexsort((terms[keep], -tf))  # most frequent first, ties by term
+            keep = keep[order[:limit]]
+        keep = keep[np.argsort(terms[keep], kind="stable")]
+        return counts[:, keep].tocsr(), [str(t) for t in terms[keep]]
 
     def _tfidf(self, counts: Any, idf: np.ndarray) -> Any:
         from sklearn.preprocessing import normalize
@@ -90,9 +133,10 @@ class LinearClassifier(Classifier):
     def _transform(self, texts: list[str]) -> Any:
         from scipy import sparse
 
-        if not hasattr(self, "_vectorizers"):
-            self._vectorizers = self._counters(self.vocabularies_)
-        parts = [self._tfidf(self._vectorizers[k].transform(texts), self.idf_[k]) for k in ("word", "char")]
+        if not hasattr(self, "_word_vec"):
+            self._word_vec = self._word_counter(self.vocabularies_["word"])
+        parts = [self._tfidf(self._word_vec.transform(texts), self.idf_["word"]),
+                 self._tfidf(self._char_counts(texts), self.idf_["char"])]
         return sparse.hstack(parts, format="csr")
 
     # --------------------------------------------------------------- fit / logits
@@ -109,42 +153,29 @@ class LinearClassifier(Classifier):
         from sklearn.linear_model import LogisticRegression
 
         texts = [record_text(r, self.max_pages) for r in records]
-        vectorizers = self._counters()
-        self.vocabularies_, self.idf_ = {}, {}
-        parts = []
         n = len(texts)
-        for key, vec in vectorizers.items():
-            try:
-                counts = vec.fit_transform(texts)
-            except ValueError:  # min_df leaves no term (tiny data): keep every term
-                vec.set_params(min_df=1)
-                counts = vec.fit_transform(texts)
-            df = np.diff(counts.tocsc().indptr)
+        word_vec = self._word_counter()
+        try:
+            word_counts = word_vec.fit_transform(texts)
+        except ValueError:  # min_df leaves no term (tiny data): keep every term
+            word_vec.set_params(min_df=1)
+            word_counts = word_vec.fit_transform(texts)
+        char_counts, char_terms = self._fit_char_counts(texts)
+        self.vocabularies_ = {"word": [str(t) for t in word_vec.get_feature_names_out()], "char": char_terms}
+        self.idf_ = {}
+        parts = []
+        for key, counts in (("word", word_counts), ("char", char_counts)):
+            df = np.bincount(counts.tocsr().indices, minlength=counts.shape[1])
             self.idf_[key] = (np.log((1.0 + n) / (1.0 + df)) + 1.0).astype(np.float64)
-            terms = vec.get_feature_names_out()
-            self.vocabularies_[key] = [str(t) for t in terms]
             parts.append(self._tfidf(counts, self.idf_[key]))
         X = sparse.hstack(parts, format="csr")
-        self._vectorizers = self._counters(self.vocabularies_)
+        self._forget_vectorizers()
         weights = self._class_weights(Y) if self.class_weight == "balanced" else None
         sw = sample_weight
         if weights is not None and not self.multi_label_:
             sw = weights[Y] * (sw if sw is not None else 1.0)
         if self.multi_label_:
-            coefs, intercepts = [], []
-            for j in range(Y.shape[1]):
-                y = Y[:, j].astype(np.int64)
-                if y.min() == y.max():  # a class on every row or on none: a constant score
-                    coefs.append(np.zeros(X.shape[1]))
-                    intercepts.append(8.0 if y.max() == 1 else -8.0)
-                    continue
-                clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed, solver="liblinear",
-                                         class_weight="balanced" if self.class_weight == "balanced" else None)
-                clf.fit(X, y, sample_weight=sample_weight)
-                coefs.append(clf.coef_[0])
-                intercepts.append(float(clf.intercept_[0]))
-            self.coef_ = np.asarray(coefs, dtype=np.float64)
-            self.intercept_ = np.asarray(intercepts, dtype=np.float64)
+            self.coef_, self.intercept_ = self._fit_one_vs_rest(X, Y, sample_weight)
         else:
             clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
             clf.fit(X, Y, sample_weight=sw)
@@ -155,6 +186,37 @@ class LinearClassifier(Classifier):
             self.coef_ = np.asarray(coef, dtype=np.float64)
             self.intercept_ = np.asarray(intercept, dtype=np.float64)
         self.card_["n_features"] = int(X.shape[1])
+
+    def _fit_one_vs_rest(self, X: Any, Y: np.ndarray, sample_weight: np.ndarray | None) -> tuple[np.ndarray,
+                                                                                                     np.ndarray]:
+        """One binary logistic regression per class (liblinear, dual), ``n_jobs`` classes at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+
+        def solve(j: int) -> tuple[np.ndarray, float]:
+            y = Y[:, j].astype(np.int64)
+            if y.min() == y.max():  # a class on every row or on none: a constant score
+                return np.zeros(X.shape[1]), (8.0 if y.max() == 1 else -8.0)
+            clf = LogisticRegression(C=self.C, solver="liblinear", dual=True, tol=self.ovr_tol,
+                                     max_iter=self.max_iter, random_state=self.seed,
+                                     class_weight="balanced" if self.class_weight == "balanced" else None)
+            with warnings.catch_warnings():  # a loose tolerance is the point; liblinear's own default
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y, sample_weight=sample_weight)
+            return clf.coef_[0], float(clf.intercept_[0])
+
+        jobs = self.n_jobs or os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=max(1, min(jobs, Y.shape[1]))) as pool:
+            solved = list(pool.map(solve, range(Y.shape[1])))
+        return (np.asarray([c for c, _ in solved], dtype=np.float64),
+                np.asarray([b for _, b in solved], dtype=np.float64))
+
+    def _forget_vectorizers(self) -> None:
+        for name in ("_word_vec", "_char_vec"):
+            if hasattr(self, name):
+                delattr(self, name)
 
     def _class_weights(self, Y: np.ndarray) -> np.ndarray | None:
         if self.multi_label_:
@@ -189,5 +251,21 @@ class LinearClassifier(Classifier):
         self.idf_ = {"word": arrays["idf_word"], "char": arrays["idf_char"]}
         self.coef_ = arrays["coef"]
         self.intercept_ = arrays["intercept"]
-        if hasattr(self, "_vectorizers"):
-            del self._vectorizers
+        self._forget_vectorizers()
+
+
+def _word_occurrences(texts: list[str]) -> tuple[Any, list[str]]:
+    """(documents × distinct words) counts and the words, split as scikit-learn's ``char_wb`` analyzer does
+    (lower-cased, on white space)."""
+    from scipy import sparse
+
+    index: dict[str, int] = {}
+    indices: list[int] = []
+    indptr = [0]
+    for text in texts:
+        indices.extend(index.setdefault(w, len(index)) for w in text.lower().split())
+        indptr.append(len(indices))
+    D = sparse.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                           np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(index)))
+    D.sum_duplicates()
+    return D, list(index)
