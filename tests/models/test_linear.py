@@ -115,3 +115,39 @@ def test_from_settings() -> None:
     model = LinearClassifier.from_settings(s)
     assert (model.C, model.min_df, model.seed) == (2.0, 1, 3)
     assert set(s.linear.model_dump()) <= set(model.get_params())
+
+
+def test_char_vocabulary_and_counts_match_sklearn_char_wb() -> None:
+    """Counting n-grams per distinct word gives scikit-learn's char_wb vocabulary (min_df) and counts."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    X, _ = synth(60, 6)
+    texts = [f"{r['name']}\n{r['text']}" for r in X] + ["ÉCOLE  İstanbul\tStraße\u00a0x", "", "a a a"]
+    model = LinearClassifier(min_df=2, max_features=2_000_000)
+    counts, terms = model._fit_char_counts(texts)
+    ref = CountVectorizer(analyzer="char_wb", ngram_range=model.char_ngrams, min_df=2)
+    expected = ref.fit_transform(texts)
+    assert terms == list(ref.get_feature_names_out())
+    assert (counts != expected).nnz == 0
+    model.vocabularies_ = {"char": terms}
+    assert (model._char_counts(texts[::-1]) != expected[::-1]).nnz == 0
+
+
+def test_max_features_keeps_the_most_frequent_char_ngrams() -> None:
+    X, _ = synth(60, 7)
+    texts = [r["text"] for r in X]
+    full, terms = LinearClassifier(min_df=1, max_features=2_000_000)._fit_char_counts(texts)
+    cut, kept = LinearClassifier(min_df=1, max_features=200)._fit_char_counts(texts)
+    assert len(kept) == 100 and kept == sorted(kept)
+    tf = dict(zip(terms, np.asarray(full.sum(axis=0)).ravel()))
+    assert min(tf[t] for t in kept) >= max(tf[t] for t in terms if t not in set(kept))
+    column = {t: j for j, t in enumerate(terms)}
+    assert (cut != full[:, [column[t] for t in kept]]).nnz == 0
+
+
+def test_multi_label_threads_do_not_change_the_fit() -> None:
+    X, y = synth(160, 8, multi=True)
+    one = small(n_jobs=1).fit(X, y)
+    two = small(n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.coef_, two.coef_)
+    np.testing.assert_array_equal(one.intercept_, two.intercept_)
