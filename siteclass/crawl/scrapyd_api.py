@@ -20,7 +20,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -186,8 +186,6 @@ def scrapyd_conf(settings: ScrapydSettings, directory: str | Path | None = None)
         f"max_proc          = {settings.max_proc}",
         f"max_proc_per_cpu  = {settings.max_proc_per_cpu}",
         f"poll_interval     = {settings.queue_poll_s}",
-        "# jobs start through siteclass's runner: Scrapyd's own imports pkg_resources (~1.5 s per job)",
-        f"runner            = {settings.runner}",
         "# pending jobs and finished jobs are kept in SQLite, so both survive a Scrapyd restart",
         "spiderqueue       = scrapyd.spiderqueue.SqliteSpiderQueue",
         "jobstorage        = scrapyd.jobstorage.SqliteJobStorage",
@@ -209,17 +207,13 @@ class LocalScrapyd:
     It runs in its own process group, so :meth:`stop` also ends the crawl processes it started.
     """
 
-    def __init__(
-        self, folder: str | Path, max_proc: int = 0, port: int = 0, queue_poll_s: float = 0.5,
-        runner: str | None = None,
-    ) -> None:
+    def __init__(self, folder: str | Path, max_proc: int = 0, port: int = 0, queue_poll_s: float = 0.5) -> None:
         self.folder = Path(folder)
         self.port = port or _free_port()
         self.folder.mkdir(parents=True, exist_ok=True)
-        values: dict[str, Any] = {"http_port": self.port, "max_proc": max_proc, "queue_poll_s": queue_poll_s}
-        if runner is not None:  # None: the configured default (siteclass's runner)
-            values["runner"] = runner
-        conf = ScrapydSettings.model_validate(values)
+        conf = ScrapydSettings.model_validate(
+            {"http_port": self.port, "max_proc": max_proc, "queue_poll_s": queue_poll_s}
+        )
         (self.folder / "scrapyd.conf").write_text(scrapyd_conf(conf, self.folder), encoding="utf-8")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -227,7 +221,7 @@ class LocalScrapyd:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> LocalScrapyd:
+    def start(self, timeout_s: float = 60.0) -> Self:
         with (self.folder / "scrapyd.out").open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "scrapyd", "--pidfile=", "--logfile", str(self.folder / "twistd.log")],
@@ -259,7 +253,7 @@ class LocalScrapyd:
             self.proc.wait()
         self.proc = None
 
-    def __enter__(self) -> LocalScrapyd:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -1,18 +1,15 @@
-"""The Scrapyd scheduler's poll clock, job durations and job runner, without a Scrapyd process."""
+"""The Scrapyd scheduler's poll clock, job durations and the job process's imports, without a Scrapyd process."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
-from siteclass.config import ScrapydSettings
-from siteclass.crawl.scrapyd_api import SETTINGS_MODULE, _duration, build_egg, scrapyd_conf
+from siteclass.crawl.scrapyd_api import _duration
 from siteclass.crawl.scrapyd_poll import MARGIN_S, PollClock
-from siteclass.crawl.scrapyd_runner import EggError, activate_egg, egg_settings_module
 
 
 def test_poll_clock_backs_off_until_a_job_has_ended() -> None:
@@ -60,34 +57,17 @@ def test_job_duration_from_listjobs_times() -> None:
     assert _duration({"id": "z", "start_time": "None", "end_time": "2026-01-01 10:00:00"}) is None
 
 
-def test_conf_names_the_siteclass_runner() -> None:
-    conf = scrapyd_conf(ScrapydSettings())
-    assert "runner            = siteclass.crawl.scrapyd_runner" in conf
-    assert "runner            = scrapyd.runner" in scrapyd_conf(ScrapydSettings(runner="scrapyd.runner"))
-
-
-def test_runner_activates_the_siteclass_egg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _, data = build_egg()
-    egg = tmp_path / "siteclass-1.egg"
-    egg.write_bytes(data)
-    assert egg_settings_module(str(egg)) == SETTINGS_MODULE
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delenv("SCRAPY_SETTINGS_MODULE", raising=False)
-    activate_egg(str(egg))
-    assert sys.path[-1] == str(egg)  # after the installed packages, where pkg_resources puts an egg
-    assert os.environ["SCRAPY_SETTINGS_MODULE"] == SETTINGS_MODULE
-    monkeypatch.setenv("SCRAPY_SETTINGS_MODULE", "custom.settings")
-    activate_egg(str(egg))
-    assert os.environ["SCRAPY_SETTINGS_MODULE"] == "custom.settings"  # an explicit module wins, as in Scrapyd
-    assert sys.path.count(str(egg)) == 1
-
-
-def test_runner_refuses_an_egg_without_scrapy_settings(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.egg"
-    with zipfile.ZipFile(bad, "w") as z:
-        z.writestr("EGG-INFO/entry_points.txt", "[console_scripts]\nx = y:z\n")
-    with pytest.raises(EggError, match="no \\[scrapy\\] settings"):
-        egg_settings_module(str(bad))
-    (tmp_path / "junk.egg").write_bytes(b"not a zip")
-    with pytest.raises(EggError, match="not a Scrapy egg"):
-        egg_settings_module(str(tmp_path / "junk.egg"))
+@pytest.mark.parametrize("in_scrapyd", [True, False])
+def test_scrapyd_job_process_skips_the_pandas_import(in_scrapyd: bool) -> None:
+    """pyarrow imports pandas on its first array from Python objects (0.3–0.4 s of CPU per job) unless the job's
+    settings module marked it absent; only processes Scrapyd started (SCRAPY_PROJECT set) do that."""
+    code = (
+        "import sys, pyarrow as pa, siteclass.crawl.scrapyd_job; from siteclass.crawl.items import SITE_SCHEMA, "
+        "to_table; to_table([], SITE_SCHEMA); pa.array(['x']); print(sys.modules.get('pandas') is not None)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_PROJECT"}
+    if in_scrapyd:
+        env["SCRAPY_PROJECT"] = "siteclass"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ("False" if in_scrapyd else "True")
