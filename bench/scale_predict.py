@@ -258,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         "sites": args.sites, "pages_per_site": args.pages, "crawl_mb": size_mb, "generate_s": gen_s,
         "model": trained, "local": local, "spark": spark, "ratio": ratio, "ratio_without_startup": ratio_warm,
         "agreement": agreement, "cpus": os.cpu_count(), "python": platform.python_version(),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
+    print(f"machine:          {os.cpu_count()} CPUs, load average {result['load_average_1_5_15']} at the end "
+          "(other processes compete with both engines)")
     OUT.mkdir(exist_ok=True)
     (OUT / "scale_predict.json").write_text(json.dumps(result, indent=2))
     return 0 if agreement["same_rows"] and agreement["label_agreement"] == 1.0 else 1
