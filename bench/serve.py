@@ -177,6 +177,22 @@ class ServerProcess:
             time.sleep(0.2)
         raise RuntimeError("server process did not become ready")
 
+    def connections_per_worker(self) -> list[int]:
+        """Established client connections of each worker process (how evenly the kernel spread them)."""
+        import psutil
+
+        assert self.proc is not None
+        port = int(self.url.rsplit(":", 1)[1])
+        counts = []
+        for p in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                conns = [c for c in p.net_connections("tcp") if c.status == "ESTABLISHED" and c.laddr.port == port]
+            except psutil.Error:
+                continue
+            if conns:
+                counts.append(len(conns))
+        return sorted(counts, reverse=True)
+
     def cpu_seconds(self) -> float:
         """CPU time of the server so far: the supervisor and every worker process."""
         import psutil
@@ -329,9 +345,17 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     before = server_counters(server.url)
     cpu = server.cpu_seconds()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120, env=env, check=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    spread = None
+    if hasattr(server, "connections_per_worker"):
+        time.sleep(min(2.0, seconds / 2))
+        spread = server.connections_per_worker()
+    stdout, stderr = proc.communicate(timeout=seconds + 120)
+    if proc.returncode:
+        raise RuntimeError(f"load generator failed: {stderr[-2000:]}")
     server_cpu = server.cpu_seconds() - cpu
-    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(stdout.strip().splitlines()[-1]))
+    result["connections_per_worker"] = spread
     after = server_counters(server.url)
     records, calls, model_cpu = (after[k] - before[k] for k in after)
     n = max(1, result["requests"] + concurrency)  # the timed requests and one warm-up request per connection
@@ -444,6 +468,10 @@ def report(results: list[dict[str, Any]], raw: float, raw_cpu: float, title: str
               f"{r['p99_ms'] / r['p50_ms']:>8.2f} {r['rps'] / raw:>6.0%} {r['errors']:>6} {batch} "
               f"{r['server_cpu_ms']:>15.3f} {1000 * raw_cpu / r['server_cpu_ms']:>9.0%} {model} "
               f"{r['loadgen_cpu_ms']:>19.3f} {r['loadgen_core']:>12.0%}")
+    spread = [f"c={r['concurrency']}: {'/'.join(map(str, r['connections_per_worker']))}" for r in results
+              if r.get("connections_per_worker")]
+    if spread:
+        print(f"connections per worker process: {', '.join(spread)}")
     top = next((r for r in results if r["concurrency"] == 32), None)
     if top is not None:
         share, tail = top["rps"] / raw, top["p99_ms"] / top["p50_ms"]

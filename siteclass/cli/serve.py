@@ -139,5 +139,10 @@ def serve_command(
     with tempfile.TemporaryDirectory(prefix="siteclass-serve-") as tmp:
         os.environ[SETTINGS_ENV] = str(save_settings(settings, tmp))
         os.environ[MODEL_ENV] = str(Path(model).resolve()) if model else ""
+        from siteclass.serve.protocol import reuse_port_supported, serve_workers
+
+        if reuse_port_supported():  # a socket per worker: the kernel spreads the connections evenly
+            serve_workers("siteclass.serve.app:app_from_env", serve.workers, serve.host, serve.port, log_level)
+            return
         uvicorn.run("siteclass.serve.app:app_from_env", factory=True, workers=serve.workers, host=serve.host,
                     port=serve.port, log_level=log_level, timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)

@@ -55,40 +55,43 @@ def test_predict_command_user_errors_exit_2(tmp_path: Path, model_dir: Path, cap
                 "--model", str(tmp_path / "missing")]) == 2
 
 
-@pytest.fixture
-def cli_server(model_dir: Path) -> Iterator[str]:
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def cli_server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "siteclass", "serve", "--model", str(model_dir), "--port", str(port),
-         "--log-level", "warning"],
+         "--log-level", "warning", "--workers", str(request.param)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and proc.poll() is None:
+        ready = 0  # consecutive 200s on new connections: with two workers, both have loaded the model
+        while time.monotonic() < deadline and proc.poll() is None and ready < 8:
             try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
+                ready = ready + 1 if httpx.get(base + "/readyz", timeout=1).status_code == 200 else 0
             except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+                ready = 0
+            time.sleep(0.05 if ready else 0.2)
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
         yield base
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            assert proc.wait(20) is not None  # SIGTERM stops the server (and every worker)
         except subprocess.TimeoutExpired:
             proc.kill()
+            raise
 
 
 def test_serve_command_loads_the_model_folder(cli_server: str) -> None:
     card = httpx.get(cli_server + "/v1/model").json()
     assert card["model_type"] == "fasttext" and card["labels"] == ["bakery", "law", "plumbing"]
-    r = httpx.post(cli_server + "/v1/predict/pages", json={"url": "buns.com", "pages": [{"text": "fresh bread cakes"}]})
-    assert r.status_code == 200 and r.json()["status"] == "ok"
-    assert r.json()["industries"][0]["label"] in card["labels"]
+    for _ in range(6):  # new connections (with two workers, they are spread over both; each has the model)
+        r = httpx.post(cli_server + "/v1/predict/pages",
+                       json={"url": "buns.com", "pages": [{"text": "fresh bread cakes"}]})
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert r.json()["industries"][0]["label"] in card["labels"]
 
 
 def test_predict_one_url_prints_industries_and_pages(model_dir: Path, capsys) -> None:
