@@ -101,8 +101,8 @@ class LinearClassifier(Classifier):
         return (D @ self._char_vec.transform(words)).tocsr()
 
     def _fit_char_counts(self, texts: list[str]) -> tuple[Any, list[str]]:
-        """Fit the character n-gram vocabulary (``min_df``, then the ``max_features - max_features // 2`` most
-        frequent, ties by term) and return the training counts and the terms (sorted)."""
+        """Fit the character n-gram vocabulary as CountVectorizer does (``min_df``, then the ``max_features -
+        max_features // 2`` most frequent) and return the training counts and the terms (sorted)."""
         D, words = _word_occurrences(texts)
         vocab = self._char_counter()
         W = vocab.fit_transform(words)
@@ -113,11 +113,9 @@ class LinearClassifier(Classifier):
         if not len(keep):  # min_df leaves no term (tiny data): keep every term
             keep = np.arange(counts.shape[1])
         limit = self.max_features - self.max_features // 2
-        if len(keep) > limit:
-            tf = np.asarray(counts.sum(axis=0)).ravel()[keep]
-            order = np.lexsort((terms[keep], -tf))  # most frequent first, ties by term
-            keep = keep[order[:limit]]
-        keep = keep[np.argsort(terms[keep], kind="stable")]
+        if len(keep) > limit:  # the most frequent, ties broken as CountVectorizer._limit_features does
+            tf = np.asarray(counts.sum(axis=0)).ravel()
+            keep = np.sort(keep[(-tf[keep]).argsort()[:limit]])
         return counts[:, keep].tocsr(), [str(t) for t in terms[keep]]
 
     def _tfidf(self, counts: Any, idf: np.ndarray) -> Any:

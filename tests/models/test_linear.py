@@ -118,14 +118,14 @@ def test_from_settings() -> None:
 
 
 def test_char_vocabulary_and_counts_match_sklearn_char_wb() -> None:
-    """Counting n-grams per distinct word gives scikit-learn's char_wb vocabulary (min_df) and counts."""
+    """Counting n-grams per distinct word gives scikit-learn's char_wb vocabulary (min_df, max_features) and counts."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     X, _ = synth(60, 6)
     texts = [f"{r['name']}\n{r['text']}" for r in X] + ["ÉCOLE  İstanbul\tStraße\u00a0x", "", "a a a"]
-    model = LinearClassifier(min_df=2, max_features=2_000_000)
+    model = LinearClassifier(min_df=2, max_features=1000)  # 500 of the 742 char n-grams with df ≥ 2
     counts, terms = model._fit_char_counts(texts)
-    ref = CountVectorizer(analyzer="char_wb", ngram_range=model.char_ngrams, min_df=2)
+    ref = CountVectorizer(analyzer="char_wb", ngram_range=model.char_ngrams, min_df=2, max_features=500)
     expected = ref.fit_transform(texts)
     assert terms == list(ref.get_feature_names_out())
     assert (counts != expected).nnz == 0
