@@ -8,10 +8,14 @@ site records: name, domain, one page whose title is the one-line ``description``
 ``full_description``.
 
 1. **transformer** (frozen bundled encoder, head trained here on the *single* task): the same saved model
-   predicts the test records three ways — PyTorch (the anchor), ONNX Runtime fp32 and ONNX Runtime int8
-   (``siteclass export [--int8]``). Reported: records/s end to end (tokenise → encoder → head; the encoder's
-   vector cache cleared before each run; ``--rounds`` interleaved rounds, the best kept), speed-up over
-   PyTorch, top-1 agreement with PyTorch, max |Δp|, test accuracy.
+   predicts the test records three ways — PyTorch (the anchor: ``models/bert.py``, default torch threads),
+   ONNX Runtime fp32 (``siteclass export``: the encoder graph fused at export into Attention /
+   SkipLayerNormalization / BiasGelu nodes) and ONNX Runtime int8 (``siteclass export --int8``: the fused graph,
+   SmoothQuant-rescaled, dynamic int8 weights per channel, feed-forward output projections fp32). All three use
+   the same length-sorted batching of ``Encoder.encode``. Reported: records/s end to end (tokenise → encoder →
+   head; the encoder's vector cache cleared before each run; ``--rounds`` interleaved rounds, the best kept,
+   all rounds listed), speed-up over PyTorch, top-1 agreement with PyTorch, max |Δp|, test accuracy, the
+   fused operators and the load average before and after (other processes on the machine skew the figures).
    Targets: ONNX ≥ 1.5× PyTorch's throughput with ≥ 99 % top-1 agreement.
 2. **zeroshot** on the *groups* task (47 industry groups as labels, each label's name its description):
    P@1 (the top label is one of the company's groups) on a sample, beside the "always the most frequent
@@ -109,6 +113,11 @@ def bench_transformer(rows: list[dict[str, Any]], args: argparse.Namespace, work
         "task": "crunchbase single (40 groups)", "n_train": len(train), "n_test": len(test),
         "max_tokens": args.max_tokens, "train_seconds": round(train_s, 1), "export_seconds": export_s,
         "torch_threads": _torch_threads(), "backends": {},
+        "export_info": {
+            name: {k: v for k, v in json.loads((folders[name] / "onnx.json").read_text()).items()
+                   if k in ("fused_operators", "quantization", "max_abs_diff_vs_torch", "min_cosine_vs_torch")}
+            for name in folders if name != "torch"
+        },
     }
     models = {
         name: load_model(folder).use_backend("torch" if name == "torch" else "onnx")  # type: ignore[attr-defined]
@@ -142,6 +151,10 @@ def bench_transformer(rows: list[dict[str, Any]], args: argparse.Namespace, work
         row["model_mb"] = round(sum(f.stat().st_size for f in folders[name].rglob("*") if f.is_file()) / 1e6, 1)
         out["backends"][name] = row
     return out
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _torch_threads() -> int:
@@ -199,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     rows = load_rows(args.data)
-    result: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    result: dict[str, Any] = {"cpu_count": os.cpu_count(), "load_average_before": _load()}
     with tempfile.TemporaryDirectory(prefix="siteclass-bench-") as tmp:
         work = Path(tmp)
         result["transformer"] = bench_transformer(rows, args, work)
@@ -215,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
                 + ("" if name == "torch" else ("  target met" if row["meets_target"] else "  TARGET MISSED"))
             )
         print(f"  targets: ≥ {TARGET_SPEEDUP}× PyTorch's throughput with ≥ {TARGET_AGREEMENT:.0%} top-1 agreement")
+        for name, row in t["backends"].items():
+            print(f"  {name:<10} rounds (records/s): {row['rounds_records_per_s']}")
+        for name, info in t["export_info"].items():
+            print(f"  {name:<10} fused {info.get('fused_operators')}; int8: {info.get('quantization') or 'no'}")
+        result["load_average_after_transformer"] = _load()
+        print(f"  {os.cpu_count()} CPUs, torch threads {t['torch_threads']}; load average (1, 5, 15 min) "
+              f"before {result['load_average_before']}, after {result['load_average_after_transformer']}")
         if args.zeroshot:
             result["zeroshot"] = z = bench_zeroshot(rows, args, work)
             a = z["anchor_most_frequent_group"]

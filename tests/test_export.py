@@ -1,4 +1,4 @@
-"""ONNX export: parity with PyTorch (fp32 within 1e-4, int8 top-1), the CLI, and inference with torch blocked."""
+"""ONNX export (fused graph): parity with PyTorch (fp32 within 1e-4, int8 top-1), the CLI, and inference with torch blocked."""
 
 from __future__ import annotations
 
@@ -74,6 +74,8 @@ def test_fp32_parity(saved: Path, exported: Path, test_records: list[dict]) -> N
     assert (p_torch.argmax(axis=1) == p_onnx.argmax(axis=1)).all()
     info = json.loads((exported / EXPORT_INFO).read_text())
     assert info["int8"] is False and info["max_abs_diff_vs_torch"] < 1e-4 and info["model_type"] == "transformer"
+    # the saved graph is fused: one Attention per layer, residual + LayerNorm fused twice per layer (MiniLM: 6 layers)
+    assert info["fused_operators"]["Attention"] == 6 and info["fused_operators"]["SkipLayerNormalization"] == 12
     # the same folder switches back to PyTorch on request
     back = load_model(exported).use_backend("torch")  # type: ignore[attr-defined]
     np.testing.assert_allclose(back.predict_proba(test_records), p_torch, atol=1e-9)

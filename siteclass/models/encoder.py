@@ -206,8 +206,13 @@ class OnnxEncoder(Encoder):
         self.onnx_path = Path(onnx_path)
         if not self.onnx_path.is_file():
             raise ModelError(f"{self.onnx_path} does not exist; run `siteclass export --model DIR --format onnx`")
+        # One warm session per encoder (get_encoder shares it per process). The transformer fusions are already in
+        # the file (export time); ORT_ENABLE_ALL adds ORT's own rewrites (e.g. int8 MatMul + scale fusions).
+        # Sequential execution, intra-op threads left at ORT's default: one per physical core.
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(self.onnx_path), opts, providers=["CPUExecutionProvider"])
 
     def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
