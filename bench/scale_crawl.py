@@ -24,9 +24,9 @@ It does this twice, and the two figures mean different things:
    this figure, as long as the machine keeps some CPU idle during the run (the printout shows the CPU use).
 
 Why one Scrapyd process is slower than the local crawl of the same sites: each Scrapyd job is a fresh Scrapy
-process, ~2 s of CPU to start (imports, Scrapy's set-up) and ~1 s to stop, beside ~2.5 s to crawl a chunk of
-100 fast local sites — ten chunks pay that ten times, the local crawl once; and a job extracts text inline
-while the local crawl has a second process for it. ``--chunk-size 250`` shows what larger chunks save. The
+process: starting and stopping it (imports, Scrapy's set-up, exit) costs ~2.2 s of CPU, as much as crawling a
+chunk of 100 fast local sites — ten chunks pay that ten times, the local crawl once; and a job extracts text
+inline while the local crawl has a second process for it. ``--chunk-size 250`` shows what larger chunks save. The
 crawl-phase and merge times are printed apart. The machine's load average and CPU use during each run are
 printed: other processes on the machine skew every figure, so compare the rows of one run only.
 """

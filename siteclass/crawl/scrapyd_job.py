@@ -19,6 +19,10 @@ import os
 import sys
 from typing import Any
 
+from siteclass.crawl.scrapy_settings import *  # noqa: F403  (the upper-case names are the Scrapy settings)
+from siteclass.crawl.scrapy_settings import SETTINGS_KEY
+from siteclass.crawl.spider import SiteclassSpider
+
 
 class _NoPandas(importlib.abc.MetaPathFinder):
     """``import pandas`` raises ImportError (pyarrow then goes on without it)."""
@@ -31,10 +35,6 @@ class _NoPandas(importlib.abc.MetaPathFinder):
 
 if os.environ.get("SCRAPY_PROJECT") and "pandas" not in sys.modules:
     sys.meta_path.insert(0, _NoPandas())
-
-from siteclass.crawl.scrapy_settings import *  # noqa: F403  (the upper-case names are the Scrapy settings)
-from siteclass.crawl.scrapy_settings import SETTINGS_KEY
-from siteclass.crawl.spider import SiteclassSpider
 
 
 class ScrapydSiteclassSpider(SiteclassSpider):
