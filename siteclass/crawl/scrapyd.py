@@ -6,7 +6,8 @@
    ``scrapyd.chunk_size``;
 2. upload the siteclass egg to every server (``addversion.json``);
 3. keep at most ``max_running + max_pending`` jobs of this crawl on each server, preferring the least busy one
-   (Scrapyd has no multi-node queue; this scheduler is it); poll ``listjobs.json`` every ``poll_s``;
+   (Scrapyd has no multi-node queue; this scheduler is it); poll ``listjobs.json`` every ``poll_s``, and sooner
+   (down to ``min_poll_s``) when a running job should end (:class:`~siteclass.crawl.scrapyd_poll.PollClock`);
 4. a job that ends without a row for each of its sites is retried once (only the missing sites), a job its server
    forgot (restart) is rescheduled; sites still missing become ``unreachable`` rows — never lost;
 5. merge every chunk's Parquet into OUT/sites.parquet, pages.parquet, raw.parquet — the layout of a local crawl.
