@@ -33,6 +33,7 @@ dot products, agreement near but not reliably above 99 % on the benchmark's near
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -282,6 +283,8 @@ def quantize_int8(src: Path, dest: Path, calibration: list[tuple[np.ndarray, np.
     model = onnx.load(str(src))
     keep_fp32 = prepare_int8(model, calibration, SMOOTH_ALPHA, split_rows=intermediate_size)
     smoothed = dest.with_suffix(".smooth.tmp")
+    root = logging.getLogger()
+    root.addFilter(_no_preprocess_hint)  # quantize_dynamic's "consider pre-processing" warning: not applicable here
     try:
         onnx.save(model, str(smoothed))
         quantize_dynamic(
@@ -289,7 +292,12 @@ def quantize_int8(src: Path, dest: Path, calibration: list[tuple[np.ndarray, np.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
+        root.removeFilter(_no_preprocess_hint)
         smoothed.unlink(missing_ok=True)
+
+
+def _no_preprocess_hint(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def load_onnx_model(model_dir: str | Path) -> Classifier:
