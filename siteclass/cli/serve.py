@@ -90,7 +90,15 @@ def serve_command(
     allow_network: Annotated[
         list[str] | None, typer.Option("--allow-network", help="A CIDR range live fetches may reach; repeatable.")
     ] = None,
-    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy for live fetches (it resolves names).")] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option("--proxy", help="HTTP proxy for live fetches: a CONNECT tunnel to the address checked here."),
+    ] = None,
+    proxy_resolves: Annotated[
+        bool,
+        typer.Option("--proxy-resolves", help="Send names that do not resolve here to the proxy unchecked "
+                     "(the proxy must then refuse private addresses itself)."),
+    ] = False,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Industries per answer.")] = None,
     min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="'unknown' below this.")] = None,
     deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds per request before 504.")] = None,
@@ -111,7 +119,8 @@ def serve_command(
         config,
         **{
             "serve.host": host, "serve.port": port, "serve.allow_private": True if allow_private else None,
-            "serve.allow_networks": allow_network or None, "serve.proxy": proxy, "serve.top_k": top_k,
+            "serve.allow_networks": allow_network or None, "serve.proxy": proxy,
+            "serve.proxy_resolves": True if proxy_resolves else None, "serve.top_k": top_k,
             "serve.min_confidence": min_confidence, "serve.deadline_s": deadline,
             "serve.max_concurrency": max_concurrency, "serve.workers": workers,
             "serve.inference": inference,

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from siteclass.crawl.scrapyd_api import _duration
@@ -55,19 +51,3 @@ def test_job_duration_from_listjobs_times() -> None:
     assert _duration(job) == pytest.approx(90.5)
     assert _duration({"id": "y", "start_time": "2026-01-01 10:00:00"}) is None
     assert _duration({"id": "z", "start_time": "None", "end_time": "2026-01-01 10:00:00"}) is None
-
-
-@pytest.mark.parametrize("in_scrapyd", [True, False])
-def test_scrapyd_job_process_skips_the_pandas_import(in_scrapyd: bool) -> None:
-    """pyarrow imports pandas on its first array from Python objects (0.3–0.4 s of CPU per job) unless the job's
-    settings module marked it absent; only processes Scrapyd started (SCRAPY_PROJECT set) do that."""
-    code = (
-        "import sys, pyarrow as pa, siteclass.crawl.scrapyd_job; from siteclass.crawl.items import SITE_SCHEMA, "
-        "to_table; to_table([], SITE_SCHEMA); pa.array(['x']); print(sys.modules.get('pandas') is not None)"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "SCRAPY_PROJECT"}
-    if in_scrapyd:
-        env["SCRAPY_PROJECT"] = "siteclass"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == ("False" if in_scrapyd else "True")
