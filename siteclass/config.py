@@ -90,7 +90,7 @@ class LinearParams(_Section):
     max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
     ovr_tol: float = Field(0.1, gt=0, description="multi-label: stopping tolerance of each one-vs-rest liblinear "
                            "dual solve (liblinear's own default; tighter is slower, same scores)")
-    n_jobs: int = Field(0, ge=0, description="multi-label: one-vs-rest problems solved at once (threads); 0: CPUs")
+    n_jobs: int = Field(0, ge=0, description="multi-label: one-vs-rest problems solved at once (processes); 0: CPUs")
 
 
 class FastTextParams(_Section):
@@ -145,6 +145,10 @@ class TrainSettings(_Section):
     keep_checkpoints: bool = Field(False, description="keep OUT/checkpoints after a successful run")
     calibrate: bool = True
     device: str = Field("auto", description="auto, cpu, cuda")
+    dist_timeout_s: float = Field(
+        1800.0, gt=0, description="torchrun: seconds a rendezvous or collective may wait for the other workers "
+        "before the worker fails (torch's default); with --max-restarts the group then restarts"
+    )
     linear: LinearParams = Field(default_factory=LinearParams)
     fasttext: FastTextParams = Field(default_factory=FastTextParams)
     transformer: TransformerParams = Field(default_factory=TransformerParams)

@@ -13,7 +13,8 @@ LogisticRegression; it took over 25 minutes before these two changes):
   product (documents × words) @ (words × n-grams) — the same counts as scikit-learn's ``char_wb`` analyzer
   (the contract test checks it), without generating the n-grams of every word occurrence in Python.
 - Multi-label: each one-vs-rest problem is solved by liblinear's *dual* coordinate descent (many more features
-  than rows), to liblinear's own tolerance (``ovr_tol``), in ``n_jobs`` threads (liblinear releases the GIL).
+  than rows), to liblinear's own tolerance (``ovr_tol``), in ``n_jobs`` worker processes (reproducible:
+  liblinear's random generator is per process).
 """
 
 from __future__ import annotations
@@ -188,27 +189,23 @@ class LinearClassifier(Classifier):
 
     def _fit_one_vs_rest(self, X: Any, Y: np.ndarray, sample_weight: np.ndarray | None) -> tuple[np.ndarray,
                                                                                                      np.ndarray]:
-        """One binary logistic regression per class (liblinear, dual), ``n_jobs`` classes at a time."""
-        from concurrent.futures import ThreadPoolExecutor
+        """One binary logistic regression per class (liblinear, dual), ``n_jobs`` worker processes.
 
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.linear_model import LogisticRegression
+        Processes, not threads: liblinear draws its coordinate order from C's one global random generator, so
+        solves running in threads of one process interleave their draws and the fit is no longer reproducible.
+        """
+        from joblib import Parallel, delayed
 
-        def solve(j: int) -> tuple[np.ndarray, float]:
-            y = Y[:, j].astype(np.int64)
-            if y.min() == y.max():  # a class on every row or on none: a constant score
-                return np.zeros(X.shape[1]), (8.0 if y.max() == 1 else -8.0)
-            clf = LogisticRegression(C=self.C, solver="liblinear", dual=True, tol=self.ovr_tol,
-                                     max_iter=self.max_iter, random_state=self.seed,
-                                     class_weight="balanced" if self.class_weight == "balanced" else None)
-            with warnings.catch_warnings():  # a loose tolerance is the point; liblinear's own default
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf.fit(X, y, sample_weight=sample_weight)
-            return clf.coef_[0], float(clf.intercept_[0])
-
-        jobs = self.n_jobs or os.cpu_count() or 1
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, Y.shape[1]))) as pool:
-            solved = list(pool.map(solve, range(Y.shape[1])))
+        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, Y.shape[1]))
+        params = {"C": self.C, "tol": self.ovr_tol, "max_iter": self.max_iter, "random_state": self.seed,
+                  "class_weight": "balanced" if self.class_weight == "balanced" else None}
+        columns = [Y[:, j].astype(np.int64) for j in range(Y.shape[1])]
+        if jobs == 1:
+            solved = [_solve_binary(X, y, sample_weight, params) for y in columns]
+        else:
+            solved = Parallel(n_jobs=jobs, backend="loky")(
+                delayed(_solve_binary)(X, y, sample_weight, params) for y in columns
+            )
         return (np.asarray([c for c, _ in solved], dtype=np.float64),
                 np.asarray([b for _, b in solved], dtype=np.float64))
 
@@ -268,3 +265,18 @@ def _word_occurrences(texts: list[str]) -> tuple[Any, list[str]]:
                            np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(index)))
     D.sum_duplicates()
     return D, list(index)
+
+
+def _solve_binary(X: Any, y: np.ndarray, sample_weight: np.ndarray | None,
+                  params: dict[str, Any]) -> tuple[np.ndarray, float]:
+    """One one-vs-rest problem: liblinear dual coordinate descent to liblinear's own tolerance."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    if y.min() == y.max():  # a class on every row or on none: a constant score
+        return np.zeros(X.shape[1]), (8.0 if y.max() == 1 else -8.0)
+    clf = LogisticRegression(solver="liblinear", dual=True, **params)
+    with warnings.catch_warnings():  # a loose tolerance is the point; liblinear's own default
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y, sample_weight=sample_weight)
+    return clf.coef_[0], float(clf.intercept_[0])

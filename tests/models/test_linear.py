@@ -145,7 +145,7 @@ def test_max_features_keeps_the_most_frequent_char_ngrams() -> None:
     assert (cut != full[:, [column[t] for t in kept]]).nnz == 0
 
 
-def test_multi_label_threads_do_not_change_the_fit() -> None:
+def test_multi_label_worker_processes_do_not_change_the_fit() -> None:
     X, y = synth(160, 8, multi=True)
     one = small(n_jobs=1).fit(X, y)
     two = small(n_jobs=2).fit(X, y)
