@@ -164,7 +164,7 @@ def train(
     train_split, val_split = load_split(data, "train"), load_split(data, "val")
     if not train_split.records:
         raise InputError(f"{data / 'train.parquet'} has no rows")
-    distributed = init_distributed()
+    distributed = init_distributed(s.dist_timeout_s)
     rank, world = dist_info()
     if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0"):
         resume = True  # an elastic restart continues from the last checkpoint

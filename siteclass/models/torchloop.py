@@ -126,8 +126,15 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed() -> bool:
-    """Initialise the process group from torchrun's environment (WORLD_SIZE > 1). True when distributed."""
+def init_distributed(timeout_s: float = 1800.0) -> bool:
+    """Initialise the process group from torchrun's environment (WORLD_SIZE > 1). True when distributed.
+
+    *timeout_s* bounds the rendezvous and every collective: a worker whose peers never connect (a restarted
+    gloo group can stall in its full-mesh connect) or died mid-step fails after it instead of hanging, so that
+    torchrun's ``--max-restarts`` restarts the group.
+    """
+    from datetime import timedelta
+
     import torch
     import torch.distributed as dist
 
@@ -137,7 +144,7 @@ def init_distributed() -> bool:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
     return True
 
 
