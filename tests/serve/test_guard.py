@@ -216,7 +216,9 @@ def _tls_material(tmp_path: Any) -> tuple[Any, Any]:
     return ca_file, (cert_file, key_file)
 
 
-def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_path) -> None:
+def _tls_site(tmp_path: Any) -> tuple[Any, Any, Any, list[str | None]]:
+    """An https site on 127.0.0.2 with a throwaway CA's certificate for secure.test: (CA file, server, handler
+    class whose ``seen`` records requests, the SNI names the handshakes asked for)."""
     import ssl
 
     ca_file, (cert_file, key_file) = _tls_material(tmp_path)
@@ -230,8 +232,15 @@ def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_pa
     }, "seen": []})
     server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return ca_file, server, handler, sni_seen
+
+
+def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_path) -> None:
+    import ssl
+
+    ca_file, server, handler, sni_seen = _tls_site(tmp_path)
+    port = server.server_address[1]
     resolver = loopback_resolver({"secure.test": ["127.0.0.2"], "other.test": ["127.0.0.2"]})
     app = create_app(keyword_model, ServeSettings(allow_networks=["127.0.0.2/32"]), resolver=resolver)
     app.state.serve.fetcher.verify = ssl.create_default_context(cafile=str(ca_file))
@@ -389,19 +398,8 @@ def test_https_behind_a_proxy_tunnels_to_the_address_with_the_name_in_sni(keywor
     import ssl
 
     proxy_url, asked = forward_proxy
-    ca_file, (cert_file, key_file) = _tls_material(tmp_path)
-    sni_seen: list[str | None] = []
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    context.sni_callback = lambda sock, name, ctx: sni_seen.append(name)  # type: ignore[assignment,func-returns-value]
-    handler: Any = type("H", (_Handler,), {"routes": {
-        "/": (200, {}, b"<html><title>Secure pipes</title><body><p>We fix pipes and drains.</p></body></html>"),
-        "/robots.txt": (404, {}, b""),
-    }, "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    ca_file, server, handler, sni_seen = _tls_site(tmp_path)
     port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     resolver = loopback_resolver({"secure.test": ["127.0.0.2"], "other.test": ["127.0.0.2"]})
     app = create_app(keyword_model, ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy_url),
                      resolver=resolver)
