@@ -216,9 +216,10 @@ def _tls_material(tmp_path: Any) -> tuple[Any, Any]:
     return ca_file, (cert_file, key_file)
 
 
-def _tls_site(tmp_path: Any) -> tuple[Any, Any, Any, list[str | None]]:
-    """An https site on 127.0.0.2 with a throwaway CA's certificate for secure.test: (CA file, server, handler
-    class whose ``seen`` records requests, the SNI names the handshakes asked for)."""
+def _ask_tls_site(model: Any, tmp_path: Any, proxy: str | None = None) -> tuple[Any, Any, int, Any, list[str | None]]:
+    """Start an https site on 127.0.0.2 (a throwaway CA's certificate for secure.test only) and ask the app about
+    https://secure.test and https://other.test (both resolve to it): (good, wrong, port, handler class whose
+    ``seen`` records requests, the SNI names the handshakes asked for)."""
     import ssl
 
     ca_file, (cert_file, key_file) = _tls_material(tmp_path)
@@ -232,17 +233,10 @@ def _tls_site(tmp_path: Any) -> tuple[Any, Any, Any, list[str | None]]:
     }, "seen": []})
     server = ThreadingHTTPServer(("127.0.0.2", 0), handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return ca_file, server, handler, sni_seen
-
-
-def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_path) -> None:
-    import ssl
-
-    ca_file, server, handler, sni_seen = _tls_site(tmp_path)
     port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     resolver = loopback_resolver({"secure.test": ["127.0.0.2"], "other.test": ["127.0.0.2"]})
-    app = create_app(keyword_model, ServeSettings(allow_networks=["127.0.0.2/32"]), resolver=resolver)
+    app = create_app(model, ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy), resolver=resolver)
     app.state.serve.fetcher.verify = ssl.create_default_context(cafile=str(ca_file))
 
     async def go() -> tuple[Any, Any]:
@@ -256,6 +250,11 @@ def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_pa
     finally:
         server.shutdown()
         server.server_close()
+    return good, wrong, port, handler, sni_seen
+
+
+def test_https_is_pinned_with_the_name_in_sni_and_verified(keyword_model, tmp_path) -> None:
+    good, wrong, port, handler, sni_seen = _ask_tls_site(keyword_model, tmp_path)
     assert good.status_code == 200 and good.json()["status"] == "ok", good.text
     assert "secure.test" in sni_seen  # the TLS handshake named the site, though the connection went to the IP
     assert (f"secure.test:{port}", "/") in handler.seen
@@ -395,27 +394,8 @@ def test_behind_a_proxy_the_checked_address_is_sent_not_the_name(keyword_model, 
 
 def test_https_behind_a_proxy_tunnels_to_the_address_with_the_name_in_sni(keyword_model, tmp_path,
                                                                           forward_proxy) -> None:
-    import ssl
-
     proxy_url, asked = forward_proxy
-    ca_file, server, handler, sni_seen = _tls_site(tmp_path)
-    port = server.server_address[1]
-    resolver = loopback_resolver({"secure.test": ["127.0.0.2"], "other.test": ["127.0.0.2"]})
-    app = create_app(keyword_model, ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy_url),
-                     resolver=resolver)
-    app.state.serve.fetcher.verify = ssl.create_default_context(cafile=str(ca_file))
-
-    async def go() -> tuple[Any, Any]:
-        async with running(app) as c:
-            good = await c.post("/v1/predict", json={"url": f"https://secure.test:{port}/"})
-            wrong = await c.post("/v1/predict", json={"url": f"https://other.test:{port}/"})
-            return good, wrong
-
-    try:
-        good, wrong = asyncio.run(go())
-    finally:
-        server.shutdown()
-        server.server_close()
+    good, wrong, port, handler, sni_seen = _ask_tls_site(keyword_model, tmp_path, proxy_url)
     assert good.status_code == 200 and good.json()["status"] == "ok", good.text
     assert asked and all(m == "CONNECT" and t == f"127.0.0.2:{port}" for m, t, _ in asked), asked
     assert "secure.test" in sni_seen and (f"secure.test:{port}", "/") in handler.seen
