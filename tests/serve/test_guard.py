@@ -156,7 +156,9 @@ def test_redirect_hops_are_checked_again(keyword_model, second_loopback) -> None
     assert lst.accepted == []
 
 
-def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopback) -> None:
+def _ask_rebinding_site(model: Any, second_loopback: Any, proxy: str | None = None) -> tuple[dict[str, Any], int, int]:
+    """Serve a two-page plumbing site on 127.0.0.2 and ask the app about http://pipes.example through a resolver
+    that answers 127.0.0.2 the first time and 127.0.0.1 after (DNS rebinding): (answer, port, resolver calls)."""
     _server, lst, handler = second_loopback
     port = lst.port
     home = b"<html><title>Pipes</title><body><p>We fix pipes and drains.</p><a href='/about'>About us</a></body></html>"
@@ -168,8 +170,7 @@ def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopb
         answers["count"] += 1
         return ["127.0.0.2"] if answers["count"] == 1 else ["127.0.0.1"]  # the second answer points inside
 
-    settings = ServeSettings(allow_networks=["127.0.0.2/32"])
-    app = create_app(keyword_model, settings, resolver=rebinding)
+    app = create_app(model, ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy), resolver=rebinding)
 
     async def go() -> dict[str, Any]:
         async with running(app) as c:
@@ -177,12 +178,17 @@ def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopb
             assert r.status_code == 200, r.text
             return dict(r.json())
 
-    body = asyncio.run(go())
+    return asyncio.run(go()), port, answers["count"]
+
+
+def test_connection_is_pinned_to_the_checked_address(keyword_model, second_loopback) -> None:
+    _server, lst, handler = second_loopback
+    body, port, resolved = _ask_rebinding_site(keyword_model, second_loopback)
     assert body["status"] == "ok" and body["label"] == "plumbing"
     assert [p["url"] for p in body["pages"]] == [f"http://pipes.example:{port}/", f"http://pipes.example:{port}/about"]
     # every hop (robots.txt, home, about) went to the approved address, speaking the site's Host header
     assert {(f"pipes.example:{port}", p) for p in ("/robots.txt", "/", "/about")} <= set(handler.seen)
-    assert answers["count"] == 1  # resolved once per fetch: the rebinding answer was never asked for
+    assert resolved == 1  # resolved once per fetch: the rebinding answer was never asked for
     assert lst.accepted == []
 
 
@@ -364,32 +370,13 @@ def test_behind_a_proxy_the_checked_address_is_sent_not_the_name(keyword_model, 
     (a proxy rebuilds ``Host`` from an absolute-form request target, so ``GET http://IP/`` would lose the name)."""
     _server, lst, handler = second_loopback
     proxy_url, asked = forward_proxy
-    port = lst.port
-    home = b"<html><title>Pipes</title><body><p>We fix pipes and drains.</p><a href='/about'>About us</a></body></html>"
-    about = b"<html><title>About</title><body><p>Plumbing company fixing leaks since 1990.</p></body></html>"
-    handler.routes.update({"/": (200, {}, home), "/about": (200, {}, about), "/robots.txt": (404, {}, b"")})
-    answers = {"count": 0}
-
-    async def rebinding(host: str, port_: int) -> list[str]:
-        answers["count"] += 1
-        return ["127.0.0.2"] if answers["count"] == 1 else ["127.0.0.1"]
-
-    settings = ServeSettings(allow_networks=["127.0.0.2/32"], proxy=proxy_url)
-    app = create_app(keyword_model, settings, resolver=rebinding)
-
-    async def go() -> dict[str, Any]:
-        async with running(app) as c:
-            r = await c.post("/v1/predict", json={"url": f"http://pipes.example:{port}/"})
-            assert r.status_code == 200, r.text
-            return dict(r.json())
-
-    body = asyncio.run(go())
+    body, port, resolved = _ask_rebinding_site(keyword_model, second_loopback, proxy_url)
     assert body["status"] == "ok" and body["label"] == "plumbing", body
     assert [p["url"] for p in body["pages"]] == [f"http://pipes.example:{port}/", f"http://pipes.example:{port}/about"]
     # the proxy only relays bytes to the approved address; the name travels inside the tunnel (Host header)
     assert asked and {(m, t) for m, t, _ in asked} == {("CONNECT", f"127.0.0.2:{port}")}, asked
     assert {(f"pipes.example:{port}", p) for p in ("/robots.txt", "/", "/about")} <= set(handler.seen)
-    assert answers["count"] == 1 and lst.accepted == []
+    assert resolved == 1 and lst.accepted == []
 
 
 def test_https_behind_a_proxy_tunnels_to_the_address_with_the_name_in_sni(keyword_model, tmp_path,
