@@ -13,6 +13,7 @@ from siteclass._version import __version__
 from siteclass.config import CrawlSettings
 
 SETTINGS_KEY = "SITECLASS_CRAWL"  # the CrawlSettings (as a dict) the spider and pipeline read
+RETRY_HTTP_CODES = (500, 502, 503, 504, 522, 524, 408, 429)  # answers worth another try (serve's live fetch too)
 
 
 def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "METAREFRESH_MAXDELAY": 5,
         "RETRY_ENABLED": crawl.retries > 0,
         "RETRY_TIMES": crawl.retries,
-        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "RETRY_HTTP_CODES": list(RETRY_HTTP_CODES),
         # connection errors only: no retry of timeouts (a slow server would hold the slot twice) or DNS failures
         "RETRY_EXCEPTIONS": [
             "scrapy.exceptions.DownloadConnectionRefusedError",

@@ -26,12 +26,13 @@ from urllib.parse import urljoin, urlsplit
 import httpcore
 import httpx
 
+from siteclass.crawl.scrapy_settings import RETRY_HTTP_CODES
 from siteclass.errors import InputError
 from siteclass.serve.guard import ResolutionError, Target, UrlGuard, UrlNotAllowed
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-_RETRY_CODES = frozenset((500, 502, 503, 504, 522, 524, 408, 429))  # the crawl's RETRY_HTTP_CODES
+_RETRY_CODES = frozenset(RETRY_HTTP_CODES)
 _RETRY_BACKOFF_S = 0.1  # before retry n (n = 1, 2, …): n × this
 _PROXY_ERROR_HEADER = "x-squid-error"  # siteclass.crawl.localweb.DNS_FAIL_HEADER, the header Squid sends
 
