@@ -176,8 +176,8 @@ def run_local(crawl: Path, out: Path, model_dir: Path) -> dict[str, Any]:
 
 def run_spark(crawl: Path, out: Path, model_dir: Path, master: str, partitions: int | None) -> dict[str, Any]:
     from siteclass.config import Settings
+    from siteclass.data.spark import spark_session
     from siteclass.predict import predict_crawl
-    from siteclass.predict_spark import spark_session
 
     settings = Settings()
     settings.predict.progress = False
@@ -186,7 +186,7 @@ def run_spark(crawl: Path, out: Path, model_dir: Path, master: str, partitions: 
     if partitions is not None:
         settings.spark.partitions = partitions
     started = time.perf_counter()
-    session = spark_session(settings)  # predict_crawl_spark's getOrCreate() reuses it
+    session = spark_session(settings.spark)  # predict_crawl_spark's getOrCreate() reuses it
     startup = time.perf_counter() - started
     try:
         result = predict_crawl(crawl, out, model_dir, settings)

@@ -3,10 +3,9 @@
 Spark groups each site's pages in one shuffle (first ``pages_per_site`` by crawl order, text cut to ``page_chars``),
 joins them to ``sites.parquet`` and runs the model in the Python workers: a model *folder* is loaded once per
 worker process and kept for every later batch (workers are reused), a model *object* travels pickled in the task
-closure. ONNX-backed,
-linear and fastText models run without torch on the executors. Spark sorts the result like sites.parquet and the
-driver streams it back as Arrow batches (``ordered_arrow_batches``: no Python object per row) into the same
-PRED.parquet as the local engine (same schema, same rows).
+closure. ONNX-backed, linear and fastText models run without torch on the executors. Spark sorts the result like
+sites.parquet and the driver streams it back as Arrow batches (``ordered_arrow_batches``: no Python object per
+row) into the same PRED.parquet as the local engine (same schema, same rows).
 
     spark-submit --master spark://host:7077 $(which siteclass) predict --crawl s3://bucket/crawl \\
         --out pred.parquet --model model/ --engine spark        # or --spark-master for `siteclass` itself
@@ -80,19 +79,13 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
     return run
 
 
-def spark_session(settings: Settings) -> Any:
-    from siteclass.data.spark import spark_session as session
-
-    return session(settings.spark)
-
-
 def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, settings: Settings) -> Any:
     """Predict a crawl folder with Spark into *out* (one .parquet file, ordered like sites.parquet)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
-    from siteclass.data.spark import ordered_arrow_batches
+    from siteclass.data.spark import ordered_arrow_batches, spark_session
     from siteclass.models.base import Classifier
     from siteclass.predict import PREDICTION_SCHEMA, PredictResult
 
@@ -107,7 +100,7 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
     source: Any = model if isinstance(model, Classifier) else str(Path(model).resolve())
     ds, p = settings.dataset, settings.predict
 
-    spark = spark_session(settings)
+    spark = spark_session(settings.spark)
     sites = pq.read_table(crawl / "sites.parquet", columns=["site_id", "name", "input_url", "final_url", "status"])
     sites = spark.createDataFrame(sites.append_column("pos", pa.array(range(sites.num_rows), pa.int64())))
     if (crawl / "pages.parquet").is_file():

@@ -202,6 +202,7 @@ _CRAWL_ROWS = pa.schema([("_pos", pa.int64()), ("id", pa.string()), ("domain", p
                          ("url", pa.string()), ("status", pa.string()), ("label", pa.list_(pa.string())),
                          ("pages", pa.list_(_PAGE))])
 
+
 def _page_order(page: Mapping[str, Any]) -> tuple[bool, Any, bool, str]:
     """``ORDER BY "order", url`` with NULLS LAST, as the local engine's DuckDB query."""
     order, url = page.get("order"), page.get("url")
