@@ -15,7 +15,6 @@ stays inside the site's deadline. Squid-style proxy answers (``X-Squid-Error: ER
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ssl
 from contextvars import ContextVar
@@ -23,18 +22,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpcore
 import httpx
 
 from siteclass.crawl.scrapy_settings import RETRY_HTTP_CODES
 from siteclass.errors import InputError
 from siteclass.serve.guard import ResolutionError, Target, UrlGuard, UrlNotAllowed
+from siteclass.serve.tunnel import PROXY_ERROR_HEADER, tunnel_through
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _RETRY_CODES = frozenset(RETRY_HTTP_CODES)
 _RETRY_BACKOFF_S = 0.1  # before retry n (n = 1, 2, …): n × this
-_PROXY_ERROR_HEADER = "x-squid-error"  # siteclass.crawl.localweb.DNS_FAIL_HEADER, the header Squid sends
 
 
 @dataclass
@@ -155,7 +153,7 @@ class GuardedFetcher:
             if pinned:
                 transport = httpx.AsyncHTTPTransport(verify=self.verify, limits=limits, trust_env=False)
                 if self.proxy:
-                    _tunnel_through(transport, self.proxy)
+                    tunnel_through(transport, self.proxy)
             else:
                 transport = httpx.AsyncHTTPTransport(proxy=self.proxy, verify=self.verify, limits=limits,
                                                      trust_env=False)
@@ -207,7 +205,7 @@ class GuardedFetcher:
             location = response.headers.get("location", "")
             fetched = Fetched(target.url, response.status_code, response.headers.get("content-type", ""), bytes(body))
             if self.proxy and response.status_code in (502, 503, 504):
-                fetched.proxy_error = response.headers.get(_PROXY_ERROR_HEADER, "").upper()
+                fetched.proxy_error = response.headers.get(PROXY_ERROR_HEADER, "").upper()
             if response.status_code in _REDIRECTS:
                 fetched.body = location.encode("utf-8", "replace")
             return fetched
@@ -425,79 +423,6 @@ def _is_tls_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in type(exc).__name__
-
-
-class _TunnelBackend(httpcore.AsyncNetworkBackend):
-    """A network backend whose ``connect_tcp(IP, port)`` is a ``CONNECT IP:port`` tunnel through the proxy.
-
-    The proxy relays bytes to the address the guard approved and never sees a name to resolve; the request
-    inside the tunnel is the direct one (``Host`` header and TLS SNI carry the name, the certificate is verified
-    against it), for http as for https.
-    """
-
-    def __init__(self, proxy: str, inner: httpcore.AsyncNetworkBackend) -> None:
-        url = httpx.URL(proxy)
-        self.proxy, self._inner = proxy, inner
-        self._tls = url.scheme == "https"
-        self._host, self._port = url.host, url.port or (443 if self._tls else 80)
-        self._auth = ""
-        if url.username or url.password:
-            token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")
-            self._auth = f"Proxy-Authorization: Basic {token}\r\n"
-
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(self._host, self._port, timeout, local_address, socket_options)
-        try:
-            if self._tls:
-                stream = await stream.start_tls(ssl.create_default_context(), self._host, timeout)
-            authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            await stream.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n{self._auth}\r\n".encode(),
-                               timeout)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                chunk = await stream.read(4096, timeout)
-                if not chunk or len(head) > 65536:
-                    raise httpcore.ProxyError(f"the proxy {self.proxy} ended the CONNECT to {authority} unanswered")
-                head += chunk
-            head, _, rest = head.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-            if not 200 <= code < 300:
-                marker = next((v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
-                               if k.strip().lower() == _PROXY_ERROR_HEADER), "")
-                raise httpcore.ProxyError(" ".join([*parts[1:], f"[{marker}]" if marker else ""]).strip())
-            if rest:
-                raise httpcore.ProxyError(f"the proxy {self.proxy} sent data before the tunnel was used")
-        except BaseException:
-            await stream.aclose()
-            raise
-        return stream
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _tunnel_through(transport: httpx.AsyncHTTPTransport, proxy: str) -> None:
-    """Make *transport*'s connections CONNECT tunnels of *proxy* (see :class:`_TunnelBackend`).
-
-    httpx takes no network backend, so the one of its connection pool is wrapped; a test covers it.
-    """
-    pool = getattr(transport, "_pool", None)
-    backend = getattr(pool, "_network_backend", None)
-    if backend is None:
-        raise RuntimeError("this httpx/httpcore version has no pool network backend: the live fetch cannot "
-                           "tunnel through the proxy; use httpx 0.28 / httpcore 1.0")
-    if not isinstance(backend, _TunnelBackend):
-        pool._network_backend = _TunnelBackend(proxy, backend)  # type: ignore[union-attr]
 
 
 def _key(url: str) -> str:
