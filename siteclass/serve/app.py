@@ -42,6 +42,7 @@ from siteclass.serve.cache import TTLCache
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard, UrlNotAllowed
 from siteclass.serve.limits import FastHandler, LimitsMiddleware, ServeMetrics
+from siteclass.serve.model_process import ModelProcess, check_process_source, load_any_model
 from siteclass.serve.schemas import (
     ERROR_RESPONSES,
     BatchRequest,
@@ -73,21 +74,6 @@ class FieldError(Exception):
         self.message = message
 
 
-def load_any_model(source: ModelSource) -> Classifier:
-    """A Classifier from a folder, an instance, a factory, or None (the bundled zero-shot NAICS model)."""
-    if isinstance(source, Classifier):
-        return source
-    if source is None:
-        from siteclass.models.zeroshot import default_zeroshot_model
-
-        return default_zeroshot_model()  # type: ignore[no-any-return]
-    if callable(source):
-        return source()
-    import siteclass
-
-    return siteclass.load_model(source)  # type: ignore[no-any-return]
-
-
 def model_version(model: Classifier) -> str:
     card = getattr(model, "card_", {}) or {}
     if card.get("version"):
@@ -112,9 +98,15 @@ class ServeState:
         self.cache: TTLCache[Answer] = TTLCache(self.serve.cache_size, self.serve.cache_ttl_s)
         self.guard = UrlGuard.from_settings(self.serve, settings.crawl, resolver=resolver)
         self.fetcher = GuardedFetcher.from_settings(settings, self.guard)
+        self.process: ModelProcess | None = None
+        if self.serve.inference == "process":
+            check_process_source(source)
+            self.process = ModelProcess(source, self.serve.top_k, WARM_UP_RECORD)  # type: ignore[arg-type]
         self.batcher = MicroBatcher(
             self._predict_batch, self.serve.microbatch_max, self.serve.microbatch_wait_ms, self.metrics.observe_batch,
-            inline=self.serve.inference == "inline",
+            inline=self.serve.inference == "inline", remote=None if self.process is None else self.process.predict,
+            max_inflight=1 if self.process is None else 2,  # the next batch waits in the pipe, not in the server
+            pace=None if self.process is None else self.process.expected_seconds,
         )
         self._load_task: asyncio.Task[None] | None = None
         self.warm = False  # the model answered a first record (lazy imports, first-call allocations done)
@@ -136,11 +128,18 @@ class ServeState:
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 return
             self.model = model
+        if self.process is not None:  # the child loads its own copy and answers a warm-up record before ready
+            try:
+                await self.process.start()
+            except ModelError as exc:
+                self.model, self.load_error = None, str(exc)
+                return
         self.metrics.model_loaded.set(1)
         # One record through the model before /readyz says 200: the first call imports and allocates lazily
         # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
         with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
-            await asyncio.to_thread(self.model.predict_top_k, [WARM_UP_RECORD], self.serve.top_k)
+            if self.process is None:
+                await asyncio.to_thread(self.model.predict_top_k, [WARM_UP_RECORD], self.serve.top_k)
         if self.serve.gc_freeze:  # the model, its libraries and the app live as long as the server
             gc.collect()
             gc.freeze()
@@ -153,6 +152,8 @@ class ServeState:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._load_task
         await self.batcher.stop()
+        if self.process is not None:
+            await self.process.stop()
         await self.fetcher.aclose()
         if self._frozen:  # an app that stops inside a longer-lived process (tests, embedding) leaves nothing frozen
             gc.unfreeze()

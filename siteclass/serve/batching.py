@@ -6,7 +6,8 @@ batches grow with the load without a timer — nothing waits at low load. ``max_
 wait for more on top, and ``max_batch`` caps the records per call. The model runs in a worker thread (the event
 loop keeps parsing requests meanwhile, which pays off when the model releases the GIL: numpy, ONNX Runtime), or
 ``inline`` in the loop (better for models whose featurisation is pure Python: no GIL hand-offs between the loop
-and the model thread). Jobs whose caller gave up (deadline, disconnect) before the model ran are skipped.
+and the model thread), or in a child process through *remote* (``siteclass.serve.model_process``). Jobs whose
+caller gave up (deadline, disconnect) before the model ran are skipped.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
+_MIN_LEAD_S = 0.001  # a paced batch goes out this long, or this share of the batch ahead's time, before it ends
+_LEAD_SHARE = 0.2
 TopK = list[tuple[str, float]]
 PredictFn = Callable[[list[Record]], list[TopK]]
+RemoteFn = Callable[[list[Record]], Awaitable[tuple[list[TopK], float]]]  # (top-k lists, model CPU seconds)
 Observer = Callable[[int, float, float], None]  # (records, wall seconds, CPU seconds of the model call)
 
 
@@ -40,9 +44,15 @@ class MicroBatcher:
         max_wait_ms: float = 0.0,
         observe: Observer | None = None,
         inline: bool = False,
+        remote: RemoteFn | None = None,
+        max_inflight: int = 1,
+        pace: Callable[[int], float] | None = None,
     ) -> None:
         self.predict = predict
         self.inline = inline
+        self.remote = remote
+        self.max_inflight = max_inflight
+        self.pace = pace
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.observe = observe
@@ -57,7 +67,7 @@ class MicroBatcher:
     def start(self) -> None:
         """Start the worker in the running loop (again, when called from another loop than last time)."""
         loop = asyncio.get_running_loop()
-        if not self.inline and self._executor is None:
+        if not self.inline and self.remote is None and self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="siteclass-model")
         if self._worker is None or self._loop is not loop or self._worker.done():
             self._pending.clear()
@@ -114,8 +124,9 @@ class MicroBatcher:
     async def _gather(self, loop: asyncio.AbstractEventLoop) -> list[_Job]:
         while not self._pending:
             await self._wait(loop, None)
-        # Turn the loop while each turn brings more: requests already read get parsed and submitted.
-        seen = 0
+        # Turn the loop while each turn brings more: requests already read get parsed and submitted. Not for a
+        # model in its own process: that one is idle now, and what arrives meanwhile makes the next batch.
+        seen = 0 if self.remote is None else len(self._pending)
         while self._pending_records < self.max_batch and len(self._pending) > seen:
             seen = len(self._pending)
             await asyncio.sleep(0)
@@ -140,31 +151,73 @@ class MicroBatcher:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            jobs = await self._gather(loop)
-            if not jobs:
-                continue
-            records = jobs[0].records if len(jobs) == 1 else [r for j in jobs for r in j.records]
-            started = time.perf_counter()
-            try:
-                if self.inline:  # GIL-bound models: no thread ping-pong; requests queue in the sockets meanwhile
-                    results, cpu = self._timed(records)
-                else:
-                    if self._executor is None:
-                        raise RuntimeError("the micro-batcher was stopped")
-                    results, cpu = await loop.run_in_executor(self._executor, self._timed, records)
-            except Exception as exc:  # the model failed: every caller of this batch gets the error
-                for j in jobs:
-                    if not j.future.done():
-                        j.future.set_exception(exc)
-                continue
-            elapsed = time.perf_counter() - started
-            self.calls += 1
-            if self.observe is not None:
-                self.observe(len(records), elapsed, cpu)
-            offset = 0
+        if self.max_inflight == 1:
+            while True:
+                jobs = await self._gather(loop)
+                if jobs:
+                    await self._call(jobs)
+        # Pipelined (a model in its own process): the next batch goes out while one is computing, so that it
+        # waits in the pipe and the model never waits for it. It goes out once as many records are queued as the
+        # batch ahead holds, or shortly before that batch is due to end (*pace*: the model's measured seconds for
+        # n records), or when it ends — not with the first request to come, which would split the load into
+        # small batches.
+        slots = asyncio.Semaphore(self.max_inflight)
+        running: set[asyncio.Task[None]] = set()
+        due, ahead = 0.0, 0  # when the model should be through all it was sent; records in the last batch sent
+
+        def finished(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            slots.release()
+            self._wake()
+
+        try:
+            while True:
+                await slots.acquire()  # a free slot first: what queues meanwhile joins the next batch
+                if running:
+                    lead = max(_MIN_LEAD_S, _LEAD_SHARE * (due - loop.time()))
+                    until = due - lead if self.pace is not None and due > 0 else None
+                    while running and self._pending_records < ahead and (until is None or loop.time() < until):
+                        await self._wait(loop, until)
+                jobs = await self._gather(loop)
+                if not jobs:
+                    slots.release()
+                    continue
+                ahead = sum(len(j.records) for j in jobs)
+                expected = self.pace(ahead) if self.pace is not None else 0.0
+                due = (max(due, loop.time()) if running else loop.time()) + expected
+                task = loop.create_task(self._call(jobs))
+                running.add(task)
+                task.add_done_callback(finished)
+        finally:
+            for task in running:
+                task.cancel()
+
+    async def _call(self, jobs: list[_Job]) -> None:
+        """One model call for *jobs*; each caller gets its slice of the answer (or the model's error)."""
+        records = jobs[0].records if len(jobs) == 1 else [r for j in jobs for r in j.records]
+        started = time.perf_counter()
+        try:
+            if self.remote is not None:  # the model's own process (siteclass.serve.model_process)
+                results, cpu = await self.remote(records)
+            elif self.inline:  # GIL-bound models: no thread ping-pong; requests queue in the sockets meanwhile
+                results, cpu = self._timed(records)
+            else:
+                if self._executor is None:
+                    raise RuntimeError("the micro-batcher was stopped")
+                loop = asyncio.get_running_loop()
+                results, cpu = await loop.run_in_executor(self._executor, self._timed, records)
+        except Exception as exc:  # the model failed: every caller of this batch gets the error
             for j in jobs:
-                n = len(j.records)
                 if not j.future.done():
-                    j.future.set_result(results[offset : offset + n])
-                offset += n
+                    j.future.set_exception(exc)
+            return
+        elapsed = time.perf_counter() - started
+        self.calls += 1
+        if self.observe is not None:
+            self.observe(len(records), elapsed, cpu)
+        offset = 0
+        for j in jobs:
+            n = len(j.records)
+            if not j.future.done():
+                j.future.set_result(results[offset : offset + n])
+            offset += n
