@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,11 +32,17 @@ if TYPE_CHECKING:
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PRIME = np.uint64(116049371)  # fastText's n-gram hash multiplier
 _CHAR_SEED = 0x5BD1E995  # CRC-32 start value for character n-grams (a separate hash namespace)
+_CACHE_WORDS = 500_000  # words whose hashes a model keeps between calls
 
 
 # ----------------------------------------------------------------------------------------------- features
 class Hasher:
-    """Texts → CSR (``ptr``, ``ids``) of hashed feature ids in ``[0, buckets)``."""
+    """Texts → CSR (``ptr``, ``ids``) of hashed feature ids in ``[0, buckets)``.
+
+    The hashes of words (and of their character n-grams) are kept in *cache* (a dict shared by every call of one
+    model, emptied when it passes ``_CACHE_WORDS`` words), so a word is hashed once however often it comes back;
+    the per-token work runs in C (``dict.fromkeys``, ``map``), which makes small batches nearly as cheap per
+    record as large ones."""
 
     def __init__(
         self,
@@ -44,12 +51,14 @@ class Hasher:
         use_char_ngrams: bool,
         buckets: int,
         max_tokens: int,
+        cache: dict[str, Any] | None = None,
     ) -> None:
         self.word_ngrams = word_ngrams
         self.char_ngrams = (int(char_ngrams[0]), int(char_ngrams[1]))
         self.use_char_ngrams = use_char_ngrams
         self.buckets = buckets
         self.max_tokens = max_tokens
+        self.cache: dict[str, Any] = {} if cache is None else cache
 
     def _subwords(self, word: str) -> list[int]:
         w = f"<{word}>"
@@ -60,17 +69,30 @@ class Hasher:
             for i in range(len(w) - n + 1)
         ]
 
+    def _hashes(self, words: list[str]) -> list[Any]:
+        """Per word: its crc32, or (crc32, subword hashes) with character n-grams — from the cache when there."""
+        cache = self.cache
+        found = list(map(cache.get, words))
+        if None in found:
+            if len(cache) > _CACHE_WORDS:
+                cache.clear()
+            for i, (w, h) in enumerate(zip(words, found)):
+                if h is None:
+                    crc = zlib.crc32(w.encode("utf-8"))
+                    found[i] = cache[w] = (crc, self._subwords(w)) if self.use_char_ngrams else crc
+        return found
+
     def transform(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        vocab: dict[str, int] = {}
-        tok_chunks: list[list[int]] = []
-        for text in texts:
-            words = _TOKEN.findall(text.lower())[: self.max_tokens]
-            tok_chunks.append([vocab.setdefault(w, len(vocab)) for w in words])
-        lengths = np.fromiter((len(c) for c in tok_chunks), dtype=np.int64, count=len(tok_chunks))
-        toks = np.fromiter((t for c in tok_chunks for t in c), dtype=np.int64, count=int(lengths.sum()))
+        token_lists = [_TOKEN.findall(text.lower())[: self.max_tokens] for text in texts]
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        tokens = list(chain.from_iterable(token_lists))
+        words = list(dict.fromkeys(tokens))  # distinct words in order of first appearance
+        index = dict(zip(words, range(len(words))))
+        toks = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
         doc = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
-        words = list(vocab)
-        word_hash = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+        hashes = self._hashes(words)
+        crcs = [h[0] for h in hashes] if self.use_char_ngrams else hashes
+        word_hash = np.fromiter(crcs, dtype=np.uint64, count=len(words))
         H = word_hash[toks]
         feats, docs = [H], [doc]
         for n in range(2, self.word_ngrams + 1):
@@ -85,10 +107,10 @@ class Hasher:
             feats.append(g[valid])
             docs.append(doc[:m][valid])
         if self.use_char_ngrams and len(words):
-            subs = [self._subwords(w) for w in words]
-            sub_len = np.fromiter((len(s) for s in subs), dtype=np.int64, count=len(subs))
+            subs = [h[1] for h in hashes]
+            sub_len = np.fromiter(map(len, subs), dtype=np.int64, count=len(subs))
             sub_ptr = np.concatenate([[0], np.cumsum(sub_len)])
-            sub_hash = np.fromiter((h for s in subs for h in s), dtype=np.uint64, count=int(sub_ptr[-1]))
+            sub_hash = np.fromiter(chain.from_iterable(subs), dtype=np.uint64, count=int(sub_ptr[-1]))
             per_tok = sub_len[toks]
             total = int(per_tok.sum())
             starts = np.repeat(sub_ptr[toks] - (np.cumsum(per_tok) - per_tok), per_tok)
@@ -187,7 +209,10 @@ class FastTextClassifier(Classifier):
 
     # --------------------------------------------------------------- features
     def _hasher(self) -> Hasher:
-        return Hasher(self.word_ngrams, tuple(self.char_ngrams), self.use_char_ngrams, self.buckets, self.max_tokens)  # type: ignore[arg-type]
+        if getattr(self, "_hash_cache", None) is None:
+            self._hash_cache: dict[str, Any] = {}
+        return Hasher(self.word_ngrams, tuple(self.char_ngrams), self.use_char_ngrams, self.buckets,  # type: ignore[arg-type]
+                      self.max_tokens, self._hash_cache)
 
     def _features(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray]:
         """CSR of compact feature rows (features unseen in training dropped)."""

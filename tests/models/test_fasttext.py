@@ -129,3 +129,24 @@ def test_from_settings_uses_every_field() -> None:
     model = FastTextClassifier.from_settings(s)
     assert (model.dim, model.epochs, model.seed) == (32, 3, 7)
     assert set(s.fasttext.model_dump()) <= set(model.get_params())
+
+
+def test_hash_cache_changes_nothing(monkeypatch) -> None:
+    """Word hashes kept between calls (and the cache emptied when full) give the same features as a cold start."""
+    import siteclass.models.fasttext as ft
+
+    texts = ["Acme plumbing & heating: boiler repair — Zürich", "bread bread cakes", "", "x y z acme"]
+    for args in [(2, (3, 5), False, 1 << 20, 50), (3, (2, 4), True, 1 << 16, 50)]:
+        cold = [Hasher(*args).transform([t]) for t in texts] + [Hasher(*args).transform(texts)]
+        cache: dict = {}
+        warm = [Hasher(*args, cache=cache).transform([t]) for t in texts] + [Hasher(*args, cache=cache).transform(texts)]
+        assert len(cache) > 5
+        monkeypatch.setattr(ft, "_CACHE_WORDS", 3)
+        small: dict = {}
+        tight = [Hasher(*args, cache=small).transform([t]) for t in texts] + [Hasher(*args, cache=small).transform(texts)]
+        monkeypatch.undo()
+        assert len(small) < len(cache)
+        for a, b, c in zip(cold, warm, tight):
+            for x, y, z in zip(a, b, c):
+                np.testing.assert_array_equal(x, y)
+                np.testing.assert_array_equal(x, z)
