@@ -3,8 +3,9 @@
 Endpoints: ``POST /v1/predict`` (guarded live fetch, then predict), ``POST /v1/predict/pages`` (pages given),
 ``POST /v1/predict/batch``, ``GET /v1/model``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 The model loads (and answers one warm-up record) in a background task at startup (``/readyz`` is 503 until
-then); concurrent requests are micro-batched into one model call; live answers are cached per domain with a
-TTL. Limits: body size (counted while streaming), request deadline, concurrency — see
+then); concurrent requests are micro-batched into one model call (the model runs in a worker thread, in the
+event loop, or in a child process: ``[serve] inference``, see :mod:`siteclass.serve.model_process`); live answers
+are cached per domain with a TTL. Limits: body size (counted while streaming), request deadline, concurrency — see
 :mod:`siteclass.serve.limits`, which also runs the fast path: valid ``/v1/predict/pages`` and
 ``/v1/predict/batch`` bodies are parsed from bytes by pydantic-core and answered with JSON built once, without
 going through Starlette's middleware and FastAPI's request/response validation; anything else (invalid bodies,
