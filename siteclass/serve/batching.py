@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Record = dict[str, Any]
-_MIN_LEAD_S = 0.001  # a paced batch goes out this long, or this share of the batch ahead's time, before it ends
-_LEAD_SHARE = 0.2
 TopK = list[tuple[str, float]]
 PredictFn = Callable[[list[Record]], list[TopK]]
-RemoteFn = Callable[[list[Record]], Awaitable[tuple[list[TopK], float]]]  # (top-k lists, model CPU seconds)
+# (top-k lists, CPU seconds, wall seconds of the model call itself: not the time the batch waited in the pipe)
+RemoteFn = Callable[[list[Record]], Awaitable[tuple[list[TopK], float, float]]]
 Observer = Callable[[int, float, float], None]  # (records, wall seconds, CPU seconds of the model call)
+_MIN_LEAD_S = 0.001  # a paced batch goes out this long, or this share of the batch ahead's time, before it ends
+_LEAD_SHARE = 0.2
 
 
 @dataclass
@@ -198,7 +199,7 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             if self.remote is not None:  # the model's own process (siteclass.serve.model_process)
-                results, cpu = await self.remote(records)
+                results, cpu, wall = await self.remote(records)
             elif self.inline:  # GIL-bound models: no thread ping-pong; requests queue in the sockets meanwhile
                 results, cpu = self._timed(records)
             else:
@@ -211,7 +212,7 @@ class MicroBatcher:
                 if not j.future.done():
                     j.future.set_exception(exc)
             return
-        elapsed = time.perf_counter() - started
+        elapsed = wall if self.remote is not None else time.perf_counter() - started
         self.calls += 1
         if self.observe is not None:
             self.observe(len(records), elapsed, cpu)

@@ -171,8 +171,8 @@ class ModelProcess:
             if not waiter.done():
                 waiter.set_exception(ModelError(f"the model process exited (exit code {code})"))
 
-    async def predict(self, records: list[Record]) -> tuple[list[TopK], float]:
-        """Top-k per record from the child, and the CPU seconds of its model call."""
+    async def predict(self, records: list[Record]) -> tuple[list[TopK], float, float]:
+        """Top-k per record from the child, and the CPU and wall seconds of its model call."""
         async with self._lock:
             if not self.alive:
                 await self.stop()
@@ -195,7 +195,7 @@ class ModelProcess:
         top, cpu, wall = detail
         rate = wall / max(1, len(records))
         self.seconds_per_record = rate if self.seconds_per_record is None else 0.8 * self.seconds_per_record + 0.2 * rate
-        return top, cpu
+        return top, cpu, wall
 
     def expected_seconds(self, records: int) -> float:
         """How long the child should take for *records* (its recent time per record; 0 before the first)."""

@@ -98,8 +98,8 @@ def test_a_batch_in_flight_when_the_model_process_dies_gets_a_model_error(model_
             os.kill(process.pid, signal.SIGKILL)
             with pytest.raises(ModelError, match="exited"):
                 await call
-            top, cpu = await process.predict([WARM_UP_RECORD])  # a new child
-            assert len(top) == 1 and len(top[0]) == 3 and cpu >= 0 and process.restarts == 1
+            top, cpu, wall = await process.predict([WARM_UP_RECORD])  # a new child
+            assert len(top) == 1 and len(top[0]) == 3 and cpu >= 0 and wall > 0 and process.restarts == 1
         finally:
             await process.stop()
 
@@ -140,7 +140,7 @@ def test_the_pipelined_batcher_keeps_one_batch_waiting_without_splitting_the_loa
         gate = asyncio.Event()
         gates.append(gate)
         await gate.wait()
-        return [[(str(r["i"]), 1.0)] for r in records], 0.0
+        return [[(str(r["i"]), 1.0)] for r in records], 0.0, 0.0
 
     async def settle() -> None:
         for _ in range(20):
