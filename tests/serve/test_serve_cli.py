@@ -55,15 +55,20 @@ def test_predict_command_user_errors_exit_2(tmp_path: Path, model_dir: Path, cap
                 "--model", str(tmp_path / "missing")]) == 2
 
 
-@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+@pytest.fixture(params=[(1, "thread"), (2, "thread"), (1, "process")],
+                ids=["one-process", "two-workers", "model-process"])
 def cli_server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    import psutil
+
     port = free_port()
+    workers, inference = request.param
     proc = subprocess.Popen(
         [sys.executable, "-m", "siteclass", "serve", "--model", str(model_dir), "--port", str(port),
-         "--log-level", "warning", "--workers", str(request.param)],
+         "--log-level", "warning", "--workers", str(workers), "--inference", inference],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ},
     )
     base = f"http://127.0.0.1:{port}"
+    children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 90
         ready = 0  # consecutive 200s on new connections: with two workers, both have loaded the model
@@ -74,6 +79,9 @@ def cli_server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]
                 ready = 0
             time.sleep(0.05 if ready else 0.2)
         assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        children = psutil.Process(proc.pid).children(recursive=True)
+        if inference == "process":
+            assert any("siteclass.serve.model_process" in " ".join(c.cmdline()) for c in children)
         yield base
     finally:
         proc.terminate()
@@ -82,6 +90,8 @@ def cli_server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+        _, alive = psutil.wait_procs(children, timeout=15)
+        assert not alive, f"left running after the server stopped: {[c.cmdline() for c in alive]}"
 
 
 def test_serve_command_loads_the_model_folder(cli_server: str) -> None:
