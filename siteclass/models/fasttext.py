@@ -209,8 +209,10 @@ class FastTextClassifier(Classifier):
 
     # --------------------------------------------------------------- features
     def _hasher(self) -> Hasher:
-        if getattr(self, "_hash_cache", None) is None:
+        key = (tuple(self.char_ngrams), self.use_char_ngrams)  # what a cached entry depends on
+        if getattr(self, "_hash_cache_key", None) != key:  # first call, or the settings changed since
             self._hash_cache: dict[str, Any] = {}
+            self._hash_cache_key = key
         return Hasher(self.word_ngrams, tuple(self.char_ngrams), self.use_char_ngrams, self.buckets,  # type: ignore[arg-type]
                       self.max_tokens, self._hash_cache)
 

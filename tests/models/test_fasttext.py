@@ -150,3 +150,14 @@ def test_hash_cache_changes_nothing(monkeypatch) -> None:
             for x, y, z in zip(a, b, c):
                 np.testing.assert_array_equal(x, y)
                 np.testing.assert_array_equal(x, z)
+
+
+def test_changing_char_ngram_settings_starts_a_new_hash_cache() -> None:
+    model = FastTextClassifier(use_char_ngrams=False)
+    text = ["acme plumbing heating"]
+    plain = model._hasher().transform(text)
+    model.use_char_ngrams, model.char_ngrams = True, (2, 4)
+    with_chars = model._hasher().transform(text)
+    fresh = Hasher(model.word_ngrams, (2, 4), True, model.buckets, model.max_tokens).transform(text)
+    assert len(with_chars[1]) > len(plain[1])
+    np.testing.assert_array_equal(with_chars[1], fresh[1])
