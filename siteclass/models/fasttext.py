@@ -7,7 +7,9 @@ are averaged by an ``nn.EmbeddingBag(mode="mean")`` and fed to a linear layer: s
 one-vs-all sigmoids (``loss="ova"``, always for multi-label). Optimiser: row-wise Adagrad (default; sparse,
 one accumulator per feature row), plain SGD or Adam, all with fastText's linear learning-rate decay to 0. Each
 batch's bag means are ``A @ E[rows]`` over the batch's distinct feature rows, so the embedding gradient is a small
-coalesced sparse tensor (cheap on CPU, and DDP all-reduces it as is). Training runs through :mod:`siteclass.models.torchloop` (checkpoints, resume, early stopping, DDP).
+coalesced sparse tensor (cheap on CPU, and DDP all-reduces it as is). Training runs through
+:mod:`siteclass.models.torchloop` (checkpoints, resume, early stopping, DDP); the torch parts (network, row-wise
+Adagrad, learning-rate decay) are in :mod:`siteclass.models.fasttext_torch`.
 
 Only the hashed features seen in training get a row (the table is compacted), so saved models are small;
 features never seen are ignored at prediction time, like fastText's out-of-vocabulary words. Prediction runs
@@ -244,6 +246,7 @@ class FastTextClassifier(Classifier):
     ) -> None:
         import torch
 
+        from siteclass.models.fasttext_torch import LinearDecay, MultiOptimizer, fasttext_net, row_adagrad
         from siteclass.models.torchloop import classification_metrics, seed_everything
 
         ptr, hashed = self._hasher().transform([record_text(r, self.max_pages) for r in records])
@@ -259,7 +262,7 @@ class FastTextClassifier(Classifier):
         ova = multi or self.loss == "ova"
         n_classes = len(self.classes_)
         seed_everything(self.seed)
-        net = _net(len(self.vocab_), self.dim, n_classes)
+        net = fasttext_net(len(self.vocab_), self.dim, n_classes)
         y_t = torch.as_tensor(Y, dtype=torch.float32 if multi else torch.int64)
         if not multi and ova:
             y_t = torch.nn.functional.one_hot(y_t, n_classes).float()
@@ -303,16 +306,16 @@ class FastTextClassifier(Classifier):
 
         def make_optimizer(module: Any) -> Any:
             if self.optimizer == "adagrad":
-                return _row_adagrad(module.parameters(), lr=self.lr)
+                return row_adagrad(module.parameters(), lr=self.lr)
             if self.optimizer == "adam":
-                return _MultiOptimizer(
+                return MultiOptimizer(
                     torch.optim.SparseAdam(list(module.emb.parameters()), lr=self.lr),
                     torch.optim.Adam(list(module.out.parameters()), lr=self.lr),
                 )
             return torch.optim.SGD(module.parameters(), lr=self.lr)
 
         def make_scheduler(optimizer: Any, total_steps: int) -> Any:
-            return _LinearDecay(optimizer, total_steps)
+            return LinearDecay(optimizer, total_steps)
 
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # small sparse ops: one thread beats contended OpenMP by far
@@ -364,149 +367,3 @@ class FastTextClassifier(Classifier):
         self.weight_ = arrays["weight"]
         self.bias_ = arrays["bias"]
         self._rows = None
-
-
-# ----------------------------------------------------------------------------------------------- torch parts
-def _net(n_vocab: int, dim: int, n_classes: int) -> Any:
-    import torch
-    from torch import nn
-
-    class FastTextNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            init = torch.empty(n_vocab, dim).uniform_(-1.0 / dim, 1.0 / dim)  # fastText's initialisation
-            self.emb = nn.EmbeddingBag(n_vocab, dim, mode="mean", sparse=True, _weight=init)
-            self.out = nn.Linear(dim, n_classes)
-            with torch.no_grad():
-                self.out.bias.zero_()
-
-        def forward(self, rows: Any, A: Any) -> Any:
-            """Training forward: bag means of a batch as ``A @ E[rows]`` (see ``_local_bags``)."""
-            return self.out(_bag_mean_function().apply(self.emb.weight, rows, A))
-
-    return FastTextNet()
-
-
-def _bag_mean_function() -> Any:
-    """``A @ E[rows]`` (A sparse) whose gradient for ``E`` is a coalesced sparse tensor on ``rows`` only
-    (``A.T @ grad``): EmbeddingBag(mode="mean")'s sparse gradient summed per row, without a per-occurrence
-    tensor or a coalescing sort.
-    """
-    global _BAG_MEAN
-    if _BAG_MEAN is None:
-        import torch
-
-        class BagMean(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx: Any, weight: Any, rows: Any, A: Any) -> Any:
-                ctx.save_for_backward(rows, A)
-                ctx.weight_shape = weight.shape
-                return torch.sparse.mm(A, weight.index_select(0, rows))
-
-            @staticmethod
-            def backward(ctx: Any, grad: Any) -> Any:
-                rows, A = ctx.saved_tensors
-                values = torch.sparse.mm(A.t(), grad)
-                g = torch.sparse_coo_tensor(rows.unsqueeze(0), values, ctx.weight_shape, is_coalesced=True,
-                                            check_invariants=False)
-                return g, None, None
-
-        _BAG_MEAN = BagMean
-    return _BAG_MEAN
-
-
-_BAG_MEAN: Any = None
-
-
-class _LinearDecay:
-    """fastText's schedule: the learning rate falls linearly to 0 over the planned steps."""
-
-    def __init__(self, optimizer: Any, total_steps: int) -> None:
-        self.optimizers = optimizer.optimizers if isinstance(optimizer, _MultiOptimizer) else [optimizer]
-        self.base = [[g["lr"] for g in o.param_groups] for o in self.optimizers]
-        self.total = max(1, total_steps)
-        self.step_count = 0
-
-    def step(self) -> None:
-        self.step_count += 1
-        factor = max(0.0, 1.0 - self.step_count / self.total)
-        for opt, base in zip(self.optimizers, self.base):
-            for group, lr in zip(opt.param_groups, base):
-                group["lr"] = lr * factor
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"step_count": self.step_count, "total": self.total}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.step_count = int(state["step_count"])
-        self.total = int(state["total"])
-        factor = max(0.0, 1.0 - self.step_count / self.total)
-        for opt, base in zip(self.optimizers, self.base):
-            for group, lr in zip(opt.param_groups, base):
-                group["lr"] = lr * factor
-
-
-def _row_adagrad_class() -> Any:
-    import torch
-
-    class RowAdagrad(torch.optim.Optimizer):
-        """Row-wise Adagrad (one accumulator per embedding row, as in large recommender models).
-
-        Sparse gradients are coalesced (one row per feature), so single-process and DDP runs (whose gloo
-        all-reduce coalesces) take the same steps. Cheap state (one float per row) and insensitive to the tiny
-        gradients a mean-pooled bag gives each row.
-        """
-
-        def __init__(self, params: Any, lr: float, eps: float = 1e-8) -> None:
-            super().__init__(params, {"lr": lr, "eps": eps})
-
-        @torch.no_grad()
-        def step(self, closure: Any = None) -> None:  # type: ignore[override]
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state[p]
-                    if "sum" not in state:
-                        state["sum"] = torch.zeros(p.shape[0], dtype=p.dtype, device=p.device)
-                    acc, grad = state["sum"], p.grad
-                    if grad.is_sparse:
-                        if not grad.is_coalesced():
-                            grad = grad.coalesce()
-                        rows, values = grad._indices()[0], grad._values()
-                        acc.index_add_(0, rows, values.pow(2).mean(1))
-                        scale = (acc[rows].sqrt() + group["eps"]).unsqueeze(1)
-                        p.index_add_(0, rows, values / scale, alpha=-group["lr"])
-                    else:
-                        flat = grad.reshape(p.shape[0], -1)
-                        acc.add_(flat.pow(2).mean(1))
-                        scale = (acc.sqrt() + group["eps"]).reshape(-1, *[1] * (p.dim() - 1))
-                        p.add_(grad / scale, alpha=-group["lr"])
-
-    return RowAdagrad
-
-
-def _row_adagrad(params: Any, lr: float) -> Any:
-    return _row_adagrad_class()(params, lr=lr)
-
-
-class _MultiOptimizer:
-    """Several optimizers stepped together (SparseAdam for the embedding, Adam for the dense layer)."""
-
-    def __init__(self, *optimizers: Any) -> None:
-        self.optimizers = list(optimizers)
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for o in self.optimizers:
-            o.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        for o in self.optimizers:
-            o.step()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizers": [o.state_dict() for o in self.optimizers]}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for o, s in zip(self.optimizers, state["optimizers"]):
-            o.load_state_dict(s)
