@@ -15,9 +15,10 @@ from conftest import running
 from siteclass.config import Settings
 from siteclass.errors import InputError, ModelError
 from siteclass.models.base import load_model
-from siteclass.serve.app import WARM_UP_RECORD, create_app, pages_record
+from siteclass.serve.app import create_app, pages_record
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.model_process import ModelProcess
+from siteclass.serve.state import WARM_UP_RECORD
 
 PAGES = {"name": "Acme", "url": "http://acme-plumbing.example/",
          "pages": [{"url": "http://acme-plumbing.example/", "title": "Acme", "text": "we fix pipes drains and leaks"}]}
