@@ -50,6 +50,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,9 +131,10 @@ def dist_info() -> tuple[int, int]:
 def init_distributed(timeout_s: float = 1800.0) -> bool:
     """Initialise the process group from torchrun's environment (WORLD_SIZE > 1). True when distributed.
 
-    *timeout_s* bounds the rendezvous and every collective: a worker whose peers never connect (a restarted
-    gloo group can stall in its full-mesh connect) or died mid-step fails after it instead of hanging, so that
-    torchrun's ``--max-restarts`` restarts the group.
+    *timeout_s* bounds the rendezvous and every collective: a worker whose peers never connect or died mid-step
+    fails after it instead of hanging, so that torchrun's ``--max-restarts`` restarts the group. gloo's own
+    full-mesh connect ignores that timeout (a restarted group was seen waiting in ``Pair::waitUntilConnected`` for
+    good on a 2-core machine), so a watchdog ends the worker when the group has not formed within *timeout_s*.
     """
     from datetime import timedelta
 
@@ -144,8 +147,26 @@ def init_distributed(timeout_s: float = 1800.0) -> bool:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
+        watchdog = threading.Timer(timeout_s, _group_never_formed, args=(timeout_s,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            # The store of a restarted group may still hold the previous attempt's addresses (a rank then dials a
+            # dead port: "connectFullMesh … Connection refused"): each attempt gets keys of its own.
+            store, rank, world_size = next(dist.rendezvous("env://", timeout=timedelta(seconds=timeout_s)))
+            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+            dist.init_process_group(backend=backend, store=dist.PrefixStore(f"siteclass/attempt{attempt}", store),
+                                    rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s))
+        finally:
+            watchdog.cancel()
     return True
+
+
+def _group_never_formed(timeout_s: float) -> None:  # pragma: no cover - runs in a stalled worker
+    rank = os.environ.get("RANK", "?")
+    print(f"siteclass: rank {rank}: the process group did not form within {timeout_s:g} s ([train] dist_timeout_s); "
+          "exiting so that torchrun restarts the group", file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def resolve_device(name: str) -> Any:
