@@ -152,10 +152,13 @@ def init_distributed(timeout_s: float = 1800.0) -> bool:
         watchdog.start()
         try:
             # The store of a restarted group may still hold the previous attempt's addresses (a rank then dials a
-            # dead port: "connectFullMesh … Connection refused"): each attempt gets keys of its own.
+            # dead port: "connectFullMesh … Connection refused"): on one node, each attempt gets keys of its own.
+            # (Across nodes, agents count restarts differently — a node that did not fail restarts without
+            # counting — so there the keys stay torch's.)
             store, rank, world_size = next(dist.rendezvous("env://", timeout=timedelta(seconds=timeout_s)))
-            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-            dist.init_process_group(backend=backend, store=dist.PrefixStore(f"siteclass/attempt{attempt}", store),
+            one_node = os.environ.get("LOCAL_WORLD_SIZE") == str(world_size)
+            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") if one_node else "shared"
+            dist.init_process_group(backend=backend, store=dist.PrefixStore(f"siteclass/attempt-{attempt}", store),
                                     rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s))
         finally:
             watchdog.cancel()
