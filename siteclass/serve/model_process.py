@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from siteclass.models.base import Classifier
 
 Record = dict[str, Any]
 TopK = list[tuple[str, float]]
-ModelSource = str | Path | Classifier | Any | None
+ModelSource = str | Path | Classifier | Callable[[], Classifier] | None  # see load_any_model
 
 # A batch sent while the child computes another waits in the socket buffer (~200 KB on Linux); a larger one is
 # written from a thread, so the event loop never blocks on the child.

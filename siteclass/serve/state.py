@@ -9,8 +9,6 @@ import contextlib
 import gc
 import hashlib
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from siteclass.config import Settings
@@ -22,9 +20,8 @@ from siteclass.serve.cache import TTLCache
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard
 from siteclass.serve.limits import ServeMetrics
-from siteclass.serve.model_process import ModelProcess, check_process_source, load_any_model
+from siteclass.serve.model_process import ModelProcess, ModelSource, check_process_source, load_any_model
 
-ModelSource = str | Path | Classifier | Callable[[], Classifier] | None
 Answer = dict[str, Any]  # a PredictResponse as plain data: built and serialised without validation
 WARM_UP_RECORD: Record = {
     "name": "warm-up", "url": "http://example.com/", "domain": "example.com", "ext": "com",
@@ -99,8 +96,8 @@ class ServeState:
         self.metrics.model_loaded.set(1)
         # One record through the model before /readyz says 200: the first call imports and allocates lazily
         # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
-        with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
-            if self.process is None:
+        if self.process is None:  # (the model process answered its own warm-up record before it said ready)
+            with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
                 await asyncio.to_thread(self.model.predict_top_k, [WARM_UP_RECORD], self.serve.top_k)
         if self.serve.gc_freeze:  # the model, its libraries and the app live as long as the server
             gc.collect()
