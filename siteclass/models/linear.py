@@ -199,13 +199,9 @@ class LinearClassifier(Classifier):
         jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, Y.shape[1]))
         params = {"C": self.C, "tol": self.ovr_tol, "max_iter": self.max_iter, "random_state": self.seed,
                   "class_weight": "balanced" if self.class_weight == "balanced" else None}
-        columns = [Y[:, j].astype(np.int64) for j in range(Y.shape[1])]
-        if jobs == 1:
-            solved = [_solve_binary(X, y, sample_weight, params) for y in columns]
-        else:
-            solved = Parallel(n_jobs=jobs, backend="loky")(
-                delayed(_solve_binary)(X, y, sample_weight, params) for y in columns
-            )
+        solved = Parallel(n_jobs=jobs, backend="loky")(  # n_jobs=1: in this process, one after another
+            delayed(_solve_binary)(X, Y[:, j].astype(np.int64), sample_weight, params) for j in range(Y.shape[1])
+        )
         return (np.asarray([c for c, _ in solved], dtype=np.float64),
                 np.asarray([b for _, b in solved], dtype=np.float64))
 
