@@ -114,7 +114,6 @@ def serve_workers(app: str, workers: int, host: str, port: int, log_level: str) 
     _listening_socket(host, port, reuse_port=False).close()  # the port is free (a clear error now, not N later)
     context = multiprocessing.get_context("spawn")
     stop: list[int] = []
-
     started: dict[int, float] = {}
 
     def start() -> Any:
