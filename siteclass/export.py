@@ -12,20 +12,24 @@ uses ``encoder/tokenizer.json`` with the ``tokenizers`` library. So an ONNX mode
 safetensors, tokenizers and onnxruntime (``pip install 'siteclass[onnx]'``).
 
 The graph is *fused* at export time (``onnxruntime.transformers.optimizer``, model type ``bert``): each layer's
-Q/K/V projections, scaled dot-product, mask and softmax become one ``Attention`` node, residual + LayerNorm
-become ``SkipLayerNormalization`` and bias + GELU ``BiasGelu`` (contrib ops of the standard CPU build). The
-fused graph is saved, so loading does no fusion work; ``onnx.json`` lists the fused operators.
+Q/K/V projections, scaled dot-product, mask and softmax become one ``Attention`` node and bias + GELU one
+``BiasGelu`` (contrib ops of the standard CPU build). Residual + LayerNorm stay ``Add`` + ``LayerNormalization``:
+ORT's fused ``SkipLayerNormalization`` kernel is the slower one on CPU (``encoder.UNFUSED_OPS``). The fused graph
+is saved, so loading does no fusion work; ``onnx.json`` lists the fused operators.
 
 ``int8=True`` quantizes the fused graph's weights to int8 (per output channel) with
-``onnxruntime.quantization.quantize_dynamic`` (activations: dynamic per-tensor uint8), after two exact rewrites
+``onnxruntime.quantization.quantize_dynamic`` (activations: dynamic per-tensor uint8), after exact rewrites
 that keep activation outliers out of the 8-bit ranges (factors from a built-in calibration set; see
-``prepare_int8``): SmoothQuant on the Q/K/V and feed-forward input projections (``x/s`` feeds the quantizer,
-``s·W`` is the weight; ``s = |x|^0.7 / |w|^0.3`` per channel) and, in the feed-forward output projections,
-the few GELU channels with outliers split off into a small fp32 product. About 3× smaller than fp32; its speed
-and top-1 agreement with PyTorch are measured by ``bench/inference.py``: faster than fp32 on CPUs with int8
-dot products, agreement near but not reliably above 99 % on the benchmark's near-tie-heavy 40-class head.
-``siteclass.load_model`` picks the ONNX encoder automatically when ``model.onnx`` is present
-(``model.use_backend("torch")`` switches back).
+``prepare_int8``): SmoothQuant on the Q/K/V, attention output and feed-forward input projections (``x/s``
+feeds the quantizer, ``s·W`` is the weight; ``s = |x|^0.7 / |w|^0.3`` per channel) and, in each feed-forward
+block, the few GELU channels with outliers computed apart in fp32. About 3× smaller than fp32 and faster on
+CPUs with int8 dot products, but int8 rounding moves probabilities by up to a few hundredths, which flips the
+top label of near ties (~1.5 % of records on the benchmark's 40-class head). So an int8 export also writes the
+fp32 graph (``model.fp32.onnx``) and ``recheck_margin`` (default 0.01) in ``onnx.json``: records whose two best
+labels lie closer than that are scored again in fp32 (``EncoderBackendMixin._recheck_near_ties``; ~5 % of
+records there). ``recheck_margin=0`` writes int8 alone. Speed and top-1 agreement with PyTorch are measured by
+``bench/inference.py``. ``siteclass.load_model`` picks the ONNX encoder automatically when ``model.onnx`` is
+present (``model.use_backend("torch")`` switches back).
 
 ``linear`` and ``fasttext`` models need no export: their inference is numpy only and never imports torch.
 """
@@ -43,12 +47,19 @@ import numpy as np
 
 from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Classifier, load_model, read_config
-from siteclass.models.encoder import ENCODER_DIR, ONNX_FILE, TextTokenizer, resolve_encoder
+from siteclass.models.encoder import (
+    ENCODER_DIR,
+    EXPORT_INFO,
+    FALLBACK_ONNX_FILE,
+    ONNX_FILE,
+    TextTokenizer,
+    resolve_encoder,
+)
 
-EXPORT_INFO = "onnx.json"
 ONNX_MODELS = ("transformer", "zeroshot")
 OPSET = 17
 SMOOTH_ALPHA = 0.7
+RECHECK_MARGIN = 0.01  # int8: near ties (two best labels closer than this in probability) rescored in fp32
 OUTLIER_FACTOR = 4.0  # a GELU channel whose calibration max exceeds 4× the median channel's
 # Calibration texts for the int8 SmoothQuant factors: short names to long descriptions, many industries.
 _CALIBRATION = [
@@ -88,9 +99,15 @@ _PROBE = [
 ]
 
 
-def export_onnx(model_dir: str | Path, int8: bool = False) -> Path:
-    """Write ``model.onnx`` (the encoder graph; see the module docstring) beside a saved model; return its path."""
+def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float = RECHECK_MARGIN) -> Path:
+    """Write ``model.onnx`` (the encoder graph; see the module docstring) beside a saved model; return its path.
+
+    With *int8*, a *recheck_margin* above 0 also writes the fp32 graph (``model.fp32.onnx``): records whose two
+    best labels lie closer than that in probability are scored again with it (see the module docstring).
+    """
     directory = Path(model_dir)
+    if not 0.0 <= recheck_margin < 1.0:
+        raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
     config = read_config(directory)
     model_type = config["model_type"]
     if model_type not in ONNX_MODELS:
@@ -113,7 +130,7 @@ def export_onnx(model_dir: str | Path, int8: bool = False) -> Path:
     tok_folder = directory / ENCODER_DIR if (directory / ENCODER_DIR / "tokenizer.json").is_file() else weights
     started = time.perf_counter()
     bert = load_bert(weights)
-    target = directory / ONNX_FILE
+    target, fallback = directory / ONNX_FILE, directory / FALLBACK_ONNX_FILE
     raw, fp32 = directory / (ONNX_FILE + ".raw.tmp"), directory / (ONNX_FILE + ".fp32.tmp")
     try:
         export_bert_onnx(bert, raw, opset=OPSET)
@@ -124,8 +141,12 @@ def export_onnx(model_dir: str | Path, int8: bool = False) -> Path:
             batches = [tokenizer(_CALIBRATION[i : i + 8]) for i in range(0, len(_CALIBRATION), 8)]
             quantize_int8(fp32, q, batches, int(bert.config["intermediate_size"]))
             os.replace(q, target)
+            if recheck_margin > 0:
+                os.replace(fp32, fallback)
         else:
             os.replace(fp32, target)
+        if not (int8 and recheck_margin > 0):
+            fallback.unlink(missing_ok=True)
     finally:
         for tmp in (raw, fp32):
             tmp.unlink(missing_ok=True)
@@ -147,15 +168,17 @@ def export_onnx(model_dir: str | Path, int8: bool = False) -> Path:
         "format": "onnx",
         "file": ONNX_FILE,
         "graph": "encoder: input_ids, attention_mask (int64, batch × tokens) → embedding (float32, mean-pooled); "
-        "fused with onnxruntime.transformers (Attention, SkipLayerNormalization, BiasGelu)",
+        "fused with onnxruntime.transformers (Attention, BiasGelu; residual + LayerNorm left unfused)",
         "head": "numpy, from model.safetensors",
         "model_type": model_type,
         "int8": int8,
         "fused_operators": fused,
         "quantization": (
             f"dynamic int8, weights per channel; SmoothQuant alpha {SMOOTH_ALPHA} on Q/K/V and feed-forward inputs; "
-            f"feed-forward output: GELU channels above {OUTLIER_FACTOR}x the median max split off in fp32"
+            f"feed-forward blocks: GELU channels above {OUTLIER_FACTOR}x the median max computed apart in fp32"
         ) if int8 else None,
+        "recheck_margin": recheck_margin if int8 else 0.0,
+        "fallback_file": FALLBACK_ONNX_FILE if int8 and recheck_margin > 0 else None,
         "opset": OPSET,
         "encoder": params.get("encoder"),
         "fine_tuned_encoder": fine_tuned,
@@ -176,11 +199,14 @@ def fuse_bert_graph(src: Path, dest: Path, config: dict[str, Any]) -> dict[str, 
     ``opt_level=0``: only the transformer fusions are stored (portable across CPUs); ORT's own graph rewrites
     still run when a session loads the file.
     """
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = False  # see UNFUSED
     opt = optimize_model(
         str(src), model_type="bert", num_heads=int(config["num_attention_heads"]),
-        hidden_size=int(config["hidden_size"]), opt_level=0,
+        hidden_size=int(config["hidden_size"]), opt_level=0, optimization_options=options,
     )
     opt.save_model_to_file(str(dest))
     stats = opt.get_fused_operator_statistics()
@@ -217,58 +243,87 @@ def _activation_absmax(model: Any, names: list[str], batches: list[tuple[np.ndar
 def prepare_int8(model: Any, batches: list[tuple[np.ndarray, np.ndarray]], alpha: float, split_rows: int) -> list[str]:
     """Rewrite a fused fp32 graph in place so that dynamic int8 quantization loses little; nodes to keep fp32.
 
-    * Q/K/V and feed-forward input projections (input: the residual stream, outliers spread over channels):
-      SmoothQuant, ``x @ W`` → ``(x / s) @ (s · W)``.
+    Exact rewrites (the fp32 function is unchanged), with factors from the calibration *batches*:
+
+    * Q/K/V, attention output and feed-forward input projections (inputs with outliers spread over channels):
+      SmoothQuant, ``x @ W`` → ``(x / s) @ (s · W)``. The attention output projection's ``1 / s`` goes into the V
+      columns of its ``Attention`` node (no extra pass over the activations); the others get a ``Mul``.
     * Projections whose weight has *split_rows* rows (feed-forward output, input: GELU activations where one or
-      two channels reach ~20× the others, on the [CLS] token): those outlier channels are split off,
-      ``x @ W`` → ``(x · m) @ (m · W) + x[:, :, o] @ W[o]`` with ``m`` zero on the outlier channels ``o``; the
-      small outlier product stays fp32 (its MatMul name is returned), the rest is quantized.
+      two channels reach ~20× the others, on the [CLS] token): those outlier channels are computed apart, in
+      fp32 — their columns of the feed-forward input projection, their GELU and their rows of the output
+      projection (the small MatMuls returned) — and their sum joins the quantized rest.
     """
     from onnx import helper, numpy_helper
 
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
+    producer = {o: n for n in graph.node for o in n.output}
     nodes = _weighted_nodes(graph)
     amax = _activation_absmax(model, sorted({n.input[0] for n in nodes}), batches)
     before: dict[str, list[Any]] = {}
     after: dict[str, list[Any]] = {}
     keep_fp32: list[str] = []
 
-    def const(name: str, value: np.ndarray) -> str:
-        graph.initializer.append(numpy_helper.from_array(value, name))
+    def get(name: str) -> np.ndarray:
+        return numpy_helper.to_array(inits[name]).copy()
+
+    def put(name: str, value: np.ndarray) -> str:
+        array = numpy_helper.from_array(np.ascontiguousarray(value, dtype=np.float32), name)
+        if name in inits:
+            inits[name].CopyFrom(array)
+        else:
+            graph.initializer.append(array)
+            inits[name] = graph.initializer[-1]
         return name
 
     for node in nodes:
         x, w_name, tag = node.input[0], node.input[1], node.name
-        w = numpy_helper.to_array(inits[w_name])
+        w = get(w_name)
         xa = np.maximum(amax[x], 1e-5)
-        if w.shape[0] != split_rows:
-            scale = (xa**alpha / np.maximum(np.abs(w).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
-            inits[w_name].CopyFrom(numpy_helper.from_array((w * scale[:, None]).astype(np.float32), w_name))
-            before[tag] = [helper.make_node("Mul", [x, const(f"{tag}/smooth_inv", 1.0 / scale)], [f"{tag}/x_s"])]
-            node.input[0] = f"{tag}/x_s"
+        if w.shape[0] == split_rows:
+            outliers = np.flatnonzero(xa > OUTLIER_FACTOR * np.median(xa))
+            gelu = producer.get(x)
+            up = producer.get(gelu.input[0]) if gelu is not None and gelu.op_type == "BiasGelu" else None
+            if outliers.size == 0 or gelu is None or up is None or up.op_type != "MatMul" or up.input[1] not in inits:
+                continue  # no outliers, or not the MatMul → BiasGelu → MatMul block of a fused BERT layer
+            inliers = np.setdiff1d(np.arange(w.shape[0]), outliers)
+            w_up, b_up = get(up.input[1]), get(gelu.input[1])
+            put(up.input[1], w_up[:, inliers])
+            put(gelu.input[1], b_up[inliers])
+            put(w_name, w[inliers])
+            y = node.output[0]
+            before[tag] = [
+                helper.make_node("MatMul", [up.input[0], put(f"{tag}/outlier_up_w", w_up[:, outliers])],
+                                 [f"{tag}/up_out"], name=f"{tag}/outlier_up"),
+                helper.make_node("BiasGelu", [f"{tag}/up_out", put(f"{tag}/outlier_up_b", b_up[outliers])],
+                                 [f"{tag}/x_out"], domain="com.microsoft"),
+                helper.make_node("MatMul", [f"{tag}/x_out", put(f"{tag}/outlier_w", w[outliers])], [f"{tag}/y_out"],
+                                 name=f"{tag}/outliers"),
+            ]
+            keep_fp32 += [f"{tag}/outlier_up", f"{tag}/outliers"]
+            node.output[0] = f"{tag}/y_in"
+            after[tag] = [helper.make_node("Add", [f"{tag}/y_in", f"{tag}/y_out"], [y])]
             continue
-        outliers = np.flatnonzero(xa > OUTLIER_FACTOR * np.median(xa))
-        if outliers.size == 0:
+        scale = (xa**alpha / np.maximum(np.abs(w).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
+        put(w_name, w * scale[:, None])
+        src = producer.get(x)
+        if src is not None and src.op_type == "Attention" and len(src.input) > 2 and src.input[2] in inits \
+                and get(src.input[1]).shape[1] == 3 * scale.size:
+            # x is the attention output: its channel j is V's column j of the packed Q/K/V projection.
+            qkv, bias = get(src.input[1]), get(src.input[2])
+            qkv[:, 2 * scale.size :] /= scale
+            bias[2 * scale.size :] /= scale
+            put(src.input[1], qkv)
+            put(src.input[2], bias)
             continue
-        keep = np.ones(w.shape[0], dtype=np.float32)
-        keep[outliers] = 0.0
-        inits[w_name].CopyFrom(numpy_helper.from_array((w * keep[:, None]).astype(np.float32), w_name))
-        y = node.output[0]
-        before[tag] = [
-            helper.make_node("Mul", [x, const(f"{tag}/inlier_mask", keep)], [f"{tag}/x_in"]),
-            helper.make_node("Gather", [x, const(f"{tag}/outlier_idx", outliers.astype(np.int64))], [f"{tag}/x_out"], axis=-1),
-            helper.make_node("MatMul", [f"{tag}/x_out", const(f"{tag}/outlier_w", w[outliers])], [f"{tag}/y_out"],
-                             name=f"{tag}/outliers"),
-        ]
-        keep_fp32.append(f"{tag}/outliers")
-        node.input[0], node.output[0] = f"{tag}/x_in", f"{tag}/y_in"
-        after[tag] = [helper.make_node("Add", [f"{tag}/y_in", f"{tag}/y_out"], [y])]
+        before[tag] = [helper.make_node("Mul", [x, put(f"{tag}/smooth_inv", 1.0 / scale)], [f"{tag}/x_s"])]
+        node.input[0] = f"{tag}/x_s"
     ordered = []
     for node in graph.node:  # inserted nodes right around their anchor keep the graph topologically sorted
         ordered += [*before.get(node.name, []), node, *after.get(node.name, [])]
     del graph.node[:]
     graph.node.extend(ordered)
+    del graph.value_info[:]  # shapes of resized tensors changed; ORT infers them again
     return keep_fp32
 
 

@@ -28,6 +28,10 @@ import numpy as np
 from siteclass.errors import InputError, ModelError
 
 BUNDLED_ENCODER = "all-MiniLM-L6-v2"
+# ORT rewrites left out when a session loads: its CPU SkipLayerNormalization kernel (residual + bias + LayerNorm
+# in one node) ran 3.3× slower than Add + Add + LayerNormalization on a (32, 128, 384) tensor (ORT 1.32), ~10 % of
+# the encoder's time. siteclass.export does not fuse it either.
+UNFUSED_OPS = ("SkipLayerNormFusion",)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 CACHE_SIZE = 200_000
 
@@ -86,7 +90,10 @@ class TextTokenizer:
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask, int64, padded to the longest text of *texts*."""
-        encs = self.tok.encode_batch(list(texts))
+        return self.pad(self.tok.encode_batch(list(texts)))
+
+    def pad(self, encs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids and attention mask of encodings (``encode_batch``'s), padded to the longest."""
         width = max((len(e.ids) for e in encs), default=1)
         ids = np.full((len(encs), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encs), width), dtype=np.int64)
@@ -111,6 +118,27 @@ def copy_tokenizer(src: str | Path, dest: str | Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- encoders
+PAD_SLACK = 1.25  # a batch's padded tokens may exceed its real ones by 25 % …
+RUN_TOKENS = 128  # … plus about what one more encoder call costs, in tokens
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive batches over ascending token *lengths*: at most *batch_size* texts, and a
+    batch ends before a text so long that padding everything to it would waste more than a separate call would
+    cost (a few short titles and one long page: two calls, not one padded to the page)."""
+    out: list[tuple[int, int]] = []
+    start, real = 0, 0
+    for i, n in enumerate(lengths):
+        count = i - start + 1
+        if i > start and (count > batch_size or count * n > PAD_SLACK * (real + n) + RUN_TOKENS):
+            out.append((start, i))
+            start, real = i, 0
+        real += n
+    if len(lengths):
+        out.append((start, len(lengths)))
+    return out
+
+
 class Encoder:
     """Texts → mean-pooled vectors. Subclasses implement ``_embed(ids, mask)``."""
 
@@ -146,10 +174,12 @@ class Encoder:
         if not todo:
             return out
         unique = list(todo)
-        order = np.argsort(self.tokenizer.lengths(unique), kind="stable")
-        for start in range(0, len(unique), self.batch_size):
-            chunk = [unique[j] for j in order[start : start + self.batch_size]]
-            ids, mask = self.tokenizer(chunk)
+        encs = self.tokenizer.tok.encode_batch(unique)  # tokenised once: sorted by length, then padded per batch
+        order = np.argsort([len(e.ids) for e in encs], kind="stable")
+        for start, stop in length_batches([len(encs[j].ids) for j in order], self.batch_size):
+            picked = order[start:stop]
+            chunk = [unique[j] for j in picked]
+            ids, mask = self.tokenizer.pad([encs[j] for j in picked])
             vecs = np.asarray(self._embed(ids, mask), dtype=np.float32)
             with self._lock:
                 for text, vec in zip(chunk, vecs):
@@ -207,13 +237,29 @@ class OnnxEncoder(Encoder):
         if not self.onnx_path.is_file():
             raise ModelError(f"{self.onnx_path} does not exist; run `siteclass export --model DIR --format onnx`")
         # One warm session per encoder (get_encoder shares it per process). The transformer fusions are already in
-        # the file (export time); ORT_ENABLE_ALL adds ORT's own rewrites (e.g. int8 MatMul + scale fusions).
-        # Sequential execution, intra-op threads left at ORT's default: one per physical core.
+        # the file (export time); ORT_ENABLE_ALL adds ORT's own rewrites (e.g. int8 MatMul + scale fusions), except
+        # UNFUSED_OPS. Sequential execution, intra-op threads left at ORT's default: one per physical core.
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(self.onnx_path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(UNFUSED_OPS)
+        )
+        self.fallback: OnnxEncoder | None = None
+        self.recheck_margin = 0.0
+        self.rechecked = 0  # records scored again by the fallback so far
+        fallback_path = self.onnx_path.with_name(FALLBACK_ONNX_FILE)
+        if self.onnx_path.name == ONNX_FILE and fallback_path.is_file():
+            # An int8 export's fp32 graph, for the near ties (EncoderBackendMixin._recheck_near_ties).
+            self.recheck_margin = float(read_export_info(self.onnx_path.parent).get("recheck_margin", 0.0))
+            if self.recheck_margin > 0:
+                self.fallback = OnnxEncoder(folder, max_tokens, fallback_path, batch_size, cache)
+
+    def clear_cache(self) -> None:
+        super().clear_cache()
+        if self.fallback is not None:
+            self.fallback.clear_cache()
 
     def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]  # type: ignore[no-any-return]
@@ -287,6 +333,16 @@ def onnxruntime_available() -> bool:
 # ----------------------------------------------------------------------------------------------- model mixin
 ENCODER_DIR = "encoder"
 ONNX_FILE = "model.onnx"
+FALLBACK_ONNX_FILE = "model.fp32.onnx"  # beside an int8 model.onnx: the fp32 graph that rescores near ties
+EXPORT_INFO = "onnx.json"
+
+
+def read_export_info(directory: str | Path) -> dict[str, Any]:
+    """``onnx.json`` of a model folder (written by ``siteclass.export``); empty when absent."""
+    path = Path(directory) / EXPORT_INFO
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 class EncoderBackendMixin:
@@ -328,6 +384,32 @@ class EncoderBackendMixin:
 
     def _weights_folder(self) -> Path:
         return resolve_encoder(self.encoder)
+
+    def _recheck_near_ties(self, records: list[Any], logits: np.ndarray, rescore: Any) -> np.ndarray:
+        """Logits of *records* with the near ties of an int8 encoder scored again by its fp32 graph.
+
+        A record is a near tie when its two most probable labels (or, multi-label, a label and the threshold) lie
+        within the export's ``recheck_margin``: there int8 rounding can change the answer, and
+        ``rescore(records, encoder)`` gives their logits from the fp32 fallback encoder. Other encoders: unchanged.
+        """
+        enc = self._inference_encoder()
+        fallback = getattr(enc, "fallback", None)
+        if fallback is None or len(records) == 0:
+            return logits
+        margin = float(enc.recheck_margin)  # type: ignore[attr-defined]
+        proba = self.proba_from_logits(logits)  # type: ignore[attr-defined]
+        near = np.zeros(len(records), dtype=bool)
+        if proba.shape[1] > 1:
+            top2 = np.partition(proba, -2, axis=1)[:, -2:]
+            near |= top2[:, 1] - top2[:, 0] < margin
+        if getattr(self, "multi_label_", False):
+            near |= (np.abs(proba - self.multi_label_threshold) < margin).any(axis=1)  # type: ignore[attr-defined]
+        idx = np.flatnonzero(near)
+        if idx.size:
+            enc.rechecked += int(idx.size)  # type: ignore[attr-defined]
+            logits = np.array(logits, copy=True)
+            logits[idx] = rescore([records[i] for i in idx], fallback)
+        return logits
 
     def _torch_module(self) -> Any:
         """An in-memory (fine-tuned) encoder module to use instead of the weights folder; None by default."""

@@ -403,7 +403,10 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
 
     # --------------------------------------------------------------- prediction
     def _logits(self, records: list[Record]) -> np.ndarray:
-        pf, mask, site = self.features(records)
+        return self._recheck_near_ties(records, self._logits_with(records, None), self._logits_with)
+
+    def _logits_with(self, records: list[Record], encoder: Encoder | None) -> np.ndarray:
+        pf, mask, site = self.features(records, encoder)
         return head_logits_np(self.head_, self.pooling, pf, mask, site)
 
     # --------------------------------------------------------------- persistence

@@ -24,7 +24,7 @@ import numpy as np
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError
 from siteclass.models.base import Classifier, Record, fit_temperature, record_text, softmax
-from siteclass.models.encoder import ENCODER_DIR, EncoderBackendMixin, copy_tokenizer
+from siteclass.models.encoder import ENCODER_DIR, Encoder, EncoderBackendMixin, copy_tokenizer
 from siteclass.models.taxonomy import Label, load_labels
 
 _READY_ATTRS = frozenset({"classes_", "multi_label_", "card_", "labels_", "label_embeddings_"})
@@ -118,12 +118,16 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
     def site_text(self, record: Record) -> str:
         return record_text(record)
 
-    def embed(self, records: list[Record]) -> np.ndarray:
+    def embed(self, records: list[Record], encoder: Encoder | None = None) -> np.ndarray:
         """Unit-length embeddings of records, as compared with the labels."""
-        return _normalise(self._inference_encoder().encode([self.site_text(r) for r in records]))
+        enc = encoder or self._inference_encoder()
+        return _normalise(enc.encode([self.site_text(r) for r in records]))
 
     def _logits(self, records: list[Record]) -> np.ndarray:
-        return self.embed(records) @ self.label_embeddings_.T / self.temperature  # type: ignore[no-any-return]
+        return self._recheck_near_ties(records, self._logits_with(records, None), self._logits_with)
+
+    def _logits_with(self, records: list[Record], encoder: Encoder | None) -> np.ndarray:
+        return self.embed(records, encoder) @ self.label_embeddings_.T / self.temperature  # type: ignore[no-any-return]
 
     def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.temperature_)
