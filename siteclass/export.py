@@ -174,7 +174,8 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
         "int8": int8,
         "fused_operators": fused,
         "quantization": (
-            f"dynamic int8, weights per channel; SmoothQuant alpha {SMOOTH_ALPHA} on Q/K/V and feed-forward inputs; "
+            f"dynamic int8, weights per channel; SmoothQuant alpha {SMOOTH_ALPHA} on Q/K/V, attention output and "
+            "feed-forward inputs; "
             f"feed-forward blocks: GELU channels above {OUTLIER_FACTOR}x the median max computed apart in fp32"
         ) if int8 else None,
         "recheck_margin": recheck_margin if int8 else 0.0,
@@ -203,7 +204,7 @@ def fuse_bert_graph(src: Path, dest: Path, config: dict[str, Any]) -> dict[str, 
     from onnxruntime.transformers.optimizer import optimize_model
 
     options = FusionOptions("bert")
-    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = False  # see UNFUSED
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = False  # see encoder.UNFUSED_OPS
     opt = optimize_model(
         str(src), model_type="bert", num_heads=int(config["num_attention_heads"]),
         hidden_size=int(config["hidden_size"]), opt_level=0, optimization_options=options,
