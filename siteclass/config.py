@@ -251,9 +251,10 @@ class ServeSettings(_Section):
     )
     workers: int = Field(1, ge=1)
     fetch_timeout_s: float = Field(20.0, gt=0, description="total time for one live site fetch (status timeout)")
-    inference: Literal["thread", "inline", "process"] = Field(
-        "thread", description="run the model in a worker thread, inline in the event loop, or in a child process "
-        "(models whose inference is mostly Python: fasttext, linear)"
+    inference: Literal["auto", "thread", "inline", "process"] = Field(
+        "auto", description="run the model in a worker thread, inline in the event loop, or in a child process "
+        "(models whose inference is mostly Python: fasttext, linear); auto: a child process for a fasttext or "
+        "linear model folder (inline with several workers), a worker thread for the others"
     )
     gc_freeze: bool = Field(
         True, description="once the model is loaded, exempt every object so far from garbage-collector scans "

@@ -105,7 +105,8 @@ def serve_command(
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help="Requests in flight before 503.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Server processes, each with the model.")] = None,
     inference: Annotated[
-        str | None, typer.Option("--inference", help="thread (default), inline or process: where the model runs.")
+        str | None, typer.Option("--inference", help="Where the model runs: auto (default: a child process for "
+                                 "fasttext/linear, a worker thread for the others), thread, inline or process.")
     ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     config: ConfigOption = None,

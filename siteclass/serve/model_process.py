@@ -62,6 +62,31 @@ def load_any_model(source: ModelSource) -> Classifier:
     return siteclass.load_model(source)  # type: ignore[no-any-return]
 
 
+GIL_BOUND_MODELS = ("fasttext", "linear")  # inference mostly Python (tokenising, hashing): it holds the GIL
+
+
+def resolve_inference(mode: str, source: ModelSource, workers: int) -> str:
+    """Where the model runs for ``[serve] inference = mode``; ``auto`` picks by model type: a ``fasttext`` or
+    ``linear`` model folder gets a child process (one server worker) or runs inline in the event loop (several
+    workers, or a model in memory); every other model — ONNX Runtime and torch release the GIL — a worker thread."""
+    if mode != "auto":
+        return mode
+    if isinstance(source, Classifier):
+        model_type, folder = source.model_type, False
+    elif isinstance(source, (str, Path)):
+        from siteclass.models.base import read_config
+
+        try:
+            model_type, folder = str(read_config(source)["model_type"]), True
+        except (ModelError, OSError):  # loading it reports what is wrong (/readyz); any mode will do meanwhile
+            return "thread"
+    else:
+        return "thread"  # the bundled zero-shot model, or a factory
+    if model_type not in GIL_BOUND_MODELS:
+        return "thread"
+    return "process" if folder and workers == 1 else "inline"
+
+
 def check_process_source(source: ModelSource) -> None:
     """The child loads the model itself: it needs a folder (or None), not a model object."""
     if source is not None and not isinstance(source, (str, Path)):

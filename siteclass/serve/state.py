@@ -20,7 +20,13 @@ from siteclass.serve.cache import TTLCache
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard
 from siteclass.serve.limits import ServeMetrics
-from siteclass.serve.model_process import ModelProcess, ModelSource, check_process_source, load_any_model
+from siteclass.serve.model_process import (
+    ModelProcess,
+    ModelSource,
+    check_process_source,
+    load_any_model,
+    resolve_inference,
+)
 
 Answer = dict[str, Any]  # a PredictResponse as plain data: built and serialised without validation
 WARM_UP_RECORD: Record = {
@@ -58,12 +64,13 @@ class ServeState:
         self.guard = UrlGuard.from_settings(self.serve, settings.crawl, resolver=resolver)
         self.fetcher = GuardedFetcher.from_settings(settings, self.guard)
         self.process: ModelProcess | None = None
-        if self.serve.inference == "process":
+        self.inference = resolve_inference(self.serve.inference, source, self.serve.workers)
+        if self.inference == "process":
             check_process_source(source)
             self.process = ModelProcess(source, self.serve.top_k, WARM_UP_RECORD)  # type: ignore[arg-type]
         self.batcher = MicroBatcher(
             self._predict_batch, self.serve.microbatch_max, self.serve.microbatch_wait_ms, self.metrics.observe_batch,
-            inline=self.serve.inference == "inline", remote=None if self.process is None else self.process.predict,
+            inline=self.inference == "inline", remote=None if self.process is None else self.process.predict,
             max_inflight=1 if self.process is None else 2,  # the next batch waits in the pipe, not in the server
             pace=None if self.process is None else self.process.expected_seconds,
         )

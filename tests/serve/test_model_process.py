@@ -174,3 +174,29 @@ def test_the_pipelined_batcher_keeps_one_batch_waiting_without_splitting_the_loa
         await batcher.stop()
 
     asyncio.run(go())
+
+
+def test_auto_picks_where_the_model_runs(model_dir: Path, tmp_path: Path) -> None:
+    from siteclass.models.fasttext import FastTextClassifier
+    from siteclass.serve.model_process import resolve_inference
+
+    transformer = tmp_path / "transformer"
+    transformer.mkdir()
+    (transformer / "config.json").write_text('{"model_type": "transformer", "params": {}}')
+    assert resolve_inference("auto", model_dir, workers=1) == "process"  # fastText holds the GIL: its own process
+    assert resolve_inference("auto", str(model_dir), workers=2) == "inline"  # a process per worker already
+    assert resolve_inference("auto", FastTextClassifier(), workers=1) == "inline"  # in memory: no child can load it
+    assert resolve_inference("auto", transformer, workers=1) == "thread"  # ONNX Runtime / torch release the GIL
+    assert resolve_inference("auto", None, workers=1) == "thread"  # the bundled zero-shot model
+    assert resolve_inference("auto", tmp_path / "missing", workers=1) == "thread"  # /readyz reports that one
+    for mode in ("thread", "inline", "process"):
+        assert resolve_inference(mode, model_dir, workers=1) == mode
+
+    async def go() -> None:  # the default settings serve a fastText folder from a model process
+        app = create_app(model_dir, Settings())
+        async with running(app) as client:
+            assert app.state.serve.inference == "process" and app.state.serve.process is not None
+            answer = await client.post("/v1/predict/pages", json=PAGES)
+            assert answer.status_code == 200 and answer.json()["industries"]
+
+    asyncio.run(go())
