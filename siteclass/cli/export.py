@@ -26,11 +26,11 @@ def export_command(
     (ONNX Runtime, no torch needed)."""
     if format.lower() != "onnx":
         raise InputError(f"--format {format!r} is not supported; use --format onnx")
-    from siteclass.export import RECHECK_MARGIN, export_onnx
+    from siteclass.export import FALLBACK_ONNX_FILE, RECHECK_MARGIN, export_onnx
 
     margin = RECHECK_MARGIN if recheck_margin is None else recheck_margin
     path = export_onnx(model, int8=int8, recheck_margin=margin)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB{', int8' if int8 else ''})")
     if int8 and margin > 0:
-        typer.echo(f"wrote {path.with_name('model.fp32.onnx')} (fp32, rescores records whose two best labels are "
+        typer.echo(f"wrote {path.with_name(FALLBACK_ONNX_FILE)} (fp32, rescores records whose two best labels are "
                    f"within {margin} of each other)")

@@ -90,7 +90,11 @@ class TextTokenizer:
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask, int64, padded to the longest text of *texts*."""
-        return self.pad(self.tok.encode_batch(list(texts)))
+        return self.pad(self.encode(texts))
+
+    def encode(self, texts: Sequence[str]) -> list[Any]:
+        """The encodings of *texts* (truncated, unpadded): ``len(e.ids)`` is a text's length in tokens."""
+        return list(self.tok.encode_batch(list(texts)))
 
     def pad(self, encs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids and attention mask of encodings (``encode_batch``'s), padded to the longest."""
@@ -101,9 +105,6 @@ class TextTokenizer:
             ids[i, : len(e.ids)] = e.ids
             mask[i, : len(e.ids)] = 1
         return ids, mask
-
-    def lengths(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self.tok.encode_batch(list(texts))]
 
 
 def copy_tokenizer(src: str | Path, dest: str | Path) -> None:
@@ -143,6 +144,9 @@ class Encoder:
     """Texts → mean-pooled vectors. Subclasses implement ``_embed(ids, mask)``."""
 
     backend = "base"
+    fallback: Encoder | None = None  # an int8 ONNX encoder's fp32 graph, for near ties (see OnnxEncoder)
+    recheck_margin = 0.0
+    rechecked = 0  # records the fallback scored again so far
 
     def __init__(self, folder: str | Path, max_tokens: int, batch_size: int = 32, cache: bool = True) -> None:
         self.folder = Path(folder)
@@ -174,7 +178,7 @@ class Encoder:
         if not todo:
             return out
         unique = list(todo)
-        encs = self.tokenizer.tok.encode_batch(unique)  # tokenised once: sorted by length, then padded per batch
+        encs = self.tokenizer.encode(unique)  # tokenised once: sorted by length, then padded per batch
         order = np.argsort([len(e.ids) for e in encs], kind="stable")
         for start, stop in length_batches([len(encs[j].ids) for j in order], self.batch_size):
             picked = order[start:stop]
@@ -246,9 +250,6 @@ class OnnxEncoder(Encoder):
         self.session = ort.InferenceSession(
             str(self.onnx_path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=list(UNFUSED_OPS)
         )
-        self.fallback: OnnxEncoder | None = None
-        self.recheck_margin = 0.0
-        self.rechecked = 0  # records scored again by the fallback so far
         fallback_path = self.onnx_path.with_name(FALLBACK_ONNX_FILE)
         if self.onnx_path.name == ONNX_FILE and fallback_path.is_file():
             # An int8 export's fp32 graph, for the near ties (EncoderBackendMixin._recheck_near_ties).
@@ -393,10 +394,9 @@ class EncoderBackendMixin:
         ``rescore(records, encoder)`` gives their logits from the fp32 fallback encoder. Other encoders: unchanged.
         """
         enc = self._inference_encoder()
-        fallback = getattr(enc, "fallback", None)
-        if fallback is None or len(records) == 0:
+        if enc.fallback is None or len(records) == 0:
             return logits
-        margin = float(enc.recheck_margin)  # type: ignore[attr-defined]
+        margin = enc.recheck_margin
         proba = self.proba_from_logits(logits)  # type: ignore[attr-defined]
         near = np.zeros(len(records), dtype=bool)
         if proba.shape[1] > 1:
@@ -406,9 +406,9 @@ class EncoderBackendMixin:
             near |= (np.abs(proba - self.multi_label_threshold) < margin).any(axis=1)  # type: ignore[attr-defined]
         idx = np.flatnonzero(near)
         if idx.size:
-            enc.rechecked += int(idx.size)  # type: ignore[attr-defined]
+            enc.rechecked += int(idx.size)
             logits = np.array(logits, copy=True)
-            logits[idx] = rescore([records[i] for i in idx], fallback)
+            logits[idx] = rescore([records[i] for i in idx], enc.fallback)
         return logits
 
     def _torch_module(self) -> Any:

@@ -332,7 +332,8 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
                         if t:
                             unique.setdefault(t, len(unique))
                 ulist = list(unique)
-                order: Any = np.argsort(tokenizer.lengths(ulist), kind="stable") if ulist else []
+                encs = tokenizer.encode(ulist)  # tokenised once: sorted by length, then padded per chunk
+                order: Any = np.argsort([len(e.ids) for e in encs], kind="stable") if ulist else []
                 position = np.zeros(len(ulist), dtype=np.int64)
                 position[order] = np.arange(1, len(ulist) + 1)
                 rows = torch.tensor(
@@ -340,7 +341,7 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
                 )
                 chunks = []
                 for start in range(0, len(ulist), 64):
-                    ids, mask = tokenizer([ulist[k] for k in order[start : start + 64]])
+                    ids, mask = tokenizer.pad([encs[k] for k in order[start : start + 64]])
                     chunks.append((torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device)))
                 logits = m(chunks, rows.to(device), ext_t[torch.from_numpy(idx)].to(device))
                 return loss_of(logits, idx, device)
