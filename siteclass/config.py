@@ -250,6 +250,8 @@ class ServeSettings(_Section):
         "the proxy must then refuse private addresses itself"
     )
     workers: int = Field(1, ge=1)
+    access_log: bool = Field(True, description="uvicorn's log line per request (log level info); it costs the "
+                             "HTTP side CPU time at thousands of requests/s")
     fetch_timeout_s: float = Field(20.0, gt=0, description="total time for one live site fetch (status timeout)")
     inference: Literal["auto", "thread", "inline", "process"] = Field(
         "auto", description="run the model in a worker thread, inline in the event loop, or in a child process "
@@ -289,6 +291,8 @@ class SparkSettings(_Section):
     app_name: str = "siteclass"
     partitions: int = Field(0, ge=0, description="0: Spark's default")
     batch_size: int = Field(1024, ge=1, description="rows per Arrow batch in mapInPandas")
+    console_progress: bool = Field(False, description="Spark's own stage progress lines on stderr (siteclass "
+                                   "prints its own progress)")
 
 
 class Settings(_Section):

@@ -108,6 +108,9 @@ def serve_command(
         str | None, typer.Option("--inference", help="Where the model runs: auto (default: a child process for "
                                  "fasttext/linear, a worker thread for the others), thread, inline or process.")
     ] = None,
+    access_log: Annotated[
+        bool | None, typer.Option("--access-log/--no-access-log", help="A log line per request (default: on).")
+    ] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     config: ConfigOption = None,
 ) -> None:
@@ -124,7 +127,7 @@ def serve_command(
             "serve.proxy_resolves": True if proxy_resolves else None, "serve.top_k": top_k,
             "serve.min_confidence": min_confidence, "serve.deadline_s": deadline,
             "serve.max_concurrency": max_concurrency, "serve.workers": workers,
-            "serve.inference": inference,
+            "serve.inference": inference, "serve.access_log": access_log,
         },
     )
     if model is not None and not Path(model).is_dir():
@@ -138,7 +141,7 @@ def serve_command(
 
     if serve.workers == 1:
         uvicorn.run(create_app(model, settings), host=serve.host, port=serve.port, log_level=log_level,
-                    timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
+                    access_log=serve.access_log, timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
         return
     import os
     import tempfile
@@ -152,7 +155,9 @@ def serve_command(
         from siteclass.serve.protocol import reuse_port_supported, serve_workers
 
         if reuse_port_supported():  # a socket per worker: the kernel spreads the connections evenly
-            serve_workers("siteclass.serve.app:app_from_env", serve.workers, serve.host, serve.port, log_level)
+            serve_workers("siteclass.serve.app:app_from_env", serve.workers, serve.host, serve.port, log_level,
+                          serve.access_log)
             return
         uvicorn.run("siteclass.serve.app:app_from_env", factory=True, workers=serve.workers, host=serve.host,
-                    port=serve.port, log_level=log_level, timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
+                    port=serve.port, log_level=log_level, access_log=serve.access_log, timeout_graceful_shutdown=5,
+                    http=NoDelayHTTPProtocol)

@@ -53,6 +53,7 @@ def spark_session(settings: SparkSettings) -> Any:
         SparkSession.builder.master(settings.master)
         .appName(settings.app_name)
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", str(settings.console_progress).lower())
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.batch_size))
         .config("spark.sql.session.timeZone", "UTC")

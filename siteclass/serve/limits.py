@@ -42,7 +42,10 @@ class ServeMetrics:
                                  buckets=_LATENCY_BUCKETS, registry=r)
         self.inference = Histogram("siteclass_inference_seconds", "time of one (micro-batched) model call",
                                    buckets=_LATENCY_BUCKETS, registry=r)
-        self.inference_cpu = Counter("siteclass_inference_cpu_seconds", "CPU time of the model calls", registry=r)
+        self.inference_cpu = Counter(
+            "siteclass_inference_cpu_seconds",
+            "CPU time of the model calls: the calling thread's (inference thread or inline), or the whole model "
+            "process's (inference process, where its threads count too)", registry=r)
         self.batch_size = Histogram("siteclass_batch_records", "records per model call",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=r)
         self.queue_seconds = Histogram("siteclass_predict_wait_seconds", "time from submit to result",

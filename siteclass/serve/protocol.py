@@ -93,16 +93,16 @@ def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _worker(app: str, host: str, port: int, log_level: str) -> None:  # pragma: no cover - runs in a child process
+def _worker(app: str, host: str, port: int, log_level: str, access_log: bool) -> None:  # pragma: no cover - a child
     import uvicorn
 
     sock = _listening_socket(host, port, reuse_port=True)
-    config = uvicorn.Config(app, factory=True, log_level=log_level, timeout_graceful_shutdown=5,
-                            http=NoDelayHTTPProtocol)
+    config = uvicorn.Config(app, factory=True, log_level=log_level, access_log=access_log,
+                            timeout_graceful_shutdown=5, http=NoDelayHTTPProtocol)
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_workers(app: str, workers: int, host: str, port: int, log_level: str) -> None:
+def serve_workers(app: str, workers: int, host: str, port: int, log_level: str, access_log: bool = True) -> None:
     """*workers* uvicorn processes, each listening on its own SO_REUSEPORT socket, so that the kernel spreads
     connections evenly over them (with one shared socket, as uvicorn's ``workers=N`` does, whichever process is in
     ``accept`` first takes a whole burst of new connections: 4 and 28 of 32 were seen). A worker that dies is
@@ -117,7 +117,8 @@ def serve_workers(app: str, workers: int, host: str, port: int, log_level: str) 
     started: dict[int, float] = {}
 
     def start() -> Any:
-        process = context.Process(target=_worker, args=(app, host, port, log_level), daemon=False)
+        process = context.Process(target=_worker, args=(app, host, port, log_level, access_log),
+                                  daemon=False)
         process.start()
         started[id(process)] = time.monotonic()
         return process

@@ -32,6 +32,12 @@ def _same_files(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
+@pytest.mark.slow  # it starts Spark
+def test_spark_session_prints_no_stage_progress_of_its_own(spark: Any) -> None:
+    # siteclass shows its own progress; Spark's "[Stage 3:>  (0 + 2) / 2]" lines would interleave with it
+    assert spark.conf.get("spark.ui.showConsoleProgress") == "false"
+
+
 @pytest.mark.slow
 def test_spark_and_local_give_the_same_rows(spark: Any, make_table, tmp_path: Path) -> None:
     rows = table_rows({"A": 60, "B": 40, "C": 3})

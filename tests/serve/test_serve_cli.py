@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -55,6 +56,22 @@ def test_predict_command_user_errors_exit_2(tmp_path: Path, model_dir: Path, cap
                 "--model", str(tmp_path / "missing")]) == 2
 
 
+def wait_ready(proc: subprocess.Popen[Any], base: str, times: int = 1, timeout_s: float = 90.0) -> None:
+    """Until ``/readyz`` answers 200 *times* in a row, each on a new connection; fails if the server exits."""
+    deadline = time.monotonic() + timeout_s
+    ready = 0
+    while time.monotonic() < deadline and proc.poll() is None and ready < times:
+        try:
+            ready = ready + 1 if httpx.get(base + "/readyz", timeout=1).status_code == 200 else 0
+        except httpx.TransportError:
+            ready = 0
+        time.sleep(0.05 if ready else 0.2)
+    if proc.poll() is not None:
+        out = proc.stdout.read() if proc.stdout else ""
+        pytest.fail(f"the server exited: {out.decode() if isinstance(out, bytes) else out}")
+    assert ready >= times, f"the server was not ready within {timeout_s} s"
+
+
 @pytest.fixture(params=[(1, "thread"), (2, "thread"), (1, "process")],
                 ids=["one-process", "two-workers", "model-process"])
 def cli_server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
@@ -70,15 +87,7 @@ def cli_server(model_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]
     base = f"http://127.0.0.1:{port}"
     children: list[psutil.Process] = []
     try:
-        deadline = time.monotonic() + 90
-        ready = 0  # consecutive 200s on new connections: with two workers, both have loaded the model
-        while time.monotonic() < deadline and proc.poll() is None and ready < 8:
-            try:
-                ready = ready + 1 if httpx.get(base + "/readyz", timeout=1).status_code == 200 else 0
-            except httpx.TransportError:
-                ready = 0
-            time.sleep(0.05 if ready else 0.2)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        wait_ready(proc, base, times=8)  # 8 new connections: with two workers, both have loaded the model
         children = psutil.Process(proc.pid).children(recursive=True)
         if inference == "process":
             assert any("siteclass.serve.model_process" in " ".join(c.cmdline()) for c in children)
@@ -102,6 +111,23 @@ def test_serve_command_loads_the_model_folder(cli_server: str) -> None:
                        json={"url": "buns.com", "pages": [{"text": "fresh bread cakes"}]})
         assert r.status_code == 200 and r.json()["status"] == "ok"
         assert r.json()["industries"][0]["label"] in card["labels"]
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-access-log"]], ids=["default", "no-access-log"])
+def test_access_log_line_per_request_unless_turned_off(model_dir: Path, flags: list[str]) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "siteclass", "serve", "--model", str(model_dir), "--port",
+                             str(port), "--inference", "inline", *flags],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}")
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/predict/pages", json={"pages": [{"text": "fresh bread"}]})
+        assert r.status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=20)
+    assert "Application startup complete" in out  # the other info lines stay
+    assert ('"POST /v1/predict/pages HTTP/1.1" 200' in out) is (not flags), out
 
 
 def test_predict_one_url_prints_industries_and_pages(model_dir: Path, capsys) -> None:
