@@ -308,16 +308,15 @@ def prepare_int8(model: Any, batches: list[tuple[np.ndarray, np.ndarray]], alpha
         scale = (xa**alpha / np.maximum(np.abs(w).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
         put(w_name, w * scale[:, None])
         src = producer.get(x)
-        attention = src is not None and src.op_type == "Attention" and len(src.input) > 2 and src.input[2] in inits
-        qkv = get(src.input[1]) if attention and src is not None else None
-        if src is not None and qkv is not None and qkv.shape[1] == 3 * scale.size:
-            # x is the attention output: its channel j is V's column j of the packed Q/K/V projection.
-            bias = get(src.input[2])
-            qkv[:, 2 * scale.size :] /= scale
-            bias[2 * scale.size :] /= scale
-            put(src.input[1], qkv)
-            put(src.input[2], bias)
-            continue
+        if src is not None and src.op_type == "Attention" and len(src.input) > 2 and src.input[2] in inits:
+            qkv, bias = get(src.input[1]), get(src.input[2])
+            if qkv.shape[1] == 3 * scale.size:
+                # x is the attention output: its channel j is V's column j of the packed Q/K/V projection.
+                qkv[:, 2 * scale.size :] /= scale
+                bias[2 * scale.size :] /= scale
+                put(src.input[1], qkv)
+                put(src.input[2], bias)
+                continue
         before[tag] = [helper.make_node("Mul", [x, put(f"{tag}/smooth_inv", 1.0 / scale)], [f"{tag}/x_s"])]
         node.input[0] = f"{tag}/x_s"
     ordered = []

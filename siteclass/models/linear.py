@@ -12,6 +12,9 @@ LogisticRegression; it took over 25 minutes before these two changes):
   words' counts. The n-grams are generated once per distinct word and the document matrix is the sparse
   product (documents × words) @ (words × n-grams) — the same counts as scikit-learn's ``char_wb`` analyzer
   (the contract test checks it), without generating the n-grams of every word occurrence in Python.
+- Single-label: the multinomial fit (lbfgs) gets the TF-IDF matrix in float32. Its time is nearly all sparse
+  products with the 100K × classes coefficients; in float32 the fit on crunchbase single (6.4K rows, 40 classes)
+  took 33 s instead of 52 s, with the same test accuracy and macro-F1 (within 0.001).
 - Multi-label: each one-vs-rest problem is solved by liblinear's *dual* coordinate descent (many more features
   than rows), to liblinear's own tolerance (``ovr_tol``), in ``n_jobs`` worker processes (reproducible:
   liblinear's random generator is per process).
@@ -177,6 +180,7 @@ class LinearClassifier(Classifier):
         if self.multi_label_:
             self.coef_, self.intercept_ = self._fit_one_vs_rest(X, Y, sample_weight)
         else:
+            X = X.astype(np.float32)  # lbfgs's sparse products 1.5× faster (the float64 matrix is let go)
             clf = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
             clf.fit(X, Y, sample_weight=sw)
             coef, intercept = clf.coef_, clf.intercept_
