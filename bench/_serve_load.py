@@ -1,5 +1,5 @@
-"""Load-test plumbing for ``bench/serve.py``: the server under test (a uvicorn thread of the bench process, or a
-``siteclass serve --workers N`` process), the load generator (its own process: ``python bench/_serve_load.py
+"""Load-test plumbing for ``bench/serve.py``: the server under test (a ``siteclass serve`` process, as users run
+it), the load generator (its own process: ``python bench/_serve_load.py
 --url URL --bodies FILE …``; asyncio keep-alive connections with a minimal HTTP/1.1 client, uvloop when installed)
 and one load level's figures (requests/s, latency, the server's CPU time, batches)."""
 
@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``siteclass serve --workers N`` on a saved model: N processes share the port (uvicorn workers)."""
+    """``siteclass serve --workers N --inference MODE`` on a saved model, started as users start it (its own
+    process; N > 1: N processes share the port). ``--log-level warning``: no access-log line per request."""
 
     def __init__(self, model_dir: Path, port: int, workers: int, inference: str) -> None:
+        self.workers = workers
         self.cmd = [sys.executable, "-m", "siteclass", "serve", "--model", str(model_dir), "--port", str(port),
                     "--workers", str(workers), "--inference", inference, "--max-concurrency", "1024",
                     "--log-level", "warning"]
@@ -91,55 +91,6 @@ class ServerProcess:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-
-
-class ServerThread:
-    def __init__(self, model: Any, port: int, inference: str = "thread") -> None:
-        import uvicorn
-
-        from siteclass.config import ServeSettings
-        from siteclass.serve.app import create_app
-
-        settings = ServeSettings(max_concurrency=1024, inference=inference)  # type: ignore[arg-type]
-        self.app = app = create_app(model, settings)
-        from siteclass.serve.protocol import NoDelayHTTPProtocol
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                                http=NoDelayHTTPProtocol)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> ServerThread:
-        import httpx
-
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("server did not become ready")
-
-    def cpu_seconds(self) -> float:
-        """CPU time of this process (the server thread: the main thread only waits for the load generator) and,
-        with ``inference = "process"``, of the server's model process."""
-        import psutil
-
-        total = time.process_time()
-        process = self.app.state.serve.process
-        if process is not None and process.pid is not None:
-            with contextlib.suppress(psutil.Error):
-                t = psutil.Process(process.pid).cpu_times()
-                total += t.user + t.system
-        return total
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 # ----------------------------------------------------------------------------------------------- load
@@ -230,7 +181,7 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     cpu = server.cpu_seconds()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     spread = None
-    if hasattr(server, "connections_per_worker"):
+    if server.workers > 1:
         time.sleep(min(2.0, seconds / 2))
         spread = server.connections_per_worker()
     stdout, stderr = proc.communicate(timeout=seconds + 120)

@@ -1,6 +1,6 @@
 """HTTP serving load test: /v1/predict/pages at concurrency 1, 8, 32 beside the raw model's own throughput.
 
-    python -m bench serve [--duration 10] [--rounds 3] [--concurrency 1,8,32] [--inference thread,inline,process]
+    python -m bench serve [--duration 15] [--rounds 5] [--concurrency 1,8,32] [--inference thread,inline,process]
     python -m bench serve --transformer        # the transformer from ONNX instead of fastText
     python bench/serve.py --duration 5
 
@@ -9,10 +9,11 @@ hands it at concurrency 32), in this process, records built before the clock sta
 and nothing else). The machine's speed drifts (a shared host: the same anchor varies by ±25 % from one minute to
 the next), so each load level runs in ``--rounds`` rounds, each between two anchor measurements: a round's share
 is its requests/s over the faster of the two anchors around it, and a level reports its median round (every
-round's share is printed too). The server is real uvicorn on 127.0.0.1 (a thread of this process; with
-``--inference process`` its model runs in the child process the server starts), the load comes from a separate
-process (``bench/_serve_load.py``: asyncio keep-alive connections with a minimal HTTP/1.1 client, uvloop when
-installed). Payloads are the embedded demo sites' pages (real HTML → text), each request body distinct.
+round's share is printed too). The server is ``siteclass serve --model DIR --inference MODE --log-level warning``
+(no access-log line per request) on 127.0.0.1, started as users start it, in its own process (with ``--inference
+process`` its model runs in the child process the server starts); the load comes from a separate process
+(``bench/_serve_load.py``: asyncio keep-alive connections with a minimal HTTP/1.1 client, uvloop when installed).
+Payloads are the embedded demo sites' pages (real HTML → text), each request body distinct.
 Default model: fastText trained here on the demo sites; ``--model-dir`` benchmarks a saved model instead.
 
 Server modes: ``thread`` and ``inline`` run the model in the server process (a worker thread, or the event loop);
@@ -44,7 +45,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._serve_load import ServerProcess, ServerThread, free_port, run_load
+from bench._serve_load import ServerProcess, free_port, run_load
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -151,8 +152,8 @@ def raw_throughput(model: Any, records: list[dict[str, Any]], batch: int, second
 # ----------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per concurrency level")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per level, each between two anchors")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds of load per concurrency level")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per level, each between two anchors")
     parser.add_argument("--anchor-seconds", type=float, default=2.0, help="seconds of each anchor measurement")
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--max-requests", type=int, default=100_000)
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def bodies() -> Path:
             """Request bodies no earlier run has sent: the transformer's encoder caches the vectors of texts it
-            has seen (in the model object every in-process server shares), which would turn a repeat into a hit."""
+            has seen, which would turn a repeat within one server into a hit."""
             made[0] += 1
             path = Path(tmp) / f"bodies{made[0]}.jsonl"
             rows = variants(records, 1_000_000 * made[0], args.payloads)
@@ -214,11 +215,12 @@ def main(argv: list[str] | None = None) -> int:
         if saved is None:
             model.save(model_dir)
         for mode in [m for m in args.inference.split(",") if m]:
-            # "process" loads the model from its folder in a child process; the other modes share this object
-            with ServerThread(model_dir if mode == "process" else model, free_port(), mode) as server:
+            # `siteclass serve --inference MODE` on the saved model, its own process (its own copy of the model)
+            with ServerProcess(model_dir, free_port(), 1, mode) as server:
                 results = levels_of(server)
-            title = (f"server, model {mode} (one process)" if mode != "process" else
-                     "server, model process (the HTTP process and one model process: one copy of the model)")
+            title = (f"siteclass serve --inference {mode} (one process)" if mode != "process" else
+                     "siteclass serve --inference process (the HTTP process and one model process: one copy of "
+                     "the model computing)")
             runs.append({"title": title, "mode": mode, "processes": 1, "results": results})
             report(runs[-1])
         if args.workers > 1:
