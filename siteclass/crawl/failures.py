@@ -9,6 +9,8 @@ from twisted.python.failure import Failure
 from siteclass.config import CrawlSettings
 from siteclass.crawl import items as st
 
+NOT_HTML_META = "sc_not_html"  # request.meta: the Content-Type of a response refused as not HTML (set by the spider)
+
 
 def _host(url: str) -> str:
     return url.split("/")[2] if "://" in url else url
@@ -45,7 +47,11 @@ def describe_failure(failure: Failure, request: Any, settings: CrawlSettings) ->
     if failure.check(DownloadTimeoutError, terr.TimeoutError, terr.TCPTimedOutError):
         return st.TIMEOUT, f"{url} did not finish loading within {settings.page_timeout_s:g} s"
     lowered = text.lower()
-    if "maxsize" in lowered or "max size" in lowered or "download_maxsize" in lowered:
+    too_large = "maxsize" in lowered or "max size" in lowered or "download_maxsize" in lowered
+    refused_type = request.meta.get(NOT_HTML_META)  # the download was cut short because it is not HTML
+    if refused_type is not None and (too_large or failure.check(DownloadCancelledError)):
+        return st.NOT_HTML, f"{url} is not an HTML page ({refused_type or 'no type'})"
+    if too_large:
         return st.TOO_LARGE, f"{url} is larger than the {settings.max_bytes:,} byte cap"
     if failure.check(IgnoreRequest) and "robots.txt" in lowered:
         return st.BLOCKED_BY_ROBOTS, f"robots.txt of {_host(url)} does not allow crawling {url}"

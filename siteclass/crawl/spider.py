@@ -20,14 +20,13 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import StopDownload
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from siteclass.config import CrawlSettings
 from siteclass.crawl import items as st
 from siteclass.crawl.extract import PageContent, decode_html, extract_page
-from siteclass.crawl.failures import describe_failure
+from siteclass.crawl.failures import NOT_HTML_META, describe_failure
 from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
 from siteclass.crawl.ranking import LinkRanker
 from siteclass.crawl.scrapy_settings import SETTINGS_KEY
@@ -41,6 +40,13 @@ _SKIP = (
     "woff woff2 ttf eot"
 )
 SKIP_EXTENSIONS = frozenset(_SKIP.split())
+# A response that is not HTML is read up to this many bytes, then cancelled (it is refused either way). Not
+# StopDownload: when a small body arrives in the same read as the headers, Twisted finishes the response after
+# the headers callback and returns the connection to the pool although StopDownload has begun closing it; the
+# next request written to it reaches the server, its answer is never read, and Twisted sends it again on a new
+# connection (a duplicate request, seen with a 16-byte PDF). A body over one read (64 KiB) is never complete
+# when the headers arrive, and a cancelled download aborts its connection before anything else is written to it.
+NOT_HTML_READ_BYTES = 65_536
 
 
 def _extract_pool(processes: int) -> ProcessPoolExecutor | None:
@@ -180,13 +186,18 @@ class SiteclassSpider(scrapy.Spider):
         site = self.state.get(site_id)
         return site is not None and time.monotonic() - site.started > self.crawl_settings.site_timeout_s
 
-    # ----- non-HTML refused before the body is read -----
+    # ----- a non-HTML body is read at most NOT_HTML_READ_BYTES, then refused -----
     def _headers_received(self, headers: Any, body_length: int, request: scrapy.Request, spider: Any) -> None:
         if request.meta.get("dont_obey_robotstxt") or "site_id" not in request.meta:
             return
         ctype = (headers.get(b"Content-Type") or b"").decode("latin-1")
-        if not is_html_type(ctype):
-            raise StopDownload(fail=False)
+        # set for every response: a retried or redirected request carries the meta of the one before
+        if is_html_type(ctype):
+            request.meta.pop(NOT_HTML_META, None)
+            request.meta["download_maxsize"] = self.crawl_settings.max_bytes
+        else:
+            request.meta[NOT_HTML_META] = ctype
+            request.meta["download_maxsize"] = min(NOT_HTML_READ_BYTES, self.crawl_settings.max_bytes)
 
     # ----- callbacks -----
     async def parse_page(self, response: Response) -> AsyncIterator[Any]:
@@ -213,7 +224,7 @@ class SiteclassSpider(scrapy.Spider):
                 site.seen.add(canonicalize(url))
             site.final_url = response.url
         html = ""
-        if "download_stopped" in response.flags or not is_html_type(ctype):
+        if not is_html_type(ctype):
             self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page ({ctype or 'no type'})")
         elif not is_home and registered_domain(response.url) not in site.domains:
             site.notes.append(f"{request_url(response)} redirected off the site to {response.url}")

@@ -3,8 +3,10 @@ what was stored and what was refused."""
 
 from __future__ import annotations
 
+import collections
 import re
 import tomllib
+from urllib.parse import urlsplit
 
 import pyarrow.parquet as pq
 import pytest
@@ -159,6 +161,19 @@ def test_retries_only_once_on_5xx(main_crawl: MainCrawl) -> None:
     assert main_crawl.paths(HOSTS.down) == ["/", "/"]
     assert main_crawl.paths(HOSTS.notfound) == ["/"]
     assert "HTTP 503" in main_crawl.site("down")["error"]
+
+
+def test_no_page_requested_twice(main_crawl: MainCrawl) -> None:
+    """Apart from the 5xx retries above, the crawl asks for every URL once (robots.txt aside: a redirected
+    robots.txt is fetched again for the new host)."""
+    urls = [*main_crawl.sites.final_url, *main_crawl.pages.url]
+    hosts = {urlsplit(u).hostname for u in urls if u} | set(vars(HOSTS).values())  # other tests share the web
+    retried = {(HOSTS.flaky, "/about-us"), (HOSTS.down, "/")}
+    seen = collections.Counter(
+        (r.host, r.path) for r in main_crawl.web.requests if r.method != "CONNECT" and r.host in hosts
+    )
+    twice = {key: n for key, n in seen.items() if n > 1 and key not in retried and key[1] != "/robots.txt"}
+    assert not twice, twice
 
 
 def test_network_failures(main_crawl: MainCrawl) -> None:
