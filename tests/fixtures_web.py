@@ -83,17 +83,16 @@ def _trickle(record: RequestRecord) -> Reply:
     return Reply(chunks=chunks(), delay_s=0.2)
 
 
-def _flaky() -> Callable[[RequestRecord], Reply]:
+def fails_once(first: Reply, then: Reply) -> Callable[[RequestRecord], Reply]:
+    """A handler that answers *first* to the first request, *then* to every later one."""
     calls = {"n": 0}
     lock = threading.Lock()
 
     def handler(record: RequestRecord) -> Reply:
         with lock:
             calls["n"] += 1
-            first = calls["n"] == 1
-        if first:
-            return Reply("<h1>temporary error</h1>", status=500)
-        return Reply(page("About Flaky", _words("flaky about")))
+            is_first = calls["n"] == 1
+        return first if is_first else then
 
     return handler
 
@@ -180,7 +179,8 @@ def build_fixture_web() -> LocalWeb:
     web.add(h.pdf_home, "/", Reply(b"%PDF-1.4 home", content_type="application/pdf"))
     web.add_site(h.flaky, {
         "/": page("Flaky", _words("roofing"), "<a href='/about-us'>About us</a>"),
-        "/about-us": _flaky(),
+        "/about-us": fails_once(Reply("<h1>temporary error</h1>", status=500),
+                                Reply(page("About Flaky", _words("flaky about")))),
     })
     web.add(h.down, "/", Reply("<h1>down</h1>", status=503))
     web.add_site(h.notfound, {})

@@ -12,6 +12,10 @@ from siteclass.crawl import items as st
 NOT_HTML_META = "sc_not_html"  # request.meta: the Content-Type of a response refused as not HTML (set by the spider)
 
 
+def not_html_message(url: str, content_type: str) -> str:
+    return f"{url} is not an HTML page ({content_type or 'no type'})"
+
+
 def _host(url: str) -> str:
     return url.split("/")[2] if "://" in url else url
 
@@ -50,7 +54,7 @@ def describe_failure(failure: Failure, request: Any, settings: CrawlSettings) ->
     too_large = "maxsize" in lowered or "max size" in lowered or "download_maxsize" in lowered
     refused_type = request.meta.get(NOT_HTML_META)  # the download was cut short because it is not HTML
     if refused_type is not None and (too_large or failure.check(DownloadCancelledError)):
-        return st.NOT_HTML, f"{url} is not an HTML page ({refused_type or 'no type'})"
+        return st.NOT_HTML, not_html_message(url, refused_type)
     if too_large:
         return st.TOO_LARGE, f"{url} is larger than the {settings.max_bytes:,} byte cap"
     if failure.check(IgnoreRequest) and "robots.txt" in lowered:

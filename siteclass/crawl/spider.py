@@ -26,7 +26,7 @@ from twisted.python.failure import Failure
 from siteclass.config import CrawlSettings
 from siteclass.crawl import items as st
 from siteclass.crawl.extract import PageContent, decode_html, extract_page
-from siteclass.crawl.failures import NOT_HTML_META, describe_failure
+from siteclass.crawl.failures import NOT_HTML_META, describe_failure, not_html_message
 from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
 from siteclass.crawl.ranking import LinkRanker
 from siteclass.crawl.scrapy_settings import SETTINGS_KEY
@@ -225,7 +225,7 @@ class SiteclassSpider(scrapy.Spider):
             site.final_url = response.url
         html = ""
         if not is_html_type(ctype):
-            self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page ({ctype or 'no type'})")
+            self._refuse(site, is_home, st.NOT_HTML, not_html_message(response.url, ctype))
         elif not is_home and registered_domain(response.url) not in site.domains:
             site.notes.append(f"{request_url(response)} redirected off the site to {response.url}")
         elif canonicalize(response.url) in site.stored:

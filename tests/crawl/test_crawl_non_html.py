@@ -9,36 +9,20 @@ must be requested exactly once.
 from __future__ import annotations
 
 import collections
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from crawl_helpers import TEST_SETTINGS
-from fixtures_web import page
+from fixtures_web import fails_once, page
 
-from siteclass.crawl.localweb import LocalWeb, Reply, RequestRecord
+from siteclass.crawl.localweb import LocalWeb, Reply
 from siteclass.crawl.runner import crawl
 from siteclass.crawl.spider import NOT_HTML_READ_BYTES
 
 DOCS_SITES = [f"tiny-docs-{i}.com" for i in range(4)]
 BIG_PDF, CHUNKED_PDF, RETRY_BIG = "big-pdf-home.com", "chunked-pdf-home.com", "retry-then-big.com"
 BIG_BYTES = 1_000_000
-
-
-def _unavailable_then(reply: Reply) -> Callable[[RequestRecord], Reply]:
-    """A handler: a 503 in plain text first, then *reply*."""
-    calls = {"n": 0}
-    lock = threading.Lock()
-
-    def handler(record: RequestRecord) -> Reply:
-        with lock:
-            calls["n"] += 1
-            first = calls["n"] == 1
-        return Reply("busy", status=503, content_type="text/plain") if first else reply
-
-    return handler
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +38,7 @@ def non_html_crawl(fixture_web: LocalWeb, tmp_path_factory: pytest.TempPathFacto
     web.add(BIG_PDF, "/", Reply(b"%PDF-1.4 " + b"0" * BIG_BYTES, content_type="application/pdf"))
     web.add(CHUNKED_PDF, "/", Reply(chunks=[b"%PDF-1.4 " + b"0" * 65_536] * 16, content_type="application/pdf"))
     big_html = page("Big Home", "engineering services " * (BIG_BYTES // 21))
-    web.add(RETRY_BIG, "/", _unavailable_then(Reply(big_html)))
+    web.add(RETRY_BIG, "/", fails_once(Reply("busy", status=503, content_type="text/plain"), Reply(big_html)))
     hosts = [*DOCS_SITES, BIG_PDF, CHUNKED_PDF, RETRY_BIG]
     out = tmp_path_factory.mktemp("non-html")
     crawl([{"id": h, "url": h, "name": ""} for h in hosts], Path(out), proxy=web.proxy_url, progress=False,
