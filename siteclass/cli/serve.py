@@ -108,6 +108,10 @@ def serve_command(
         str | None, typer.Option("--inference", help="Where the model runs: auto (default: a child process for "
                                  "fasttext/linear, a worker thread for the others), thread, inline or process.")
     ] = None,
+    model_cpus: Annotated[
+        str | None, typer.Option("--model-cpus", help="CPUs reserved for the model process (inference process, "
+                                 "Linux): auto (default: one for fasttext/linear), a number, or 0 for no pinning.")
+    ] = None,
     access_log: Annotated[
         bool | None, typer.Option("--access-log/--no-access-log", help="A log line per request (default: on).")
     ] = None,
@@ -127,7 +131,7 @@ def serve_command(
             "serve.proxy_resolves": True if proxy_resolves else None, "serve.top_k": top_k,
             "serve.min_confidence": min_confidence, "serve.deadline_s": deadline,
             "serve.max_concurrency": max_concurrency, "serve.workers": workers,
-            "serve.inference": inference, "serve.access_log": access_log,
+            "serve.inference": inference, "serve.access_log": access_log, "serve.model_cpus": model_cpus,
         },
     )
     if model is not None and not Path(model).is_dir():

@@ -196,6 +196,8 @@ def create_app(
             temperature=float(m.temperature_),
             top_k=serve.top_k,
             min_confidence=serve.min_confidence,
+            inference=state.inference,
+            model_cpus=[] if state.pinned is None else list(state.pinned.plan.model),
             card=json.loads(json.dumps(getattr(m, "card_", {}) or {}, default=str)),
         )
 

@@ -30,13 +30,14 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Classifier
+from siteclass.serve.cpus import pin_process
 
 Record = dict[str, Any]
 TopK = list[tuple[str, float]]
@@ -65,25 +66,29 @@ def load_any_model(source: ModelSource) -> Classifier:
 GIL_BOUND_MODELS = ("fasttext", "linear")  # inference mostly Python (tokenising, hashing): it holds the GIL
 
 
+def model_type_of(source: ModelSource) -> tuple[str | None, bool]:
+    """The model type *source* holds (None: unknown before loading) and whether it is a model folder."""
+    if isinstance(source, Classifier):
+        return source.model_type, False
+    if isinstance(source, (str, Path)):
+        from siteclass.models.base import read_config
+
+        try:
+            return str(read_config(source)["model_type"]), True
+        except (ModelError, OSError):  # loading it reports what is wrong (/readyz)
+            return None, True
+    return None, False  # the bundled zero-shot model, or a factory
+
+
 def resolve_inference(mode: str, source: ModelSource, workers: int) -> str:
     """Where the model runs for ``[serve] inference = mode``; ``auto`` picks by model type: a ``fasttext`` or
     ``linear`` model folder gets a child process (one server worker) or runs inline in the event loop (several
     workers, or a model in memory); every other model — ONNX Runtime and torch release the GIL — a worker thread."""
     if mode != "auto":
         return mode
-    if isinstance(source, Classifier):
-        model_type, folder = source.model_type, False
-    elif isinstance(source, (str, Path)):
-        from siteclass.models.base import read_config
-
-        try:
-            model_type, folder = str(read_config(source)["model_type"]), True
-        except (ModelError, OSError):  # loading it reports what is wrong (/readyz); any mode will do meanwhile
-            return "thread"
-    else:
-        return "thread"  # the bundled zero-shot model, or a factory
+    model_type, folder = model_type_of(source)
     if model_type not in GIL_BOUND_MODELS:
-        return "thread"
+        return "thread"  # (an unreadable folder too: any mode will do until /readyz reports it)
     return "process" if folder and workers == 1 else "inline"
 
 
@@ -95,9 +100,13 @@ def check_process_source(source: ModelSource) -> None:
                          "model and pass its folder, or use inference 'thread' or 'inline'")
 
 
-def _child_main(conn: Connection, source: str | None, warm_up: Record, top_k: int) -> None:  # pragma: no cover
-    """The child process: load, warm up, then answer batches until the pipe closes."""
+def _child_main(conn: Connection, source: str | None, warm_up: Record, top_k: int,
+                cpus: list[int] | None) -> None:  # pragma: no cover - the child process
+    """The child process: pin itself to *cpus* (``[serve] model_cpus``), load, warm up, then answer batches until
+    the pipe closes."""
     try:
+        if cpus:
+            pin_process(0, cpus)  # every thread so far (numpy's, from the imports); later ones inherit it
         model = load_any_model(source)
         with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
             model.predict_top_k([warm_up], k=top_k)
@@ -125,8 +134,10 @@ class ModelProcess:
     """One model-holding child process, driven from the event loop. Batches may be sent while earlier ones are
     computing: the child takes them in order from the pipe (no idle gap between two batches) and answers in order."""
 
-    def __init__(self, source: str | Path | None, top_k: int, warm_up: Record, start_timeout_s: float = 600.0) -> None:
+    def __init__(self, source: str | Path | None, top_k: int, warm_up: Record, start_timeout_s: float = 600.0,
+                 cpus: Sequence[int] | None = None) -> None:
         self.source = None if source is None else str(source)
+        self.cpus = list(cpus) if cpus else None  # the CPUs the child runs on (None: wherever the kernel puts it)
         self.top_k = top_k
         self.warm_up = warm_up
         self.start_timeout_s = start_timeout_s
@@ -152,7 +163,7 @@ class ModelProcess:
         # A fresh interpreter (not fork: the server has threads and an event loop; not multiprocessing's spawn,
         # which re-runs the parent's __main__ script), given one end of a socket pair.
         parent, child = socket.socketpair()
-        args = [sys.executable, "-m", __name__, str(child.fileno()), json.dumps([self.source, self.warm_up, self.top_k])]
+        args = [sys.executable, "-m", __name__, str(child.fileno()), json.dumps([self.source, self.warm_up, self.top_k, self.cpus])]
         self.process = subprocess.Popen(args, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
                                         start_new_session=True)  # Ctrl-C reaches the server, which closes the pipe
         child.close()
@@ -240,5 +251,4 @@ class ModelProcess:
 
 
 if __name__ == "__main__":  # pragma: no cover - the child: python -m siteclass.serve.model_process FD ARGS
-    _source, _warm_up, _top_k = json.loads(sys.argv[2])
-    _child_main(Connection(int(sys.argv[1])), _source, _warm_up, _top_k)
+    _child_main(Connection(int(sys.argv[1])), *json.loads(sys.argv[2]))

@@ -74,6 +74,9 @@ class ModelInfo(BaseModel):
     temperature: float
     top_k: int
     min_confidence: float
+    inference: str = Field(..., description="where the model runs: thread, inline or process ([serve] inference)")
+    model_cpus: list[int] = Field(..., description="the CPUs the model process is pinned to ([serve] model_cpus); "
+                                  "empty: not pinned")
     card: dict[str, Any]
 
 

@@ -17,14 +17,17 @@ from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier, Record
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.cache import TTLCache
+from siteclass.serve.cpus import PinnedServer, available_cpus, plan_cpus
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard
 from siteclass.serve.limits import ServeMetrics
 from siteclass.serve.model_process import (
+    GIL_BOUND_MODELS,
     ModelProcess,
     ModelSource,
     check_process_source,
     load_any_model,
+    model_type_of,
     resolve_inference,
 )
 
@@ -64,10 +67,16 @@ class ServeState:
         self.guard = UrlGuard.from_settings(self.serve, settings.crawl, resolver=resolver)
         self.fetcher = GuardedFetcher.from_settings(settings, self.guard)
         self.process: ModelProcess | None = None
+        self.pinned: PinnedServer | None = None  # the HTTP process on CPUs apart from the model's ([serve] model_cpus)
         self.inference = resolve_inference(self.serve.inference, source, self.serve.workers)
         if self.inference == "process":
             check_process_source(source)
-            self.process = ModelProcess(source, self.serve.top_k, WARM_UP_RECORD)  # type: ignore[arg-type]
+            plan = None
+            if self.serve.workers == 1:  # (a model process per worker: they would all share the same CPUs)
+                plan = plan_cpus(self.serve.model_cpus, model_type_of(source)[0] in GIL_BOUND_MODELS, available_cpus())
+            self.pinned = None if plan is None else PinnedServer(plan)
+            self.process = ModelProcess(source, self.serve.top_k, WARM_UP_RECORD,  # type: ignore[arg-type]
+                                        cpus=None if plan is None else plan.model)
         self.batcher = MicroBatcher(
             self._predict_batch, self.serve.microbatch_max, self.serve.microbatch_wait_ms, self.metrics.observe_batch,
             inline=self.inference == "inline", remote=None if self.process is None else self.process.predict,
@@ -100,6 +109,8 @@ class ServeState:
             except ModelError as exc:
                 self.model, self.load_error = None, str(exc)
                 return
+            if self.pinned is not None:
+                self.pinned.apply()
         self.metrics.model_loaded.set(1)
         # One record through the model before /readyz says 200: the first call imports and allocates lazily
         # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
@@ -120,6 +131,8 @@ class ServeState:
         await self.batcher.stop()
         if self.process is not None:
             await self.process.stop()
+        if self.pinned is not None:
+            self.pinned.release()
         await self.fetcher.aclose()
         if self._frozen:  # an app that stops inside a longer-lived process (tests, embedding) leaves nothing frozen
             gc.unfreeze()
