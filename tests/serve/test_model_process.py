@@ -200,3 +200,53 @@ def test_auto_picks_where_the_model_runs(model_dir: Path, tmp_path: Path) -> Non
             assert answer.status_code == 200 and answer.json()["industries"]
 
     asyncio.run(go())
+
+
+def _affinities(pid: int) -> set[frozenset[int]]:
+    """The CPU sets of every thread of process *pid*."""
+    return {frozenset(os.sched_getaffinity(int(tid))) for tid in os.listdir(f"/proc/{pid}/task")}
+
+
+needs_two_cpus = pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                                    reason="pinning the model process needs Linux and two CPUs this process may use")
+
+
+@needs_two_cpus
+def test_the_model_process_gets_a_cpu_of_its_own_and_the_http_process_the_others(model_dir: Path) -> None:
+    before = _affinities(os.getpid())
+    cpus = sorted(os.sched_getaffinity(0))
+
+    async def go() -> None:
+        app = create_app(model_dir, process_settings())  # model_cpus "auto": one CPU for a fastText model
+        async with running(app) as client:
+            state = app.state.serve
+            assert _affinities(state.process.pid) == {frozenset(cpus[-1:])}  # every thread of the child
+            assert _affinities(os.getpid()) == {frozenset(cpus[:-1])}  # every thread of the server
+            info = (await client.get("/v1/model")).json()
+            assert info["inference"] == "process" and info["model_cpus"] == cpus[-1:]
+            os.kill(state.process.pid, signal.SIGKILL)  # a replacement child is pinned too
+            for _ in range(200):
+                if not state.process.alive:
+                    break
+                await asyncio.sleep(0.01)
+            assert (await client.post("/v1/predict/pages", json=PAGES)).status_code == 200
+            assert state.process.restarts == 1 and _affinities(state.process.pid) == {frozenset(cpus[-1:])}
+        assert _affinities(os.getpid()) == before  # put back when the app stops
+
+    asyncio.run(go())
+
+
+@needs_two_cpus
+def test_model_cpus_zero_leaves_both_processes_where_the_kernel_puts_them(model_dir: Path) -> None:
+    before = _affinities(os.getpid())
+    settings = process_settings()
+    settings.serve.model_cpus = 0
+
+    async def go() -> None:
+        app = create_app(model_dir, settings)
+        async with running(app) as client:
+            assert _affinities(app.state.serve.process.pid) == before
+            assert _affinities(os.getpid()) == before
+            assert (await client.get("/v1/model")).json()["model_cpus"] == []
+
+    asyncio.run(go())
