@@ -178,6 +178,7 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
            "--max-requests", str(max_requests)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     before = server_counters(server.url)
+    jiffies = cpu_jiffies()
     cpu = server.cpu_seconds()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     spread = None
@@ -188,6 +189,7 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     if proc.returncode:
         raise RuntimeError(f"load generator failed: {stderr[-2000:]}")
     server_cpu = server.cpu_seconds() - cpu
+    jiffies_after = cpu_jiffies()
     result = dict(json.loads(stdout.strip().splitlines()[-1]))
     result["connections_per_worker"] = spread
     after = server_counters(server.url)
@@ -195,8 +197,20 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     n = max(1, result["requests"] + concurrency)  # the timed requests and one warm-up request per connection
     result.update(server_cpu_ms=1000 * server_cpu / n, loadgen_cpu_ms=1000 * result["loadgen_cpu_s"] / n,
                   loadgen_core=result["loadgen_cpu_s"] / result["elapsed_s"], mean_batch=records / max(1, calls),
-                  model_cpu_share=model_cpu / server_cpu if server_cpu else 0.0)
+                  model_cpu_share=model_cpu / server_cpu if server_cpu else 0.0, steal=None)
+    if jiffies is not None and jiffies_after is not None and jiffies_after[1] > jiffies[1]:
+        result["steal"] = (jiffies_after[0] - jiffies[0]) / (jiffies_after[1] - jiffies[1])
     return result
+
+
+def cpu_jiffies() -> tuple[int, int] | None:
+    """(steal, total) CPU time of the machine so far from /proc/stat (Linux; None elsewhere). Steal is time the
+    hypervisor ran something else while this VM's vCPUs had work: it is what makes a shared host's figures drift."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
 def server_counters(url: str) -> dict[str, float]:

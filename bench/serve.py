@@ -25,6 +25,9 @@ Besides requests/s and latency, every level prints the CPU time spent per reques
 and processes) and by the load generator — they share the machine's cores — and the mean micro-batch size.
 ``CPU share`` is the anchor's CPU time per record over the server's CPU time per request; ``model CPU`` is the
 model calls' own CPU time (the server's ``siteclass_inference_cpu_seconds``) over the server's CPU time.
+``steal`` is each round's share of the machine's CPU time the hypervisor gave to others (/proc/stat): on a shared
+VM it moves the serving figures far more than the raw anchor's (a pipeline of two processes stalls whenever
+either vCPU is preempted), so read a round's share beside it.
 
 Target: at concurrency 32 the server delivers ≥ 80 % of the raw model's batched throughput, p99 ≤ 3 × p50.
 Results are printed and written to bench/out/serve.json (``--transformer``: serve_transformer.json).
@@ -258,6 +261,8 @@ def measure(server: Any, concurrency: int, anchor: Any, bodies: Any, args: argpa
     for key in ("rps", "p50_ms", "p99_ms", "anchor", "share", "tail", "mean_batch", "server_cpu_ms", "cpu_share",
                 "model_cpu_share", "loadgen_cpu_ms", "loadgen_core"):
         level[key] = statistics.median(r[key] for r in rounds)
+    steal = [r["steal"] for r in rounds if r.get("steal") is not None]
+    level["steal"] = statistics.median(steal) if steal else None
     spread = [r["connections_per_worker"] for r in rounds if r.get("connections_per_worker")]
     level["connections_per_worker"] = spread[0] if spread else None
     return level
@@ -269,14 +274,15 @@ def report(run: dict[str, Any]) -> None:
     print(f"{run['title']}{cores}; medians of {len(results[0]['rounds'])} rounds:")
     print(f"{'conc':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8} {'anchor':>7} {'vs raw':>7} "
           f"{'rounds':>16} {'errors':>6} {'batch':>6} {'srv CPU ms/req':>15} {'CPU share':>10} {'model CPU':>10} "
-          f"{'loadgen CPU ms/req':>19}")
+          f"{'loadgen CPU ms/req':>19} {'steal':>16}")
     for r in results:
         batch, model = (f"{r['mean_batch']:>6.1f}", f"{r['model_cpu_share']:>9.0%}") if processes == 1 else (
             f"{'n/a':>6}", f"{'n/a':>9}")  # /metrics is per worker process
         shares = "/".join(f"{x['share']:.0%}" for x in r["rounds"])
+        steal = "/".join("?" if x.get("steal") is None else f"{x['steal']:.0%}" for x in r["rounds"])
         print(f"{r['concurrency']:>5} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['tail']:>8.2f} "
               f"{r['anchor']:>7.0f} {r['share']:>6.0%} {shares:>16} {r['errors']:>6} {batch} "
-              f"{r['server_cpu_ms']:>15.3f} {r['cpu_share']:>9.0%} {model} {r['loadgen_cpu_ms']:>19.3f}")
+              f"{r['server_cpu_ms']:>15.3f} {r['cpu_share']:>9.0%} {model} {r['loadgen_cpu_ms']:>19.3f} {steal:>16}")
     spread = [f"c={r['concurrency']}: {'/'.join(map(str, r['connections_per_worker']))}" for r in results
               if r.get("connections_per_worker")]
     if spread:

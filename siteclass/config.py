@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -258,10 +258,9 @@ class ServeSettings(_Section):
         "(models whose inference is mostly Python: fasttext, linear); auto: a child process for a fasttext or "
         "linear model folder (inline with several workers), a worker thread for the others"
     )
-    model_cpus: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
-        "auto", description="CPUs reserved for the model process (inference 'process', one worker, Linux): it runs "
-        "on the last N CPUs this process may use and the HTTP process on the others; auto: one for a fasttext or "
-        "linear model when two or more are available; 0: no pinning"
+    model_cpus: int = Field(
+        0, ge=0, description="CPUs reserved for the model process (inference 'process', one worker, Linux): it runs "
+        "on the last N CPUs this process may use and the HTTP process on the others; 0: no pinning"
     )
     gc_freeze: bool = Field(
         True, description="once the model is loaded, exempt every object so far from garbage-collector scans "

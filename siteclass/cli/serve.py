@@ -109,8 +109,8 @@ def serve_command(
                                  "fasttext/linear, a worker thread for the others), thread, inline or process.")
     ] = None,
     model_cpus: Annotated[
-        str | None, typer.Option("--model-cpus", help="CPUs reserved for the model process (inference process, "
-                                 "Linux): auto (default: one for fasttext/linear), a number, or 0 for no pinning.")
+        int | None, typer.Option("--model-cpus", help="CPUs reserved for the model process (inference process, "
+                                 "Linux); the HTTP process runs on the others. Default 0: no pinning.")
     ] = None,
     access_log: Annotated[
         bool | None, typer.Option("--access-log/--no-access-log", help="A log line per request (default: on).")

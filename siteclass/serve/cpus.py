@@ -1,20 +1,17 @@
-"""CPUs of its own for the model process: ``[serve] model_cpus`` (``siteclass serve --model-cpus``).
+"""CPUs of its own for the model process: ``[serve] model_cpus`` (``siteclass serve --model-cpus N``).
 
-With ``inference = "process"`` the server is two busy processes — the HTTP side and the model — and the model is
-the one that sets the pace: every moment it waits for a CPU, or a CPU wakes up to run it, is throughput lost.
-Left to the scheduler, the HTTP process (or the clients, or anything else on the host) keeps landing on the
-model's CPU, and each hand-off between the two goes through an idle CPU waking up, which costs ~1 ms on a
-virtual machine. Measured on a 2-CPU VM (fastText, 32 concurrent clients on the same host): the model process
-ran 40 % slower per record than alone and sat idle a third of the time, and the server delivered ~50 % of the
-raw model's throughput; with the model on one CPU and the HTTP process on the other, ~90 %. Model servers do the
-same (an inference worker on reserved cores, the front end elsewhere).
+With ``inference = "process"`` the server is two busy processes: the HTTP side and the model, which sets the
+pace. ``model_cpus = N`` (Linux) runs the model process on the last *N* CPUs this process may use
+(``os.sched_getaffinity``: a container's CPU set is respected) and the HTTP process on the others, so that the
+scheduler never puts the HTTP process on the model's CPU. This is what model servers do for an inference worker
+on a dedicated host. Other processes on the host are not restricted: the kernel still places them anywhere. The
+server's own affinity is put back when it stops, so an app stopped inside a longer-lived process (a test run)
+leaves nothing pinned.
 
-So, on Linux, the model process runs on the last *n* CPUs this process may use (``os.sched_getaffinity``: a
-container's CPU set is respected) and the HTTP process on the rest. ``auto`` reserves one CPU for a model whose
-inference is single-threaded Python (``fasttext``, ``linear``) when at least two are available, none otherwise
-(ONNX Runtime and torch spread a batch over threads: pinning them to one CPU would slow them). Other processes
-on the host are not restricted: the kernel still places them anywhere. The server's own affinity is put back
-when it stops (an app stopped inside a longer-lived process, such as a test run, leaves nothing pinned).
+It is off by default (0). On the shared 2-vCPU VM where it was measured (fastText, 32 clients on the same
+host), pinning changed nothing beyond the noise: 1,180 against 1,189 requests/s over 16 paired runs at ~30 % CPU
+steal. What limits one model process there is the hypervisor: a vCPU that went idle takes ~1 ms to wake, and
+each preempted vCPU stalls both stages of the pipeline (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -23,11 +20,8 @@ import contextlib
 import os
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Literal
 
 from siteclass.errors import InputError
-
-ModelCpus = int | Literal["auto"]
 
 
 def available_cpus() -> list[int]:
@@ -44,30 +38,22 @@ class CpuPlan:
     model: tuple[int, ...]
     http: tuple[int, ...]
 
-    def describe(self) -> str:
-        return f"model process on CPU {_span(self.model)}, HTTP on CPU {_span(self.http)}"
-
 
 def _span(cpus: tuple[int, ...]) -> str:
     return ",".join(map(str, cpus))
 
 
-def plan_cpus(setting: ModelCpus, single_threaded: bool, available: list[int]) -> CpuPlan | None:
-    """The split for ``[serve] model_cpus = setting`` (None: no pinning) for a model whose inference is
-    *single_threaded* or not. *available*: :func:`available_cpus`."""
-    if setting == "auto":
-        wanted = 1 if single_threaded and len(available) >= 2 else 0
-    else:
-        wanted = setting
-        if wanted and not available:
-            raise InputError(f"[serve] model_cpus = {wanted}: this platform cannot pin processes to CPUs "
-                             "(Linux only); set it to 0 or 'auto'")
-        if wanted >= len(available) > 0:
-            raise InputError(f"[serve] model_cpus = {wanted}, but this process may use {len(available)} CPUs "
-                             f"({_span(tuple(available))}) and the HTTP side needs one: set it below "
-                             f"{len(available)}, or 0 for no pinning")
+def plan_cpus(wanted: int, available: list[int]) -> CpuPlan | None:
+    """The split for ``[serve] model_cpus = wanted`` (None: no pinning). *available*: :func:`available_cpus`."""
     if wanted <= 0:
         return None
+    if not available:
+        raise InputError(f"[serve] model_cpus = {wanted}: this platform cannot pin processes to CPUs "
+                         "(Linux only); set it to 0")
+    if wanted >= len(available):
+        raise InputError(f"[serve] model_cpus = {wanted}, but this process may use {len(available)} CPUs "
+                         f"({_span(tuple(available))}) and the HTTP side needs one: set it below "
+                         f"{len(available)}, or 0 for no pinning")
     return CpuPlan(model=tuple(available[-wanted:]), http=tuple(available[:-wanted]))
 
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from siteclass.config import Settings
-from siteclass.errors import ModelError
+from siteclass.errors import InputError, ModelError
 from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier, Record
 from siteclass.serve.batching import MicroBatcher
@@ -22,12 +22,10 @@ from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard
 from siteclass.serve.limits import ServeMetrics
 from siteclass.serve.model_process import (
-    GIL_BOUND_MODELS,
     ModelProcess,
     ModelSource,
     check_process_source,
     load_any_model,
-    model_type_of,
     resolve_inference,
 )
 
@@ -69,11 +67,13 @@ class ServeState:
         self.process: ModelProcess | None = None
         self.pinned: PinnedServer | None = None  # the HTTP process on CPUs apart from the model's ([serve] model_cpus)
         self.inference = resolve_inference(self.serve.inference, source, self.serve.workers)
+        if self.serve.model_cpus and (self.inference != "process" or self.serve.workers != 1):
+            raise InputError(f"[serve] model_cpus = {self.serve.model_cpus} pins the model process, which runs with "
+                             f"inference 'process' and one worker (here: inference '{self.inference}', "
+                             f"{self.serve.workers} worker(s)); set model_cpus to 0 or serve with --inference process")
         if self.inference == "process":
             check_process_source(source)
-            plan = None
-            if self.serve.workers == 1:  # (a model process per worker: they would all share the same CPUs)
-                plan = plan_cpus(self.serve.model_cpus, model_type_of(source)[0] in GIL_BOUND_MODELS, available_cpus())
+            plan = plan_cpus(self.serve.model_cpus, available_cpus())
             self.pinned = None if plan is None else PinnedServer(plan)
             self.process = ModelProcess(source, self.serve.top_k, WARM_UP_RECORD,  # type: ignore[arg-type]
                                         cpus=None if plan is None else plan.model)

@@ -7,26 +7,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from siteclass.config import load_settings
+from siteclass.config import Settings, load_settings
 from siteclass.errors import InputError
+from siteclass.serve.app import create_app
 from siteclass.serve.cpus import plan_cpus
 
 
-def test_auto_reserves_one_cpu_for_a_single_threaded_model_when_two_or_more_are_available() -> None:
-    plan = plan_cpus("auto", True, [0, 1])
+def test_the_model_gets_the_last_cpus_it_may_use_and_the_http_side_the_rest() -> None:
+    plan = plan_cpus(1, [0, 1])
     assert plan is not None and plan.model == (1,) and plan.http == (0,)
-    assert plan.describe() == "model process on CPU 1, HTTP on CPU 0"
-    plan = plan_cpus("auto", True, [2, 5, 7, 9])  # a container's CPU set: the last one of those allowed
-    assert plan is not None and plan.model == (9,) and plan.http == (2, 5, 7)
-    assert plan_cpus("auto", True, [3]) is None  # one CPU: nothing to split
-    assert plan_cpus("auto", False, [0, 1, 2, 3]) is None  # ONNX Runtime / torch use several threads
-    assert plan_cpus("auto", True, []) is None  # a platform that cannot pin (not Linux)
-
-
-def test_an_explicit_count_is_taken_as_given_and_zero_turns_pinning_off() -> None:
-    plan = plan_cpus(2, False, [0, 1, 2, 3])
-    assert plan is not None and plan.model == (2, 3) and plan.http == (0, 1)
-    assert plan_cpus(0, True, [0, 1]) is None
+    plan = plan_cpus(2, [2, 5, 7, 9])  # a container's CPU set: the last ones of those allowed
+    assert plan is not None and plan.model == (7, 9) and plan.http == (2, 5)
+    assert plan_cpus(0, [0, 1]) is None  # the default: no pinning
+    assert plan_cpus(0, []) is None  # nor on a platform that cannot pin
 
 
 @pytest.mark.parametrize(("wanted", "available", "match"), [
@@ -37,14 +30,14 @@ def test_an_explicit_count_is_taken_as_given_and_zero_turns_pinning_off() -> Non
 def test_a_count_that_leaves_the_http_side_no_cpu_is_a_clear_error(wanted: int, available: list[int],
                                                                    match: str) -> None:
     with pytest.raises(InputError, match=match):
-        plan_cpus(wanted, True, available)
+        plan_cpus(wanted, available)
 
 
 @given(st.sets(st.integers(0, 255), min_size=1, max_size=64), st.data())
 def test_the_split_covers_the_available_cpus_once(available: set[int], data: st.DataObject) -> None:
     cpus = sorted(available)
     wanted = data.draw(st.integers(0, len(cpus) - 1))
-    plan = plan_cpus(wanted, data.draw(st.booleans()), cpus)
+    plan = plan_cpus(wanted, cpus)
     if wanted == 0:
         assert plan is None
         return
@@ -53,9 +46,17 @@ def test_the_split_covers_the_available_cpus_once(available: set[int], data: st.
     assert max(plan.http) < min(plan.model)
 
 
-def test_the_setting_takes_auto_or_a_count() -> None:
+def test_the_setting_is_a_count_of_zero_or_more() -> None:
     assert load_settings(None, {"serve.model_cpus": "2"}).serve.model_cpus == 2
-    assert load_settings(None, {}).serve.model_cpus == "auto"
+    assert load_settings(None, {}).serve.model_cpus == 0
     for bad in ("-1", "all"):
         with pytest.raises(InputError, match=r"serve\.model_cpus"):
             load_settings(None, {"serve.model_cpus": bad})
+
+
+def test_model_cpus_without_a_model_process_is_a_clear_error(keyword_model) -> None:
+    settings = Settings()
+    settings.serve.model_cpus = 1
+    settings.serve.inference = "thread"
+    with pytest.raises(InputError, match=r"model_cpus = 1 pins the model process.*inference 'thread'"):
+        create_app(keyword_model, settings)
