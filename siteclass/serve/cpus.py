@@ -9,9 +9,10 @@ server's own affinity is put back when it stops, so an app stopped inside a long
 leaves nothing pinned.
 
 It is off by default (0). On the shared 2-vCPU VM where it was measured (fastText, 32 clients on the same
-host), pinning changed nothing beyond the noise: 1,180 against 1,189 requests/s over 16 paired runs at ~30 % CPU
-steal. What limits one model process there is the hypervisor: a vCPU that went idle takes ~1 ms to wake, and
-each preempted vCPU stalls both stages of the pipeline (docs/scaling.md).
+host), pinning changed nothing beyond the noise: 2,285 against 2,284 requests/s over 5 paired runs at 1-14 % CPU
+steal, 1,180 against 1,149 over 16 pairs at ~30 %. What limits one model process there is the hypervisor: a
+vCPU that went idle takes ~1 ms to wake, and a preempted vCPU stalls both stages of the pipeline
+(docs/scaling.md).
 """
 
 from __future__ import annotations
