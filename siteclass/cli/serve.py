@@ -139,6 +139,10 @@ def serve_command(
 
         raise InputError(f"model folder {model} does not exist; pass the folder `siteclass train --out` wrote")
     serve = settings.serve
+    if serve.workers > 1:  # (one worker: the app checks it with the inference mode it resolves)
+        from siteclass.serve.cpus import check_model_cpus
+
+        check_model_cpus(serve.model_cpus, serve.inference, serve.workers)
     typer.echo(f"siteclass serving {model or 'the zero-shot NAICS model'} on http://{serve.host}:{serve.port}"
                f" ({serve.workers} worker{'s' if serve.workers > 1 else ''})")
     from siteclass.serve.protocol import NoDelayHTTPProtocol

@@ -58,6 +58,14 @@ def plan_cpus(wanted: int, available: list[int]) -> CpuPlan | None:
     return CpuPlan(model=tuple(available[-wanted:]), http=tuple(available[:-wanted]))
 
 
+def check_model_cpus(model_cpus: int, inference: str, workers: int) -> None:
+    """``model_cpus`` pins one model process: with another inference mode or several workers it is a mistake."""
+    if model_cpus and (inference != "process" or workers != 1):
+        raise InputError(f"[serve] model_cpus = {model_cpus} pins the model process, which runs with inference "
+                         f"'process' and one worker (here: inference '{inference}', {workers} worker(s)); set "
+                         "model_cpus to 0, or serve with --inference process and one worker")
+
+
 def pin_process(pid: int, cpus: Collection[int]) -> None:
     """Every thread of process *pid* (0: this one) on *cpus*; threads started later inherit it from theirs."""
     pid = pid or os.getpid()

@@ -66,29 +66,25 @@ def load_any_model(source: ModelSource) -> Classifier:
 GIL_BOUND_MODELS = ("fasttext", "linear")  # inference mostly Python (tokenising, hashing): it holds the GIL
 
 
-def model_type_of(source: ModelSource) -> tuple[str | None, bool]:
-    """The model type *source* holds (None: unknown before loading) and whether it is a model folder."""
-    if isinstance(source, Classifier):
-        return source.model_type, False
-    if isinstance(source, (str, Path)):
-        from siteclass.models.base import read_config
-
-        try:
-            return str(read_config(source)["model_type"]), True
-        except (ModelError, OSError):  # loading it reports what is wrong (/readyz)
-            return None, True
-    return None, False  # the bundled zero-shot model, or a factory
-
-
 def resolve_inference(mode: str, source: ModelSource, workers: int) -> str:
     """Where the model runs for ``[serve] inference = mode``; ``auto`` picks by model type: a ``fasttext`` or
     ``linear`` model folder gets a child process (one server worker) or runs inline in the event loop (several
     workers, or a model in memory); every other model — ONNX Runtime and torch release the GIL — a worker thread."""
     if mode != "auto":
         return mode
-    model_type, folder = model_type_of(source)
+    if isinstance(source, Classifier):
+        model_type, folder = source.model_type, False
+    elif isinstance(source, (str, Path)):
+        from siteclass.models.base import read_config
+
+        try:
+            model_type, folder = str(read_config(source)["model_type"]), True
+        except (ModelError, OSError):  # loading it reports what is wrong (/readyz); any mode will do meanwhile
+            return "thread"
+    else:
+        return "thread"  # the bundled zero-shot model, or a factory
     if model_type not in GIL_BOUND_MODELS:
-        return "thread"  # (an unreadable folder too: any mode will do until /readyz reports it)
+        return "thread"
     return "process" if folder and workers == 1 else "inline"
 
 
@@ -163,7 +159,8 @@ class ModelProcess:
         # A fresh interpreter (not fork: the server has threads and an event loop; not multiprocessing's spawn,
         # which re-runs the parent's __main__ script), given one end of a socket pair.
         parent, child = socket.socketpair()
-        args = [sys.executable, "-m", __name__, str(child.fileno()), json.dumps([self.source, self.warm_up, self.top_k, self.cpus])]
+        args = [sys.executable, "-m", __name__, str(child.fileno()),
+                json.dumps([self.source, self.warm_up, self.top_k, self.cpus])]
         self.process = subprocess.Popen(args, pass_fds=[child.fileno()], stdin=subprocess.DEVNULL,
                                         start_new_session=True)  # Ctrl-C reaches the server, which closes the pipe
         child.close()

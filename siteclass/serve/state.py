@@ -12,12 +12,12 @@ import json
 from typing import Any
 
 from siteclass.config import Settings
-from siteclass.errors import InputError, ModelError
+from siteclass.errors import ModelError
 from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier, Record
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.cache import TTLCache
-from siteclass.serve.cpus import PinnedServer, available_cpus, plan_cpus
+from siteclass.serve.cpus import PinnedServer, available_cpus, check_model_cpus, plan_cpus
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard
 from siteclass.serve.limits import ServeMetrics
@@ -67,10 +67,7 @@ class ServeState:
         self.process: ModelProcess | None = None
         self.pinned: PinnedServer | None = None  # the HTTP process on CPUs apart from the model's ([serve] model_cpus)
         self.inference = resolve_inference(self.serve.inference, source, self.serve.workers)
-        if self.serve.model_cpus and (self.inference != "process" or self.serve.workers != 1):
-            raise InputError(f"[serve] model_cpus = {self.serve.model_cpus} pins the model process, which runs with "
-                             f"inference 'process' and one worker (here: inference '{self.inference}', "
-                             f"{self.serve.workers} worker(s)); set model_cpus to 0 or serve with --inference process")
+        check_model_cpus(self.serve.model_cpus, self.inference, self.serve.workers)
         if self.inference == "process":
             check_process_source(source)
             plan = plan_cpus(self.serve.model_cpus, available_cpus())

@@ -56,6 +56,12 @@ def test_predict_command_user_errors_exit_2(tmp_path: Path, model_dir: Path, cap
                 "--model", str(tmp_path / "missing")]) == 2
 
 
+def test_serve_model_cpus_with_several_workers_exits_2_before_starting_them(model_dir: Path, capsys) -> None:
+    assert run(["serve", "--model", str(model_dir), "--port", str(free_port()), "--workers", "2",
+                "--model-cpus", "1"]) == 2
+    assert "model_cpus = 1 pins the model process" in capsys.readouterr().err
+
+
 def wait_ready(proc: subprocess.Popen[Any], base: str, times: int = 1, timeout_s: float = 90.0) -> None:
     """Until ``/readyz`` answers 200 *times* in a row, each on a new connection; fails if the server exits."""
     deadline = time.monotonic() + timeout_s
