@@ -203,14 +203,18 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     return result
 
 
-def cpu_jiffies() -> tuple[int, int] | None:
-    """(steal, total) CPU time of the machine so far from /proc/stat (Linux; None elsewhere). Steal is time the
-    hypervisor ran something else while this VM's vCPUs had work: it is what makes a shared host's figures drift."""
-    try:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
+def cpu_jiffies() -> tuple[float, float] | None:
+    """(steal, total) CPU seconds of the machine so far (psutil; None where the system reports no steal: not
+    Linux). Steal is time the hypervisor ran something else while this VM's vCPUs had work: it is what makes a
+    shared host's figures drift."""
+    import psutil
+
+    times = psutil.cpu_times()
+    steal = getattr(times, "steal", None)
+    if steal is None:
         return None
-    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+    total = sum(getattr(times, f) for f in ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"))
+    return steal, total
 
 
 def server_counters(url: str) -> dict[str, float]:

@@ -40,10 +40,6 @@ class CpuPlan:
     http: tuple[int, ...]
 
 
-def _span(cpus: tuple[int, ...]) -> str:
-    return ",".join(map(str, cpus))
-
-
 def plan_cpus(wanted: int, available: list[int]) -> CpuPlan | None:
     """The split for ``[serve] model_cpus = wanted`` (None: no pinning). *available*: :func:`available_cpus`."""
     if wanted <= 0:
@@ -53,7 +49,7 @@ def plan_cpus(wanted: int, available: list[int]) -> CpuPlan | None:
                          "(Linux only); set it to 0")
     if wanted >= len(available):
         raise InputError(f"[serve] model_cpus = {wanted}, but this process may use {len(available)} CPUs "
-                         f"({_span(tuple(available))}) and the HTTP side needs one: set it below "
+                         f"({','.join(map(str, available))}) and the HTTP side needs one: set it below "
                          f"{len(available)}, or 0 for no pinning")
     return CpuPlan(model=tuple(available[-wanted:]), http=tuple(available[:-wanted]))
 
