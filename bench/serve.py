@@ -27,7 +27,8 @@ and processes) and by the load generator — they share the machine's cores — 
 model calls' own CPU time (the server's ``siteclass_inference_cpu_seconds``) over the server's CPU time.
 ``steal`` is each round's share of the machine's CPU time the hypervisor gave to others (/proc/stat): on a shared
 VM it moves the serving figures far more than the raw anchor's (a pipeline of two processes stalls whenever
-either vCPU is preempted), so read a round's share beside it.
+either vCPU is preempted), so read a round's share beside it; a level whose median steal is above 10 % gets a
+warning under its table.
 
 Target: at concurrency 32 the server delivers ≥ 80 % of the raw model's batched throughput, p99 ≤ 3 × p50.
 Results are printed and written to bench/out/serve.json (``--transformer``: serve_transformer.json).
@@ -54,6 +55,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 TARGET_SHARE = 0.8
 TARGET_TAIL = 3.0
+STEAL_WARNING = 0.10  # a level's median CPU steal above this gets a warning under its table
 
 
 # ----------------------------------------------------------------------------------------------- data & model
@@ -287,6 +289,12 @@ def report(run: dict[str, Any]) -> None:
               if r.get("connections_per_worker")]
     if spread:
         print(f"connections per worker process: {', '.join(spread)}")
+    stolen = [f"c={r['concurrency']}: {r['steal']:.0%}" for r in results
+              if r.get("steal") is not None and r["steal"] > STEAL_WARNING]
+    if stolen:
+        print(f"warning: the hypervisor took more than {STEAL_WARNING:.0%} of this machine's CPU time (median steal "
+              f"{', '.join(stolen)}): a pipeline of processes stalls with it and the raw anchor hardly does, so "
+              "these shares measure the host as much as the server (docs/scaling.md)")
     top = next((r for r in results if r["concurrency"] == 32), None)
     if top is not None:
         ok = top["share"] >= TARGET_SHARE and top["tail"] <= TARGET_TAIL
