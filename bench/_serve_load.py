@@ -178,7 +178,7 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
            "--max-requests", str(max_requests)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     before = server_counters(server.url)
-    jiffies = cpu_jiffies()
+    steal_before = cpu_steal_seconds()
     cpu = server.cpu_seconds()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     spread = None
@@ -189,7 +189,7 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     if proc.returncode:
         raise RuntimeError(f"load generator failed: {stderr[-2000:]}")
     server_cpu = server.cpu_seconds() - cpu
-    jiffies_after = cpu_jiffies()
+    steal_after = cpu_steal_seconds()
     result = dict(json.loads(stdout.strip().splitlines()[-1]))
     result["connections_per_worker"] = spread
     after = server_counters(server.url)
@@ -198,12 +198,12 @@ def run_load(server: Any, bodies_file: Path, concurrency: int, seconds: float, m
     result.update(server_cpu_ms=1000 * server_cpu / n, loadgen_cpu_ms=1000 * result["loadgen_cpu_s"] / n,
                   loadgen_core=result["loadgen_cpu_s"] / result["elapsed_s"], mean_batch=records / max(1, calls),
                   model_cpu_share=model_cpu / server_cpu if server_cpu else 0.0, steal=None)
-    if jiffies is not None and jiffies_after is not None and jiffies_after[1] > jiffies[1]:
-        result["steal"] = (jiffies_after[0] - jiffies[0]) / (jiffies_after[1] - jiffies[1])
+    if steal_before is not None and steal_after is not None and steal_after[1] > steal_before[1]:
+        result["steal"] = (steal_after[0] - steal_before[0]) / (steal_after[1] - steal_before[1])
     return result
 
 
-def cpu_jiffies() -> tuple[float, float] | None:
+def cpu_steal_seconds() -> tuple[float, float] | None:
     """(steal, total) CPU seconds of the machine so far (psutil; None where the system reports no steal: not
     Linux). Steal is time the hypervisor ran something else while this VM's vCPUs had work: it is what makes a
     shared host's figures drift."""
