@@ -101,7 +101,7 @@ def encode(labels: list[Any], classes: list[str], multi: bool) -> np.ndarray:
 
 
 def score(labels: list[Any], proba: np.ndarray, classes: list[str], multi: bool) -> dict[str, float]:
-    from siteclass.models.torchloop import classification_metrics
+    from siteclass.metrics import classification_metrics
 
     return classification_metrics(encode(labels, classes, multi), proba, multi, threshold=0.5)
 
@@ -109,7 +109,7 @@ def score(labels: list[Any], proba: np.ndarray, classes: list[str], multi: bool)
 # ----------------------------------------------------------------------------------------------- runners
 def run_siteclass(name: str, data: dict[str, Any], multi: bool, tmp: Path) -> dict[str, Any]:
     from siteclass.config import TrainSettings
-    from siteclass.models.base import model_class
+    from siteclass.models.registry import model_class
 
     settings = TrainSettings.model_validate({"model": name})
     if name == "transformer":
@@ -196,7 +196,7 @@ def run_fasttext_lib(data: dict[str, Any], multi: bool, tmp: Path, tuned: bool =
 def available_models(skip: set[str]) -> list[str]:
     import importlib
 
-    from siteclass.models.base import MODEL_CLASSES
+    from siteclass.models.registry import MODEL_CLASSES
 
     names = []
     for name in SITECLASS_MODELS:

@@ -6,7 +6,7 @@ A crawl folder of N generated sites (default 100,000; every 20th site failed wit
 ``--pages`` pages a site of ~300–600 characters drawn from a few industry vocabularies) is written with pyarrow in
 the crawl's exact schemas (``sites.parquet`` + ``pages.parquet`` in row groups, each site's pages together) into a
 temporary folder. A small real ``fasttext`` model is trained on a few thousand generated labeled records of the
-same vocabularies and saved to a folder. Then ``siteclass.predict.predict_crawl`` runs end to end on that crawl
+same vocabularies and saved to a folder. Then ``siteclass.prediction.predict_crawl`` runs end to end on that crawl
 twice with the saved model folder: the local engine (the anchor: one process streaming Arrow batches), and
 ``[predict] engine = "spark"`` with ``[spark] master = "local[2]"``. The Spark session's start-up is timed on its
 own (``spark_session`` is called first; ``predict_crawl`` then reuses it) and reported beside the end-to-end
@@ -163,7 +163,7 @@ def train_model(folder: Path, n: int, pages: int, epochs: int, seed: int = 5) ->
 
 def run_local(crawl: Path, out: Path, model_dir: Path) -> dict[str, Any]:
     from siteclass.config import Settings
-    from siteclass.predict import predict_crawl
+    from siteclass.prediction import predict_crawl
 
     settings = Settings()
     settings.predict.progress = False
@@ -177,7 +177,7 @@ def run_local(crawl: Path, out: Path, model_dir: Path) -> dict[str, Any]:
 def run_spark(crawl: Path, out: Path, model_dir: Path, master: str, partitions: int | None) -> dict[str, Any]:
     from siteclass.config import Settings
     from siteclass.data.spark import spark_session
-    from siteclass.predict import predict_crawl
+    from siteclass.prediction import predict_crawl
 
     settings = Settings()
     settings.predict.progress = False

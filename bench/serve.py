@@ -140,9 +140,9 @@ def raw_throughput(model: Any, records: list[dict[str, Any]], batch: int, second
 
     The records (distinct payloads, from *start* on) are built before the clock starts: the anchor is the model's
     own speed, nothing else."""
-    from siteclass.predict import site_record
+    from siteclass.records import site_record
 
-    chunks = [[site_record(r["name"], r["url"], "", r["pages"]) for r in variants(records, start + i * batch, batch)]
+    chunks = [[site_record(r["name"], r["url"], r["pages"]) for r in variants(records, start + i * batch, batch)]
               for i in range(max(1, int(seconds * 4000 / batch)))]  # more than the model gets through in *seconds*
     done = 0
     started, cpu = time.perf_counter(), time.process_time()

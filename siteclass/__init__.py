@@ -5,10 +5,12 @@ Five-line flow::
     import siteclass
     pages = siteclass.crawl("sites.csv", "crawl/")                      # Scrapy crawl → Parquet
     ds = siteclass.build_dataset(crawl="crawl/", labels="labels.csv", out="ds/")
-    model = siteclass.train("ds/", model="fasttext", out="model/")      # or FastTextClassifier().fit(X, y)
+    siteclass.train("ds/", model="fasttext", out="model/")              # or FastTextClassifier().fit(X, y)
     siteclass.load_model("model/").predict({"name": "Acme", "text": "We fix pipes"})
 
-The public API is flat and imported lazily, so ``import siteclass`` stays fast.
+The public API is flat and imported lazily, so ``import siteclass`` stays fast. No public function shares its name
+with a subpackage or module (the stages live in ``crawling/``, ``data/``, ``training.py``, ``evaluation.py``,
+``tuning.py``, ``prediction/``, ``serve/``), so importing any of them never hides a function here.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ _EXPORTS: dict[str, str] = {
     # models
     "Classifier": "siteclass.models.base",
     "load_model": "siteclass.models.base",
-    "as_records": "siteclass.models.base",
-    "record_text": "siteclass.models.base",
+    "resolve_model": "siteclass.models.registry",
+    "model_class": "siteclass.models.registry",
+    "as_records": "siteclass.records",
+    "record_text": "siteclass.records",
+    "site_record": "siteclass.records",
     "LinearClassifier": "siteclass.models.linear",
     "FastTextClassifier": "siteclass.models.fasttext",
     "TransformerClassifier": "siteclass.models.transformer",
@@ -52,10 +57,13 @@ _EXPORTS: dict[str, str] = {
     "crawl": "siteclass.crawl.runner",
     "crawl_on_scrapyd": "siteclass.crawl.scrapyd",
     "build_dataset": "siteclass.data.build",
-    "train": "siteclass.train",
-    "evaluate": "siteclass.evaluate",
-    "tune": "siteclass.tune",
-    "predict": "siteclass.predict",
+    "train": "siteclass.training",
+    "evaluate": "siteclass.evaluation",
+    "compare": "siteclass.evaluation",
+    "calibrate": "siteclass.evaluation",
+    "tune": "siteclass.tuning",
+    "predict": "siteclass.prediction",
+    "predict_crawl": "siteclass.prediction",
     "create_app": "siteclass.serve.app",
 }
 

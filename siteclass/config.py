@@ -137,7 +137,10 @@ class ZeroShotParams(_Section):
 
 
 class TrainSettings(_Section):
-    model: Literal["linear", "fasttext", "transformer", "zeroshot"] = "fasttext"
+    model: str = Field("fasttext", description="linear, fasttext, transformer, zeroshot, an entry point of the "
+                       "'siteclass.models' group, or a class as 'package.module:ClassName'")
+    params: dict[str, Any] = Field(default_factory=dict, description="hyperparameters of a model without a table "
+                                   "of its own here (a model from another package)")
     seed: int = 42
     early_stopping_patience: int = Field(2, ge=0)
     checkpoint_every_steps: int = Field(0, ge=0, description="0: at the end of each epoch only")
@@ -153,6 +156,12 @@ class TrainSettings(_Section):
     fasttext: FastTextParams = Field(default_factory=FastTextParams)
     transformer: TransformerParams = Field(default_factory=TransformerParams)
     zeroshot: ZeroShotParams = Field(default_factory=ZeroShotParams)
+
+    @classmethod
+    def model_tables(cls) -> set[str]:
+        """The names of the ``[train.<model>]`` tables (siteclass's own models); other models use ``params``."""
+        return {name for name, f in cls.model_fields.items()
+                if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}
 
 
 class EvaluateSettings(_Section):
@@ -355,11 +364,13 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
         where = f"config file {config}" if config else "settings"
-        raise InputError(f"invalid {where}: {problems}") from exc
+        raise InputError(f"invalid {where}: {validation_problems(exc)}") from exc
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``epochs: Input should be greater than or equal to 1; …``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
 
 
 def settings_dict(settings: BaseModel) -> dict[str, Any]:

@@ -55,8 +55,8 @@ from siteclass.models.encoder import (
     TextTokenizer,
     resolve_encoder,
 )
+from siteclass.models.registry import MODEL_CLASSES, model_class
 
-ONNX_MODELS = ("transformer", "zeroshot")
 OPSET = 17
 SMOOTH_ALPHA = 0.7
 RECHECK_MARGIN = 0.01  # int8: near ties (two best labels closer than this in probability) rescored in fp32
@@ -110,13 +110,11 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
         raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
     config = read_config(directory)
     model_type = config["model_type"]
-    if model_type not in ONNX_MODELS:
-        if model_type in ("linear", "fasttext"):
-            raise InputError(
-                f"{directory} holds a {model_type!r} model, which already predicts with numpy only (no torch); "
-                "ONNX export is for transformer and zeroshot models"
-            )
-        raise InputError(f"{directory} holds a {model_type!r} model; ONNX export supports {', '.join(ONNX_MODELS)}")
+    cls = model_class(config.get("model_class") or model_type)
+    if not cls.onnx_export:
+        onnx_models = ", ".join(n for n in MODEL_CLASSES if model_class(n).onnx_export)
+        raise InputError(f"{directory} holds a {model_type!r} model, which has no ONNX export (it predicts without "
+                         f"torch as it is); ONNX export is for models with an encoder: {onnx_models}")
     try:
         import onnxruntime as ort
 
@@ -360,7 +358,7 @@ def load_onnx_model(model_dir: str | Path) -> Classifier:
     """Load a saved model with its encoder in ONNX Runtime (``model.onnx`` must exist; torch is not needed)."""
     directory = Path(model_dir)
     model = load_model(directory)
-    if model.model_type in ONNX_MODELS:
+    if model.onnx_export:
         if not (directory / ONNX_FILE).is_file():
             raise ModelError(f"{directory} has no {ONNX_FILE}; run `siteclass export --model {directory} --format onnx`")
         model.use_backend("onnx")  # type: ignore[attr-defined]

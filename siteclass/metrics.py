@@ -1,4 +1,5 @@
-"""Classification metrics, in plain numpy (no scikit-learn import, so predict/serve can use this module cheaply).
+"""Classification metrics, in plain numpy (scikit-learn is imported only by `classification_metrics`, lazily, so
+predict/serve can use this module cheaply).
 
 Single-label inputs are integer class indices (``y_true``, ``y_pred``) and a probability matrix ``proba`` of
 shape (n, n_classes). Multi-label inputs are multi-hot matrices. Conventions follow scikit-learn: a ratio with
@@ -304,3 +305,32 @@ def apply_min_confidence(top_k: Sequence[tuple[str, float]], min_confidence: flo
         return Decision(UNKNOWN, 0.0, [], [])
     best = probs[0]
     return Decision(labels[0] if best >= min_confidence else UNKNOWN, best, labels, probs)
+
+
+# ----------------------------------------------------------------------------------------------- training
+def classification_metrics(
+    Y: np.ndarray, scores: np.ndarray, multi_label: bool, threshold: float = 0.0
+) -> dict[str, float]:
+    """Validation metrics from scores: logits (``threshold=0``) or probabilities (``threshold=0.5``).
+
+    Single-label (``Y`` class indices, -1 = a label the model does not know): ``accuracy``, ``macro_f1``.
+    Multi-label (``Y`` multi-hot): ``p_at_1`` (the top label is a true one), ``macro_f1`` and ``micro_f1`` of
+    the one-vs-rest decisions (score ≥ threshold; the top label when none passes).
+    """
+    from sklearn.metrics import f1_score
+
+    if multi_label:
+        top = scores.argmax(axis=1)
+        p_at_1 = float(Y[np.arange(len(Y)), top].mean()) if len(Y) else 0.0
+        decided = (scores >= threshold).astype(np.int64)
+        decided[np.arange(len(Y)), top] = 1
+        return {
+            "p_at_1": p_at_1,
+            "macro_f1": float(f1_score(Y.astype(np.int64), decided, average="macro", zero_division=0)),
+            "micro_f1": float(f1_score(Y.astype(np.int64), decided, average="micro", zero_division=0)),
+        }
+    pred = scores.argmax(axis=1)
+    return {
+        "accuracy": float((pred == Y).mean()) if len(Y) else 0.0,
+        "macro_f1": float(f1_score(Y, pred, average="macro", zero_division=0)),
+    }

@@ -42,8 +42,8 @@ def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, se
     from siteclass.crawl.runner import crawl
     from siteclass.data.build import build_dataset
     from siteclass.demo import labels_csv, sites_csv
-    from siteclass.evaluate import evaluate
-    from siteclass.train import train
+    from siteclass.evaluation import evaluate
+    from siteclass.training import train
 
     out = Path(out)
     if fresh and out.exists():

@@ -71,7 +71,7 @@ def test_model_defaults_are_the_settings_defaults(model: str, section: str) -> N
     """A model's constructor defaults (scikit-learn style) must be the ones in config.py: one source of truth."""
     import inspect
 
-    from siteclass.models.base import model_class
+    from siteclass.models.registry import model_class
 
     cls = model_class(model)
     params = getattr(Settings().train, section).model_dump()

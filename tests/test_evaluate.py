@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import re
 from pathlib import Path
@@ -15,8 +16,10 @@ import pytest
 
 from siteclass.cli import run
 from siteclass.errors import InputError
-from siteclass.evaluate import apply_min_confidence, calibrate, compare, evaluate
-from siteclass.models.base import MODEL_CLASSES, Classifier, record_text
+from siteclass.evaluation import apply_min_confidence, calibrate, compare, evaluate
+from siteclass.models.base import Classifier
+from siteclass.models.registry import MODEL_CLASSES
+from siteclass.records import record_text
 
 CLASSES = ["bakery", "law firm", "plumbing", "software"]
 WORDS = {
@@ -230,14 +233,17 @@ def test_confusion_png_scales_to_many_classes(tmp_path: Path) -> None:
     assert w >= 1400 and h >= 1400  # ≥ ~30 px per class row/column
 
 
-def test_public_api_is_callable_even_after_the_module_is_imported(ds: Path) -> None:
+def test_public_api_is_callable_even_after_the_stage_modules_are_imported(ds: Path) -> None:
     import siteclass
-    import siteclass.evaluate as module  # binds siteclass.evaluate to the module …
-    import siteclass.tune
+    import siteclass.evaluation as module
+    import siteclass.prediction
+    import siteclass.training
+    import siteclass.tuning
 
-    result = siteclass.evaluate(fit(_table(ds / "train.parquet")), _table(ds / "test.parquet"))  # … still callable
+    result = siteclass.evaluate(fit(_table(ds / "train.parquet")), _table(ds / "test.parquet"))
     assert isinstance(result, module.EvaluationResult) and result.metrics["n"] == 80
-    assert callable(siteclass.tune)
+    for name in ("train", "evaluate", "tune", "predict"):
+        assert inspect.isfunction(getattr(siteclass, name)), name
 
 
 def test_apply_min_confidence_is_shared() -> None:
@@ -300,7 +306,7 @@ def test_cli_commands_and_exit_codes(ds: Path, tmp_path: Path, registered: None,
 
 
 def test_load_table_errors(tmp_path: Path) -> None:
-    from siteclass.evaluate import load_table
+    from siteclass.evaluation import load_table
 
     with pytest.raises(InputError, match="unknown format"):
         (tmp_path / "x.txt").write_text("a")

@@ -18,7 +18,7 @@ import serve_models
 from siteclass.config import Settings
 from siteclass.crawl.localweb import LocalWeb
 from siteclass.errors import InputError
-from siteclass.predict import PREDICTION_SCHEMA, predict, predict_crawl
+from siteclass.prediction import PREDICTION_SCHEMA, predict, predict_crawl
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ import json, resource, sys
 sys.path.insert(0, {serve!r})
 import serve_models
 from siteclass.config import Settings
-from siteclass.predict import BatchPredictor
+from siteclass.prediction import BatchPredictor
 s = Settings(); s.predict.progress = False; s.predict.memory_limit_mb = 64
 model = serve_models.trained_length()
 r = BatchPredictor.from_settings(model, s).predict_crawl(sys.argv[1], sys.argv[2])

@@ -31,14 +31,14 @@ def _torchrun(args: list[str], extra: list[str] | None = None) -> subprocess.Pop
     assert TORCHRUN, "torchrun not found beside the interpreter"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [TORCHRUN, "--standalone", "--nproc_per_node", "2", *(extra or []), "-m", "siteclass.train", *args],
+        [TORCHRUN, "--standalone", "--nproc_per_node", "2", *(extra or []), "-m", "siteclass.training", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
 
 def _single(ds: Path, out: Path, epochs: int) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "siteclass.train", "--data", str(ds), "--model", "fasttext", "--out", str(out),
+        [sys.executable, "-m", "siteclass.training", "--data", str(ds), "--model", "fasttext", "--out", str(out),
          "--epochs", str(epochs), "--no-progress", "--config", str(ds / "ft.toml")],
         capture_output=True, text=True, timeout=300,
     )
@@ -54,7 +54,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     proc = _torchrun(["--data", str(ds), "--model", "fasttext", "--out", str(tmp_path / "ddp"), "--epochs", "4",
                       "--no-progress", "--config", str(ds / "ft.toml")])
     from siteclass.config import load_settings
-    from siteclass.train import train
+    from siteclass.training import train
 
     train(ds, model="fasttext", out=tmp_path / "one", settings=load_settings(ds / "ft.toml").train, epochs=4,
           progress=False)  # the single-process reference, in this process, while torchrun runs
@@ -104,7 +104,7 @@ def _kill_one_worker_run(psutil, ds: Path, out: Path) -> tuple[int, str]:  # typ
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.time() < deadline, "no checkpoint within 180 s"
         time.sleep(0.05)
-    workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "siteclass.train" in " ".join(p.cmdline())]
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "siteclass.training" in " ".join(p.cmdline())]
     assert len(workers) == 2
     os.kill(workers[1].pid, signal.SIGKILL)
     try:

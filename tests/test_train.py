@@ -1,4 +1,4 @@
-"""The train stage: dataset folder → model folder (card, settings), CLI, python -m siteclass.train."""
+"""The train stage: dataset folder → model folder (card, settings), CLI, python -m siteclass.training."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from siteclass.models.base import load_model
-from siteclass.train import TrainResult, fingerprint, train
+from siteclass.training import TrainResult, fingerprint, train
 
 WORDS = {
     "bakery": "bread cake flour oven pastry croissant baker dough",

@@ -20,7 +20,7 @@ import pytest
 from siteclass.cli import run
 from siteclass.config import DEFAULT_SEARCH_SPACES, TuneSettings, load_settings
 from siteclass.errors import InputError
-from siteclass.tune import search_space, tune
+from siteclass.tuning import search_space, tune
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = {
@@ -112,7 +112,7 @@ def test_search_space_errors(spec: dict[str, Any], match: str) -> None:
 def test_suggest_decodes_list_choices() -> None:
     import optuna
 
-    from siteclass.tune import _suggest
+    from siteclass.tuning import _suggest
 
     space = search_space("linear", TuneSettings())
     trial = optuna.trial.FixedTrial({"C": 2.5, "word_ngrams": "[1, 3]", "char_ngrams": "[2, 5]"})

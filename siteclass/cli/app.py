@@ -23,6 +23,11 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="TOML settings file ([crawl], [dataset], [train] … tables); flags win."),
 ]
 
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model folder (siteclass train …). Default: the bundled zero-shot NAICS model."),
+]
+
 
 def _version(value: bool) -> None:
     if value:

@@ -32,8 +32,8 @@ def evaluate(
     config: ConfigOption = None,
 ) -> None:
     """Score a model on a labelled split: metrics, per-class table, confusion matrix, calibration, HTML report."""
-    from siteclass.evaluate import compare as run_compare
-    from siteclass.evaluate import evaluate as run_evaluate
+    from siteclass.evaluation import compare as run_compare
+    from siteclass.evaluation import evaluate as run_evaluate
 
     settings = settings_from(config)
     if compare or (models and len(models) > 1):
@@ -78,38 +78,10 @@ def calibrate(
     config: ConfigOption = None,
 ) -> None:
     """Fit temperature scaling on a validation split, save it in the model, print ECE before and after."""
-    from siteclass.evaluate import calibrate as stage
+    from siteclass.evaluation import calibrate as stage
 
     r = stage(model, data, save=True, settings=settings_from(config))
     typer.echo(f"temperature {r['temperature_before']:.4f} → {r['temperature_after']:.4f} on {r['n']} rows")
     typer.echo(f"ECE {r['ece_before']:.4f} → {r['ece_after']:.4f}   "
                f"log loss {r['log_loss_before']:.4f} → {r['log_loss_after']:.4f}")
     typer.echo(f"saved: {model}")
-
-
-@app.command()
-def tune(
-    data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="linear, fasttext, transformer or zeroshot.")] = "fasttext",
-    trials: Annotated[int | None, typer.Option("--trials", "-n", help="Trials in the study in total "
-                                                                      "(a resumed study counts earlier ones).")] = None,
-    parallel: Annotated[int | None, typer.Option("--parallel", "-p", help="Trials run at once (processes).")] = None,
-    metric: Annotated[str | None, typer.Option("--metric", help="Validation metric to optimise (macro_f1, "
-                                                                "accuracy, log_loss, …).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop starting trials after N seconds.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Study folder: study.db, best.toml, best_model/, "
-                                                          "report.html. An existing study there is resumed.")] = Path("tune"),
-    config: ConfigOption = None,
-) -> None:
-    """Search hyperparameters with Optuna (TPE + median pruning); resumable, parallel, with a report."""
-    from siteclass.tune import tune as run_tune
-
-    settings = settings_from(config, **{"tune.timeout_s": timeout})
-    result = run_tune(data, model=model, trials=trials, parallel=parallel, out=out, settings=settings,
-                        metric=metric)
-    typer.echo(f"best {result.metric}={result.best_value:.4f} (trial {result.best_trial}; "
-               f"{result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed)")
-    typer.echo(f"best params: {result.best_params}")
-    for key in ("best_config", "best_model", "report"):
-        if key in result.files:
-            typer.echo(f"{key.replace('_', ' ')}: {result.files[key]}")

@@ -1,82 +1,13 @@
-"""CLI commands of the predict and serve stages (thin: flags → stage function)."""
+"""CLI command of the serve stage (thin: flags → the HTTP server)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
-
-ModelOption = Annotated[
-    str | None,
-    typer.Option("--model", "-m", help="Model folder (siteclass train …). Default: the bundled zero-shot NAICS model."),
-]
-
-
-@app.command("predict")
-def predict_command(
-    url: Annotated[str | None, typer.Argument(help="A website to crawl live and classify, e.g. acme.com.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The business name (a model feature).")] = None,
-    model: ModelOption = None,
-    sites: Annotated[Path | None, typer.Option("--sites", help="CSV/Parquet with url[,id,name]: crawl, then predict.")] = None,
-    crawl: Annotated[Path | None, typer.Option("--crawl", help="An existing crawl folder (sites.parquet, pages.parquet).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl).")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Industries listed per site.")] = None,
-    min_confidence: Annotated[
-        float | None, typer.Option("--min-confidence", help="Below this probability the label is 'unknown'.")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Sites per model call.")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="local, or spark (mapInPandas) with --crawl.")] = None,
-    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
-    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages crawled per site.")] = None,
-    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy the crawl goes through.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the single-site answer as JSON.")] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
-    config: ConfigOption = None,
-) -> None:
-    """Industry of one website (crawled live), or of every site of a sites file or crawl, into Parquet."""
-    from siteclass.predict import PredictResult, predict
-
-    settings = settings_from(
-        config,
-        **{
-            "predict.top_k": top_k, "predict.min_confidence": min_confidence, "predict.batch_size": batch_size,
-            "predict.engine": engine, "predict.progress": False if no_progress else None,
-            "crawl.max_pages": max_pages, "crawl.proxy": proxy, "spark.master": spark_master,
-        },
-    )
-    result = predict(url, sites=sites, crawl=crawl, out=out, model=model, name=name, settings=settings)
-    if isinstance(result, PredictResult):
-        counts = ", ".join(f"{k}: {v}" for k, v in sorted(result.status_counts.items()))
-        typer.echo(f"{result.n_sites} sites, {result.n_predicted} predicted ({counts}) → {result.out}")
-        return
-    if as_json:
-        typer.echo(json.dumps({**result.row(), "pages": result.pages, "error": result.error}, indent=2))
-        return
-    _print_site(result)
-
-
-def _print_site(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    console.print(f"[bold]{result.url}[/bold]  status: {result.status}")
-    if result.error:
-        console.print(f"  {result.error}")
-    if result.labels:
-        table = Table("industry", "probability")
-        for label, p in zip(result.labels, result.probabilities):
-            table.add_row(label, f"{p:.3f}")
-        console.print(table)
-        console.print(f"label: [bold]{result.label}[/bold]")
-    if result.pages:
-        console.print("pages used:")
-        for page in result.pages:
-            console.print(f"  {page['url']}  {page.get('title') or ''}")
+from siteclass.cli.app import ConfigOption, ModelOption, app, settings_from
 
 
 @app.command("serve")

@@ -15,7 +15,7 @@ def train_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="linear, fasttext, transformer or zeroshot.")
+        str | None, typer.Option("--model", "-m", help="linear, fasttext, transformer, zeroshot, or package.module:Class.")
     ] = None,
     config: ConfigOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from OUT/checkpoints.")] = False,
@@ -32,9 +32,9 @@ def train_command(
 ) -> None:
     """Train a model on a dataset folder and save it (model card, settings.toml) to OUT.
 
-    Multi-process: `torchrun --nproc_per_node N -m siteclass.train --data DS --model fasttext --out MODEL`.
+    Multi-process: `torchrun --nproc_per_node N -m siteclass.training --data DS --model fasttext --out MODEL`.
     """
-    from siteclass.train import train
+    from siteclass.training import train
 
     settings = settings_from(
         config,

@@ -139,8 +139,8 @@ def _pack(batches: Iterator[Any]) -> Iterator[Any]:
 
 
 def ordered_arrow_batches(df: Any, order_column: str, fn: Callable[[Iterator[Any]], Iterator[Any]] | None = None,
-                          schema: str | None = None) -> Iterator[Any]:
-    """The rows of *df*, mapped by *fn* (``mapInArrow`` with the DDL *schema*; keeps *order_column*) when given,
+                          schema: Any = None) -> Iterator[Any]:
+    """The rows of *df*, mapped by *fn* (``mapInArrow`` with *schema*, a DDL string or a StructType; keeps *order_column*) when given,
     sorted by *order_column* and streamed to the driver as Arrow record batches.
 
     *fn* runs on all executors at once and its output is persisted (``MEMORY_AND_DISK``) before the sort: a Python

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,75 +27,13 @@ import numpy as np
 
 from siteclass._version import __version__
 from siteclass.errors import InputError, ModelError
+from siteclass.records import Record, as_records, record_text
 
-Record = dict[str, Any]
+__all__ = ["Classifier", "Record", "as_records", "load_model", "record_text"]  # records live in siteclass.records
 CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
-
-
-# ----------------------------------------------------------------------------------------------- records
-def as_records(X: Any) -> list[Record]:
-    """Normalise model input to a list of record dicts (str, dict, list of either, DataFrame, Arrow table)."""
-    if isinstance(X, str | Mapping):
-        X = [X]
-    if hasattr(X, "to_pylist"):  # pyarrow Table / RecordBatch
-        X = X.to_pylist()
-    elif hasattr(X, "to_dicts"):  # polars
-        X = X.to_dicts()
-    elif hasattr(X, "to_dict") and hasattr(X, "columns"):  # pandas
-        X = X.to_dict("records")
-    out: list[Record] = []
-    for i, x in enumerate(X):
-        if isinstance(x, str):
-            out.append({"text": x})
-        elif isinstance(x, Mapping):
-            out.append(dict(x))
-        else:
-            raise InputError(f"record {i} is a {type(x).__name__}; pass a string or a dict with a 'text' key")
-    return out
-
-
-_SPLIT_DOMAIN = re.compile(r"[.\-_]+")
-
-
-def domain_words(domain: str | None) -> str:
-    """``"acme-plumbing.co.uk"`` → ``"acme plumbing co uk"``."""
-    return " ".join(p for p in _SPLIT_DOMAIN.split(domain or "") if p)
-
-
-def _page_list(record: Record) -> list[Mapping[str, Any]]:
-    pages = record.get("pages")
-    if pages is None:
-        return []
-    if hasattr(pages, "tolist"):
-        pages = pages.tolist()
-    return [p for p in pages if isinstance(p, Mapping)]
-
-
-def record_text(record: Record, max_pages: int = 5, page_chars: int | None = None) -> str:
-    """One text per record for bag-of-words models: name, domain words, then each page's title and text.
-
-    A record without pages gives its ``text`` (after the name and domain words, when present).
-    """
-    parts: list[str] = []
-    for key in ("name",):
-        v = record.get(key)
-        if isinstance(v, str) and v:
-            parts.append(v)
-    if record.get("domain"):
-        parts.append(domain_words(str(record["domain"])))
-    pages = _page_list(record)[:max_pages]
-    if pages:
-        for p in pages:
-            title, text = p.get("title") or "", p.get("text") or ""
-            if page_chars is not None:
-                text = text[:page_chars]
-            parts.extend(s for s in (title, text) if s)
-    elif isinstance(record.get("text"), str):
-        parts.append(record["text"])
-    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------------- maths
@@ -144,6 +81,23 @@ class Classifier:
 
     model_type: ClassVar[str] = "base"
     multi_label_threshold: ClassVar[float] = 0.5
+
+    # --- capabilities (tags): what the stages may ask of a model. Callers read these, never the model's name.
+    onnx_export: ClassVar[bool] = False
+    """``siteclass export --format onnx`` writes an ONNX graph for it (and its saved folder may predict from one)."""
+    gil_bound: ClassVar[bool] = False
+    """Its inference is mostly Python holding the GIL (tokenising, hashing): ``serve`` (inference ``auto``) gives it
+    a model process of its own instead of a worker thread."""
+    checkpoints: ClassVar[bool] = False
+    """``fit(..., checkpoint_dir=DIR, resume=bool)`` writes checkpoints there and continues a killed run."""
+    epoch_callbacks: ClassVar[bool] = False
+    """``fit(..., epoch_callback=f)`` calls ``f(epoch, validation_metrics)`` after every epoch (tune prunes with it;
+    f may raise to stop the fit)."""
+    distributed: ClassVar[bool] = False
+    """Every torchrun rank takes part in its fit (DDP); otherwise rank 0 fits it alone while the others wait."""
+    search_space: ClassVar[dict[str, dict[str, Any]]] = {}
+    """``siteclass tune``'s default space for a model from another package (siteclass's own models have theirs in
+    ``siteclass.config.DEFAULT_SEARCH_SPACES``): ``{"C": {"type": "float", "low": 0.1, "high": 10, "log": True}}``."""
 
     # fitted state, set by fit() / load()
     classes_: list[str]
@@ -236,6 +190,22 @@ class Classifier:
         self.card_["train_seconds"] = round(time.perf_counter() - started, 3)
         self.card_["n_train"] = len(records)
         return self
+
+    def fit_options(
+        self,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+        progress: bool = True,
+        epoch_callback: Any = None,
+    ) -> dict[str, Any]:
+        """The keyword options of :meth:`fit` that this model takes, by its capabilities (train and tune call it)."""
+        options: dict[str, Any] = {"progress": progress}
+        if self.checkpoints and checkpoint_dir is not None:
+            options.update(checkpoint_dir=checkpoint_dir, resume=resume)
+        if self.epoch_callbacks and epoch_callback is not None:
+            options["epoch_callback"] = epoch_callback
+        return options
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
@@ -331,6 +301,7 @@ class Classifier:
             self.card_ = {**getattr(self, "card_", {}), **card}
         config = {
             "model_type": self.model_type,
+            "model_class": class_path(type(self)),
             "siteclass_version": __version__,
             "params": _jsonable(self.get_params()),
             "multi_label": self.multi_label_,
@@ -353,7 +324,12 @@ class Classifier:
         config = read_config(directory)
         if cls is not Classifier and config["model_type"] != cls.model_type:
             raise ModelError(f"{directory} holds a {config['model_type']!r} model, not {cls.model_type!r}")
-        target = cls if cls is not Classifier else model_class(config["model_type"])
+        if cls is not Classifier:
+            target: type[Classifier] = cls
+        else:
+            from siteclass.models.registry import model_class
+
+            target = model_class(config.get("model_class") or config["model_type"])
         params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.get("params", {}).items()}
         valid = set(target._param_names())
         model = target(**{k: v for k, v in params.items() if k in valid})
@@ -389,6 +365,11 @@ class Classifier:
         return "\n".join(lines)
 
 
+def class_path(cls: type) -> str:
+    """``"package.module:ClassName"``: how a saved model names its class, so any process can import it again."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -399,24 +380,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, float | int | str | bool) or obj is None:
         return obj
     return str(obj)
-
-
-# ----------------------------------------------------------------------------------------------- registry
-MODEL_CLASSES: dict[str, str] = {
-    "linear": "siteclass.models.linear:LinearClassifier",
-    "fasttext": "siteclass.models.fasttext:FastTextClassifier",
-    "transformer": "siteclass.models.transformer:TransformerClassifier",
-    "zeroshot": "siteclass.models.zeroshot:ZeroShotClassifier",
-}
-
-
-def model_class(name: str) -> type[Classifier]:
-    import importlib
-
-    if name not in MODEL_CLASSES:
-        raise InputError(f"unknown model {name!r}; choose one of {', '.join(MODEL_CLASSES)}")
-    module, attr = MODEL_CLASSES[name].split(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

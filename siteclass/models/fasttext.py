@@ -22,14 +22,12 @@ import re
 import zlib
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from siteclass.config import TrainSettings
 from siteclass.models.base import Classifier, Record, record_text
-
-if TYPE_CHECKING:
-    from siteclass.config import TrainSettings
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PRIME = np.uint64(116049371)  # fastText's n-gram hash multiplier
@@ -150,32 +148,40 @@ def _local_bags(ptr: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> tuple[np.
 
 
 # ----------------------------------------------------------------------------------------------- the model
+_T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
+_P = _T.fasttext
+
+
 class FastTextClassifier(Classifier):
     """Hashed word/char n-grams → mean embedding → linear; see the module docstring."""
 
     model_type = "fasttext"
+    gil_bound = True  # tokenising and hashing in Python: serve gives it a model process
+    checkpoints = True
+    epoch_callbacks = True
+    distributed = True  # every torchrun rank trains its share of each batch
 
     def __init__(
         self,
-        dim: int = 64,
-        word_ngrams: int = 2,
-        char_ngrams: tuple[int, int] = (3, 6),
-        use_char_ngrams: bool = False,
-        buckets: int = 2_000_000,
-        lr: float = 0.5,
-        epochs: int = 4,
-        batch_size: int = 64,
-        loss: Literal["softmax", "ova"] = "softmax",
-        optimizer: Literal["adagrad", "sgd", "adam"] = "adagrad",
-        min_count: int = 1,
-        max_tokens: int = 2000,
-        max_pages: int = 5,
-        class_weight: Literal["auto", "none", "balanced"] = "auto",
-        seed: int = 42,
-        early_stopping_patience: int = 2,
-        checkpoint_every_steps: int = 0,
-        metric: str = "macro_f1",
-        device: str = "auto",
+        dim: int = _P.dim,
+        word_ngrams: int = _P.word_ngrams,
+        char_ngrams: tuple[int, int] = _P.char_ngrams,
+        use_char_ngrams: bool = _P.use_char_ngrams,
+        buckets: int = _P.buckets,
+        lr: float = _P.lr,
+        epochs: int = _P.epochs,
+        batch_size: int = _P.batch_size,
+        loss: Literal["softmax", "ova"] = _P.loss,
+        optimizer: Literal["adagrad", "sgd", "adam"] = _P.optimizer,
+        min_count: int = _P.min_count,
+        max_tokens: int = _P.max_tokens,
+        max_pages: int = _P.max_pages,
+        class_weight: Literal["auto", "none", "balanced"] = _P.class_weight,
+        seed: int = _T.seed,
+        early_stopping_patience: int = _T.early_stopping_patience,
+        checkpoint_every_steps: int = _T.checkpoint_every_steps,
+        metric: str = _T.metric,
+        device: str = _T.device,
     ) -> None:
         self.dim = dim
         self.word_ngrams = word_ngrams
@@ -246,8 +252,9 @@ class FastTextClassifier(Classifier):
     ) -> None:
         import torch
 
+        from siteclass.metrics import classification_metrics
         from siteclass.models.fasttext_torch import LinearDecay, MultiOptimizer, fasttext_net, row_adagrad
-        from siteclass.models.torchloop import classification_metrics, seed_everything
+        from siteclass.models.torchloop import seed_everything
 
         ptr, hashed = self._hasher().transform([record_text(r, self.max_pages) for r in records])
         uniq, inverse, counts = np.unique(hashed, return_inverse=True, return_counts=True)

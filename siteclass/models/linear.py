@@ -26,38 +26,41 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from siteclass.config import TrainSettings
 from siteclass.errors import ModelError
 from siteclass.models.base import Classifier, Record, record_text
 
-if TYPE_CHECKING:
-    from siteclass.config import TrainSettings
-
 VOCAB_FILE = "vocabulary.json"
+
+
+_T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
+_P = _T.linear
 
 
 class LinearClassifier(Classifier):
     """TF-IDF (word + char_wb n-grams) → LogisticRegression; see the module docstring."""
 
     model_type = "linear"
+    gil_bound = True  # TF-IDF in Python/scipy: serve gives it a model process
 
     def __init__(
         self,
-        C: float = 4.0,
-        word_ngrams: tuple[int, int] = (1, 2),
-        char_ngrams: tuple[int, int] = (2, 5),
-        max_features: int = 100_000,
-        min_df: int = 2,
-        sublinear_tf: bool = True,
-        max_iter: int = 300,
-        class_weight: Literal["none", "balanced"] = "none",
-        max_pages: int = 5,
-        ovr_tol: float = 0.1,
-        n_jobs: int = 0,
-        seed: int = 42,
+        C: float = _P.C,
+        word_ngrams: tuple[int, int] = _P.word_ngrams,
+        char_ngrams: tuple[int, int] = _P.char_ngrams,
+        max_features: int = _P.max_features,
+        min_df: int = _P.min_df,
+        sublinear_tf: bool = _P.sublinear_tf,
+        max_iter: int = _P.max_iter,
+        class_weight: Literal["none", "balanced"] = _P.class_weight,
+        max_pages: int = _P.max_pages,
+        ovr_tol: float = _P.ovr_tol,
+        n_jobs: int = _P.n_jobs,
+        seed: int = _T.seed,
     ) -> None:
         self.C = C
         self.word_ngrams = word_ngrams

@@ -136,12 +136,14 @@ def init_distributed(timeout_s: float = 1800.0) -> bool:
     full-mesh connect ignores that timeout (a restarted group was seen waiting in ``Pair::waitUntilConnected`` for
     good on a 2-core machine), so a watchdog ends the worker when the group has not formed within *timeout_s*.
     """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False  # checked before importing torch: a single process needs none
     from datetime import timedelta
 
     import torch
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+    if not dist.is_available():
         return False
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -409,31 +411,3 @@ def fit_loop(
         resumed_from=resumed_from,
         history=[dict(h) for h in history],
     )
-
-
-def classification_metrics(
-    Y: np.ndarray, scores: np.ndarray, multi_label: bool, threshold: float = 0.0
-) -> dict[str, float]:
-    """Validation metrics from scores: logits (``threshold=0``) or probabilities (``threshold=0.5``).
-
-    Single-label (``Y`` class indices, -1 = a label the model does not know): ``accuracy``, ``macro_f1``.
-    Multi-label (``Y`` multi-hot): ``p_at_1`` (the top label is a true one), ``macro_f1`` and ``micro_f1`` of
-    the one-vs-rest decisions (score ≥ threshold; the top label when none passes).
-    """
-    from sklearn.metrics import f1_score
-
-    if multi_label:
-        top = scores.argmax(axis=1)
-        p_at_1 = float(Y[np.arange(len(Y)), top].mean()) if len(Y) else 0.0
-        decided = (scores >= threshold).astype(np.int64)
-        decided[np.arange(len(Y)), top] = 1
-        return {
-            "p_at_1": p_at_1,
-            "macro_f1": float(f1_score(Y.astype(np.int64), decided, average="macro", zero_division=0)),
-            "micro_f1": float(f1_score(Y.astype(np.int64), decided, average="micro", zero_division=0)),
-        }
-    pred = scores.argmax(axis=1)
-    return {
-        "accuracy": float((pred == Y).mean()) if len(Y) else 0.0,
-        "macro_f1": float(f1_score(Y, pred, average="macro", zero_division=0)),
-    }

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from siteclass.config import TrainSettings
-from siteclass.models.base import Classifier, Record, domain_words, record_text
+from siteclass.models.base import Classifier
 from siteclass.models.encoder import (
     ENCODER_DIR,
     Encoder,
@@ -41,23 +41,12 @@ from siteclass.models.encoder import (
     get_encoder,
     resolve_encoder,
 )
+from siteclass.records import EXTENSIONS, Record, domain_words, record_ext, record_text
 
-EXTENSIONS = ("biz", "co", "com", "edu", "gov", "info", "net", "org", "site", "us")
 ATTENTION_DIM = 128
 
 
 # ----------------------------------------------------------------------------------------------- inputs
-def record_ext(record: Record) -> str:
-    """The domain extension of a record: ``ext`` when given, else the last label of ``domain``/``url``."""
-    ext = record.get("ext")
-    if not ext:
-        host = str(record.get("domain") or record.get("url") or "")
-        host = host.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-        ext = host.rsplit(".", 1)[-1] if "." in host else ""
-    ext = str(ext).lower().lstrip(".")
-    return ext if ext in EXTENSIONS else "other"
-
-
 def ext_onehot(records: list[Record]) -> np.ndarray:
     out = np.zeros((len(records), len(EXTENSIONS) + 1), dtype=np.float32)
     index = {e: i for i, e in enumerate(EXTENSIONS)}
@@ -190,31 +179,39 @@ def _layout_torch(V: Any, valid: Any, ext: Any, pages: int, single_text: bool) -
 
 
 # ----------------------------------------------------------------------------------------------- the model
+_T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
+_P = _T.transformer
+
+
 class TransformerClassifier(EncoderBackendMixin, Classifier):
     """Shared encoder over pages/title/domain/name + extension one-hot → dropout → linear. See the module doc."""
 
     model_type = "transformer"
+    onnx_export = True
+    checkpoints = True
+    epoch_callbacks = True
+    distributed = True
 
     def __init__(
         self,
-        encoder: str = "all-MiniLM-L6-v2",
-        max_tokens: int = 256,
-        pages: int = 5,
-        pooling: Literal["concat", "attention"] = "concat",
-        single_text: bool = False,
-        freeze_encoder: bool = False,
-        dropout: float = 0.1,
-        lr: float = 2e-5,
-        head_lr: float = 1e-3,
-        weight_decay: float = 0.01,
-        warmup_ratio: float = 0.1,
-        batch_size: int = 16,
-        epochs: int = 3,
-        seed: int = 42,
-        early_stopping_patience: int = 2,
-        checkpoint_every_steps: int = 0,
-        metric: str = "macro_f1",
-        device: str = "auto",
+        encoder: str = _P.encoder,
+        max_tokens: int = _P.max_tokens,
+        pages: int = _P.pages,
+        pooling: Literal["concat", "attention"] = _P.pooling,
+        single_text: bool = _P.single_text,
+        freeze_encoder: bool = _P.freeze_encoder,
+        dropout: float = _P.dropout,
+        lr: float = _P.lr,
+        head_lr: float = _P.head_lr,
+        weight_decay: float = _P.weight_decay,
+        warmup_ratio: float = _P.warmup_ratio,
+        batch_size: int = _P.batch_size,
+        epochs: int = _P.epochs,
+        seed: int = _T.seed,
+        early_stopping_patience: int = _T.early_stopping_patience,
+        checkpoint_every_steps: int = _T.checkpoint_every_steps,
+        metric: str = _T.metric,
+        device: str = _T.device,
     ) -> None:
         self.encoder = encoder
         self.max_tokens = max_tokens
@@ -275,13 +272,15 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
         progress: bool = True,
+        epoch_callback: Any = None,
         **options: Any,
     ) -> None:
         import torch
 
+        from siteclass.metrics import classification_metrics
         from siteclass.models.bert import load_bert
         from siteclass.models.encoder import TextTokenizer, TorchEncoder
-        from siteclass.models.torchloop import LoopSettings, classification_metrics, fit_loop, seed_everything
+        from siteclass.models.torchloop import LoopSettings, fit_loop, seed_everything
 
         self._model_dir, self._enc, self._module, self.fine_tuned_ = None, None, None, not self.freeze_encoder
         folder = resolve_encoder(self.encoder)
@@ -389,6 +388,7 @@ class TransformerClassifier(EncoderBackendMixin, Classifier):
             make_optimizer,
             make_scheduler=make_scheduler,
             evaluate=evaluate,
+            on_epoch_end=epoch_callback,
             settings=LoopSettings.for_model(self, has_val=val is not None, checkpoint_dir=checkpoint_dir,
                                             resume=resume, progress=progress, desc="transformer"),
         )

@@ -34,17 +34,22 @@ def _normalise(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)  # type: ignore[no-any-return]
 
 
+_T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
+_P = _T.zeroshot
+
+
 class ZeroShotClassifier(EncoderBackendMixin, Classifier):
     """Cosine similarity between a site's embedding and each label's ``"title: description"`` embedding."""
 
     model_type = "zeroshot"
+    onnx_export = True
 
     def __init__(
         self,
-        encoder: str = "all-MiniLM-L6-v2",
-        labels_file: str | None = None,
-        max_tokens: int = 256,
-        temperature: float = 0.05,
+        encoder: str = _P.encoder,
+        labels_file: str | None = _P.labels_file,
+        max_tokens: int = _P.max_tokens,
+        temperature: float = _P.temperature,
     ) -> None:
         self.encoder = encoder
         self.labels_file = labels_file

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tomli_w
 
-from siteclass.config import TrainSettings, save_settings, settings_dict
-
-if TYPE_CHECKING:
-    from siteclass.tune import TuneResult, _Job
+from siteclass.config import TrainSettings, settings_dict
 
 
 def _importance(study: Any) -> dict[str, float]:
@@ -34,25 +31,9 @@ def write_best_config(train: TrainSettings, path: Path) -> Path:
     return path
 
 
-def retrain_best(train: TrainSettings, job: _Job, temperature: float, card: dict[str, Any], out: Path) -> Path:
-    """Fit the best settings on train+val and save the model with the trial's validation temperature."""
-    from siteclass.tune import _load_split, build_model
-
-    tr, va = _load_split(job.data, "train"), _load_split(job.data, "val")
-    from siteclass.tune import _fit_options
-
-    clf = build_model(train)
-    clf.fit(tr.records + va.records, tr.labels + va.labels, **_fit_options(clf, progress=False))
-    clf.temperature_ = float(temperature)
-    clf.card_["temperature"] = clf.temperature_
-    clf.card_["n_val"] = 0
-    clf.save(out, card=card)
-    save_settings(train, out, section="train")
-    return out
-
-
-def write_outputs(study: Any, result: TuneResult, best_train: TrainSettings, job: _Job, out: Path,
-                  retrain: bool, extra: dict[str, Any]) -> dict[str, Path]:
+def write_outputs(study: Any, result: Any, best_train: TrainSettings, model: str, space: dict[str, Any], out: Path,
+                  best_model: Path | None, extra: dict[str, Any]) -> dict[str, Path]:
+    """Render a finished study (*result*: a ``TuneResult``; *best_model*: the refitted folder, when one was made)."""
     from siteclass.report import embed_png, render_html
     from siteclass.report.plots import importance_png, objective_png
 
@@ -71,17 +52,14 @@ def write_outputs(study: Any, result: TuneResult, best_train: TrainSettings, job
         files["importance_png"] = importance_png(importance, out / "importance.png")
         images["importance"] = embed_png(files["importance_png"])
     best = study.best_trial
-    if retrain:
-        card = {"tune": {"metric": result.metric, "best_value": result.best_value, "best_trial": best.number,
-                         "params": result.best_params, "trained_on": "train+val"}}
-        files["best_model"] = retrain_best(best_train, job, best.user_attrs.get("temperature", 1.0), card,
-                                           out / "best_model")
+    if best_model is not None:
+        files["best_model"] = best_model
     summary = {
-        "model": job.model, "metric": result.metric, "direction": result.direction,
+        "model": model, "metric": result.metric, "direction": result.direction,
         "best_value": result.best_value, "best_trial": result.best_trial, "best_params": result.best_params,
         "best_temperature": best.user_attrs.get("temperature"), "best_metrics": best.user_attrs.get("metrics"),
         "n_trials": len(trials), "n_complete": result.n_complete, "n_pruned": result.n_pruned,
-        "n_failed": result.n_failed, "importance": importance, "search_space": job.space, "retrained": retrain,
+        "n_failed": result.n_failed, "importance": importance, "search_space": space, "retrained": best_model is not None,
         "worker_pids": sorted({t.user_attrs["pid"] for t in trials if "pid" in t.user_attrs}), **extra,
     }
     files["summary"] = out / "summary.json"

@@ -30,9 +30,10 @@ from starlette.types import Receive, Scope, Send
 
 from siteclass._version import __version__
 from siteclass.config import ServeSettings, Settings
-from siteclass.crawl.urls import domain_extension, registered_domain
+from siteclass.crawl.urls import registered_domain
 from siteclass.errors import InputError, ModelError
-from siteclass.models.base import Record
+from siteclass.models.registry import ModelLike
+from siteclass.records import Record, site_record
 from siteclass.serve.guard import Resolver, UrlNotAllowed
 from siteclass.serve.limits import FastHandler, LimitsMiddleware
 from siteclass.serve.schemas import (
@@ -47,7 +48,6 @@ from siteclass.serve.schemas import (
 from siteclass.serve.state import (
     Answer,
     ModelNotReady,
-    ModelSource,
     ServeState,
     model_version,
 )
@@ -60,12 +60,6 @@ class FieldError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-def pages_record(name: str | None, url: str, pages: list[dict[str, str]]) -> Record:
-    """The model record for a site: the same keys the dataset builder writes (name, domain, url, ext, pages)."""
-    domain = registered_domain(url) if url else ""
-    return {"name": name or "", "url": url, "domain": domain, "ext": domain_extension(domain), "pages": pages}
 
 
 def _pages_of(item: PagesRequest, page_chars: int) -> list[dict[str, str]]:
@@ -109,7 +103,7 @@ class ServeAPI(FastAPI):
 
 
 def create_app(
-    model: ModelSource = None,
+    model: ModelLike = None,
     settings: Settings | ServeSettings | None = None,
     *,
     resolver: Resolver | None = None,
@@ -233,7 +227,7 @@ def create_app(
         site = await state.fetcher.fetch_site(url)
         if site.status != "ok" or not site.pages:
             return _answer(state.response(site.domain, site.status, site.pages, [], site.error))
-        record = pages_record(body.name, site.final_url, site.pages)
+        record = site_record(body.name, site.final_url, site.pages)
         top = (await predict_records([record]))[0]
         answer = state.response(site.domain, "ok", site.pages, top)
         state.cache.put(key, answer)
@@ -242,7 +236,7 @@ def create_app(
     def prepare(item: PagesRequest) -> tuple[Record, bool]:
         """The model record of a pages request, and whether it has anything to classify."""
         usable = any(_has_text(p.text) or _has_text(p.title) for p in item.pages) or _has_text(item.name or "")
-        return pages_record(item.name, item.url, _pages_of(item, page_chars)), usable
+        return site_record(item.name, item.url, _pages_of(item, page_chars)), usable
 
     def empty_answer(record: Record) -> Answer:
         return state.response(record["domain"], "empty", record["pages"], [], "no page has any text")

@@ -30,65 +30,51 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from siteclass.errors import InputError, ModelError
+from siteclass.errors import InputError, ModelError, SiteclassError
 from siteclass.models.base import Classifier
+from siteclass.models.registry import ModelLike, resolve_model
 from siteclass.serve.cpus import pin_process
 
 Record = dict[str, Any]
 TopK = list[tuple[str, float]]
-ModelSource = str | Path | Classifier | Callable[[], Classifier] | None  # see load_any_model
 
 # A batch sent while the child computes another waits in the socket buffer (~200 KB on Linux); a larger one is
 # written from a thread, so the event loop never blocks on the child.
 _INLINE_SEND_BYTES = 128 * 1024
 
 
-def load_any_model(source: ModelSource) -> Classifier:
-    """A Classifier from a folder, an instance, a factory, or None (the bundled zero-shot NAICS model)."""
-    if isinstance(source, Classifier):
-        return source
-    if source is None:
-        from siteclass.models.zeroshot import default_zeroshot_model
-
-        return default_zeroshot_model()  # type: ignore[no-any-return]
-    if callable(source):
-        return source()
-    import siteclass
-
-    return siteclass.load_model(source)  # type: ignore[no-any-return]
-
-
-GIL_BOUND_MODELS = ("fasttext", "linear")  # inference mostly Python (tokenising, hashing): it holds the GIL
-
-
-def resolve_inference(mode: str, source: ModelSource, workers: int) -> str:
-    """Where the model runs for ``[serve] inference = mode``; ``auto`` picks by model type: a ``fasttext`` or
-    ``linear`` model folder gets a child process (one server worker) or runs inline in the event loop (several
-    workers, or a model in memory); every other model — ONNX Runtime and torch release the GIL — a worker thread."""
+def resolve_inference(mode: str, source: ModelLike, workers: int) -> str:
+    """Where the model runs for ``[serve] inference = mode``; ``auto`` asks the model's class: a ``gil_bound`` one
+    (fastText, linear: inference mostly Python) gets a child process when it is a folder and the server has one
+    worker, else runs inline in the event loop; every other model — ONNX Runtime and torch release the GIL — a
+    worker thread."""
     if mode != "auto":
         return mode
     if isinstance(source, Classifier):
-        model_type, folder = source.model_type, False
+        cls: type[Classifier] = type(source)
+        folder = False
     elif isinstance(source, (str, Path)):
         from siteclass.models.base import read_config
+        from siteclass.models.registry import model_class
 
         try:
-            model_type, folder = str(read_config(source)["model_type"]), True
-        except (ModelError, OSError):  # loading it reports what is wrong (/readyz); any mode will do meanwhile
+            config = read_config(source)
+            cls, folder = model_class(config.get("model_class") or config["model_type"]), True
+        except (SiteclassError, OSError):  # loading it reports what is wrong (/readyz); any mode will do meanwhile
             return "thread"
     else:
         return "thread"  # the bundled zero-shot model, or a factory
-    if model_type not in GIL_BOUND_MODELS:
+    if not cls.gil_bound:
         return "thread"
     return "process" if folder and workers == 1 else "inline"
 
 
-def check_process_source(source: ModelSource) -> None:
+def check_process_source(source: ModelLike) -> None:
     """The child loads the model itself: it needs a folder (or None), not a model object."""
     if source is not None and not isinstance(source, (str, Path)):
         raise InputError(f"inference = 'process' loads the model in a child process and needs a model folder "
@@ -103,7 +89,7 @@ def _child_main(conn: Connection, source: str | None, warm_up: Record, top_k: in
     try:
         if cpus:
             pin_process(0, cpus)  # every thread so far (numpy's, from the imports); later ones inherit it
-        model = load_any_model(source)
+        model = resolve_model(source)
         with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
             model.predict_top_k([warm_up], k=top_k)
         gc.collect()

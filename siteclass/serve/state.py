@@ -15,19 +15,14 @@ from siteclass.config import Settings
 from siteclass.errors import ModelError
 from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier, Record
+from siteclass.models.registry import ModelLike, resolve_model
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.cache import TTLCache
 from siteclass.serve.cpus import PinnedServer, available_cpus, check_model_cpus, plan_cpus
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import Resolver, UrlGuard
 from siteclass.serve.limits import ServeMetrics
-from siteclass.serve.model_process import (
-    ModelProcess,
-    ModelSource,
-    check_process_source,
-    load_any_model,
-    resolve_inference,
-)
+from siteclass.serve.model_process import ModelProcess, check_process_source, resolve_inference
 
 Answer = dict[str, Any]  # a PredictResponse as plain data: built and serialised without validation
 WARM_UP_RECORD: Record = {
@@ -54,7 +49,7 @@ def model_version(model: Classifier) -> str:
 class ServeState:
     """Everything one app instance holds: settings, model, batcher, cache, fetcher, metrics."""
 
-    def __init__(self, source: ModelSource, settings: Settings, resolver: Resolver | None = None) -> None:
+    def __init__(self, source: ModelLike, settings: Settings, resolver: Resolver | None = None) -> None:
         self.source = source
         self.settings = settings
         self.serve = settings.serve
@@ -95,7 +90,7 @@ class ServeState:
     async def _load(self) -> None:
         if self.model is None:
             try:
-                model = await asyncio.to_thread(load_any_model, self.source)
+                model = await asyncio.to_thread(resolve_model, self.source)
             except Exception as exc:  # reported by /readyz; the process stays up for /healthz
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 return

@@ -15,10 +15,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from siteclass.metrics import classification_metrics  # noqa: E402
 from siteclass.models.torchloop import (  # noqa: E402
     LAST,
     LoopSettings,
-    classification_metrics,
     epoch_batches,
     fit_loop,
 )

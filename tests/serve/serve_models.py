@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from siteclass.models.base import MODEL_CLASSES, Classifier, Record, record_text
+from siteclass.models.base import Classifier
+from siteclass.models.registry import MODEL_CLASSES
+from siteclass.records import Record, record_text
 
 _WORD = re.compile(r"[a-z]+")
 

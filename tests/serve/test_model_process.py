@@ -16,7 +16,8 @@ from conftest import running
 from siteclass.config import Settings
 from siteclass.errors import InputError, ModelError
 from siteclass.models.base import load_model
-from siteclass.serve.app import create_app, pages_record
+from siteclass.records import site_record
+from siteclass.serve.app import create_app
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.model_process import ModelProcess
 from siteclass.serve.state import WARM_UP_RECORD
@@ -45,7 +46,7 @@ def process_settings() -> Settings:
 
 def test_the_model_process_answers_what_the_model_itself_answers(model_dir: Path) -> None:
     model = load_model(model_dir)
-    expected = model.predict_top_k([pages_record(PAGES["name"], PAGES["url"], PAGES["pages"])], k=5)[0]
+    expected = model.predict_top_k([site_record(PAGES["name"], PAGES["url"], PAGES["pages"])], k=5)[0]
 
     async def go() -> None:
         app = create_app(model_dir, process_settings())

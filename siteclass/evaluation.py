@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from siteclass import metrics as M
-from siteclass._callable import make_callable
 from siteclass.config import EvaluateSettings, Settings, save_settings
 from siteclass.errors import InputError
 from siteclass.metrics import UNKNOWN, Decision, apply_min_confidence
-from siteclass.models.base import Classifier, as_records, load_model, record_text
+from siteclass.models.base import Classifier
+from siteclass.models.registry import resolve_model
+from siteclass.records import as_records, record_text
 
 __all__ = [
     "UNKNOWN",
@@ -227,12 +228,13 @@ def _predict(model: Classifier, records: list[dict[str, Any]], batch_size: int) 
 
 
 def _as_model(model: str | Path | Classifier) -> tuple[Classifier, str]:
+    """The model and the name the report gives it (its folder, or its class)."""
     if isinstance(model, Classifier):
         return model, type(model).__name__
     path = Path(model)
     if not path.exists():
         raise InputError(f"model folder {path} does not exist; pass a folder written by `siteclass train`")
-    return load_model(path), str(path)
+    return resolve_model(path), str(path)
 
 
 # ----------------------------------------------------------------------------------------------- evaluate
@@ -430,5 +432,3 @@ def calibrate(model: str | Path | Classifier, data: Any, save: bool = True,
             "ece_before": before["ece"], "ece_after": after["ece"],
             "log_loss_before": before["log_loss"], "log_loss_after": after["log_loss"], "n": len(rows)}
 
-
-make_callable(__name__, evaluate)

@@ -20,28 +20,27 @@ from typing import Any
 
 from siteclass.config import Settings
 from siteclass.errors import InputError
+from siteclass.models.registry import resolve_model
+from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult
+from siteclass.records import site_record
 
 _MODELS: dict[str, Any] = {}  # per Python worker: model folder → loaded model
-_OUT_DDL = ("pos long, site_id string, url string, status string, label string, probability double, "
-            "labels array<string>, probabilities array<double>")
-
-
-def _out_arrow() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([("pos", pa.int64()), ("site_id", pa.string()), ("url", pa.string()), ("status", pa.string()),
-                      ("label", pa.string()), ("probability", pa.float64()), ("labels", pa.list_(pa.string())),
-                      ("probabilities", pa.list_(pa.float64()))])
 
 
 def _worker_model(source: Any) -> Any:
+    """The model of a task: a folder is loaded once per Python worker and kept; an object is used as it is."""
     if not isinstance(source, str):
-        return source
+        return resolve_model(source)
     if source not in _MODELS:
-        import siteclass
-
-        _MODELS[source] = siteclass.load_model(source)
+        _MODELS[source] = resolve_model(source)
     return _MODELS[source]
+
+
+def _out_ddl() -> Any:
+    """The Spark schema of the model's output: :data:`POSITIONED_SCHEMA`, converted (never written twice)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(POSITIONED_SCHEMA)
 
 
 def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type: ignore[no-untyped-def]
@@ -49,7 +48,6 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
         import pyarrow as pa
 
         from siteclass.metrics import apply_min_confidence
-        from siteclass.predict import site_record
 
         model = _worker_model(source)
         for rb in batches:
@@ -65,7 +63,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
                     continue
                 page_list = [{"url": p["url"] or "", "title": p["title"] or "", "text": p["text"] or ""} for p in pages]
                 todo.append(i)
-                records.append(site_record(name or "", url or "", domain or "", page_list))
+                records.append(site_record(name or "", url or "", page_list, domain=domain or ""))
             if records:
                 for i, top in zip(todo, model.predict_top_k(records, k=top_k)):
                     d = apply_min_confidence(top, min_confidence)
@@ -74,7 +72,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
             yield pa.RecordBatch.from_pydict({
                 "pos": c["pos"], "site_id": c["site_id"], "url": c["input_url"], "status": c["status"],
                 "label": labels, "probability": probability, "labels": top_labels, "probabilities": top_probs,
-            }, schema=_out_arrow())
+            }, schema=POSITIONED_SCHEMA)
 
     return run
 
@@ -87,7 +85,6 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
 
     from siteclass.data.spark import ordered_arrow_batches, spark_session
     from siteclass.models.base import Classifier
-    from siteclass.predict import PREDICTION_SCHEMA, PredictResult
 
     crawl = Path(crawl_dir)
     if not (crawl / "sites.parquet").is_file():
@@ -125,7 +122,7 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
     try:
         with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
             # the model once per site on all executors, then sorted like sites.parquet; Arrow all the way
-            for rb in ordered_arrow_batches(joined, "pos", model_fn, _OUT_DDL):
+            for rb in ordered_arrow_batches(joined, "pos", model_fn, _out_ddl()):
                 table = pa.Table.from_batches([rb]).drop_columns(["pos"]).cast(PREDICTION_SCHEMA)
                 for status, k in zip(*table.column("status").value_counts().flatten()):
                     counts[status.as_py()] = counts.get(status.as_py(), 0) + k.as_py()

@@ -4,15 +4,15 @@
     result.best_params; result.files["best_config"]   # tune/best.toml, accepted by `siteclass train --config`
 
 Each trial fits the model on growing shares of the training split (``prune_fractions``, e.g. 25%, 50%, 100%)
-and reports the validation metric after each to the median pruner, so poor settings stop early. A model whose
-``_fit`` takes an ``epoch_callback(epoch, metrics)`` option is pruned per epoch instead. With ``parallel`` P > 1,
+and reports the validation metric after each to the median pruner, so poor settings stop early. A model with the
+``epoch_callbacks`` capability (``fit(epoch_callback=f)``) is pruned per epoch instead. The best settings are then
+fitted on train + val (``siteclass.training.refit``) into ``best_model/``. With ``parallel`` P > 1,
 P worker processes share the study through its SQLite file. A study found under ``out`` is resumed: trials left
 RUNNING by a killed run are marked FAIL and their parameters queued again.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from siteclass._callable import make_callable
 from siteclass.config import (
     DEFAULT_SEARCH_SPACES,
     Settings,
@@ -35,8 +34,10 @@ from siteclass.config import (
     settings_dict,
 )
 from siteclass.errors import InputError, ModelError
+from siteclass.models.registry import build_model
+from siteclass.training import refit
 
-__all__ = ["TuneResult", "build_model", "search_space", "tune"]
+__all__ = ["TuneResult", "search_space", "tune"]
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "siteclass"
@@ -46,16 +47,33 @@ METRICS = {"accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_reca
 
 
 # ----------------------------------------------------------------------------------------------- search space
+def _hyperparameters(model: str) -> set[str]:
+    """What a search space may set: the ``[train.<model>]`` table's keys, or a model class's own parameters."""
+    from siteclass.models.registry import model_class
+
+    tables = TrainSettings.model_tables()
+    if model in tables:
+        return set(getattr(TrainSettings.model_validate({}), model).model_fields)
+    return set(model_class(model)._param_names())
+
+
 def search_space(model: str, settings: TuneSettings) -> dict[str, dict[str, Any]]:
-    """The default space of *model* with ``settings.search_space[model]`` laid over it, validated."""
-    if model not in DEFAULT_SEARCH_SPACES:
-        raise InputError(f"no search space for model {model!r}; choose one of {', '.join(DEFAULT_SEARCH_SPACES)}")
-    unknown = set(settings.search_space) - set(DEFAULT_SEARCH_SPACES)
+    """The default space of *model* with ``settings.search_space[model]`` laid over it, validated.
+
+    Defaults: ``DEFAULT_SEARCH_SPACES`` (config.py) for siteclass's models, the class's ``search_space`` for a model
+    from another package; ``[tune.search_space."<model>"]`` adds to or replaces any of it."""
+    from siteclass.models.registry import is_model_name, model_class
+
+    unknown = [name for name in settings.search_space if not is_model_name(name)]
     if unknown:
         raise InputError(f"[tune.search_space] names unknown model(s) {sorted(unknown)}; "
-                         f"use one of {', '.join(DEFAULT_SEARCH_SPACES)}")
-    space = {**DEFAULT_SEARCH_SPACES[model], **settings.search_space.get(model, {})}
-    fields = set(getattr(TrainSettings.model_validate({}), model).model_fields)
+                         f"use one of {', '.join(DEFAULT_SEARCH_SPACES)} or a 'package.module:Class' path")
+    default = DEFAULT_SEARCH_SPACES.get(model) or dict(model_class(model).search_space)
+    space = {**default, **settings.search_space.get(model, {})}
+    if not space:
+        raise InputError(f"no search space for model {model!r}: give one in [tune.search_space.\"{model}\"] "
+                         "or as the class's search_space attribute")
+    fields = _hyperparameters(model)
     for name, spec in space.items():
         where = f"[tune.search_space.{model}] {name}"
         if name not in fields:
@@ -95,23 +113,14 @@ def _suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _train_settings(base: TrainSettings, model: str, params: dict[str, Any]) -> TrainSettings:
     data = settings_dict(base)
     data["model"] = model
-    data[model] = {**data[model], **params}
+    if model in TrainSettings.model_tables():
+        data[model] = {**data[model], **params}
+    else:  # a model from another package: its hyperparameters live in [train] params
+        data["params"] = {**data.get("params", {}), **params}
     try:
         return TrainSettings.model_validate(data)
     except Exception as exc:
         raise InputError(f"search space gives invalid [train.{model}] values {params}: {exc}") from exc
-
-
-def build_model(train_settings: TrainSettings) -> Any:
-    """A fresh classifier of ``train_settings.model`` with its hyperparameters from the settings."""
-    from siteclass.models.base import model_class
-
-    cls = model_class(train_settings.model)
-    if hasattr(cls, "from_settings"):
-        return cls.from_settings(train_settings)
-    params = getattr(train_settings, train_settings.model).model_dump()
-    valid = set(cls._param_names())
-    return cls(**{k: v for k, v in params.items() if k in valid})
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -180,7 +189,7 @@ class _Objective:
 
     def _score(self, clf: Any) -> dict[str, Any]:
         from siteclass.config import EvaluateSettings
-        from siteclass.evaluate import score
+        from siteclass.evaluation import score
 
         top_k = tuple(sorted({1, 3, 5}))
         proba = clf.predict_proba(self.val.records)
@@ -196,8 +205,7 @@ class _Objective:
         started = time.perf_counter()
         clf = build_model(ts)
         value = float("nan")
-        callback_name = _epoch_callback_option(clf)
-        if callback_name:
+        if clf.epoch_callbacks:
             def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
                 if self.job.metric in metrics:
                     trial.report(float(metrics[self.job.metric]), epoch)
@@ -205,7 +213,7 @@ class _Objective:
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
             clf.fit(self.train.records, self.train.labels, X_val=self.val.records, y_val=self.val.labels,
-                    **_fit_options(clf, progress=False, **{callback_name: on_epoch}))
+                    **clf.fit_options(progress=False, epoch_callback=on_epoch))
             metrics = self._score(clf)
             value = _metric_value(metrics, self.job.metric)
         else:
@@ -215,7 +223,7 @@ class _Objective:
                 keep = self.order[: max(2, math.ceil(n * frac))]
                 records = [self.train.records[i] for i in keep]
                 labels = [self.train.labels[i] for i in keep]
-                clf.fit(records, labels, **_fit_options(clf, progress=False))
+                clf.fit(records, labels, **clf.fit_options(progress=False))
                 metrics = self._score(clf)
                 value = _metric_value(metrics, self.job.metric)
                 trial.report(value, step)
@@ -228,23 +236,6 @@ class _Objective:
         trial.set_user_attr("metrics", {k: metrics[k] for k in ("accuracy", "macro_f1", "weighted_f1", "log_loss",
                                                                 "ece") if k in metrics})
         return value
-
-
-def _fit_options(clf: Any, **options: Any) -> dict[str, Any]:
-    """The options the model's ``_fit`` accepts (all of them when it takes ``**options``)."""
-    params = inspect.signature(clf._fit).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return options
-    return {k: v for k, v in options.items() if k in params}
-
-
-def _epoch_callback_option(clf: Any) -> str | None:
-    """The name of a per-epoch callback option of the model's ``_fit``, if it has one."""
-    params = inspect.signature(clf._fit).parameters
-    for name in ("epoch_callback", "on_epoch_end"):
-        if name in params:
-            return name
-    return None
 
 
 def _storage(url: str) -> Any:
@@ -396,9 +387,14 @@ def tune(
         out=out,
     )
     save_settings(tune_s, out, section="tune")
+    best_model = None
+    if tune_s.retrain:
+        card = {"tune": {"metric": result.metric, "best_value": result.best_value, "best_trial": best.number,
+                         "params": result.best_params}}
+        best_model = refit(data, best_train, out / "best_model", best.user_attrs.get("temperature", 1.0), card)
     from siteclass.report.tune import write_outputs
 
-    result.files = write_outputs(study, result, best_train, job, out, retrain=tune_s.retrain,
+    result.files = write_outputs(study, result, best_train, model, space, out, best_model=best_model,
                                  extra={"recovered_trials": recovered, "seconds": round(elapsed, 2),
                                         "parallel": tune_s.parallel})
     return result
@@ -426,7 +422,7 @@ def _run_all(job: _Job, n_trials: int, parallel: int, timeout_s: float | None) -
 
     shares = [n_trials // parallel + (1 if i < n_trials % parallel else 0) for i in range(parallel)]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    code = "import sys; from siteclass.tune import _worker_entry; _worker_entry(sys.argv[1])"
+    code = "import sys; from siteclass.tuning import _worker_entry; _worker_entry(sys.argv[1])"
     procs = []
     try:
         for i, n in enumerate(shares):
@@ -445,5 +441,3 @@ def _run_all(job: _Job, n_trials: int, parallel: int, timeout_s: float | None) -
         raise ModelError(f"{len(bad)} tune worker(s) failed (exit codes {[p.returncode for p in bad]}); "
                          "their error is printed above")
 
-
-make_callable(__name__, tune)

@@ -1,15 +1,10 @@
-"""``siteclass predict``: the industry of one website (crawled live) or of every site of a crawl, in batch.
-
-    siteclass.predict("acme.com", model="model/")                     # one site → SitePrediction
-    siteclass.predict(crawl="crawl/", out="pred.parquet", model=...)  # a crawl → PRED.parquet
-    siteclass.predict(sites="sites.csv", out="pred.parquet")          # crawl first, then predict
+"""The local batch engine: a crawl folder streamed through a model into a predictions Parquet file.
 
 Batch prediction streams: a crawl writes each site's pages together, so ``pages.parquet`` is read once in Arrow
 batches and each run of one site's rows is a complete site (a file whose sites are scattered is hash-partitioned on
-disk first, partitions sized by ``[predict] memory_limit_mb``); every
-``batch_size`` sites go through the model and are appended to the output — memory does not grow with the crawl.
-Output (docs/architecture.md): one row per row of sites.parquet, failed sites included with their status and no
-labels: ``site_id, url, status, label, probability, labels, probabilities``.
+disk first, partitions sized by ``[predict] memory_limit_mb``); every ``batch_size`` sites go through the model and
+are appended to the output — memory does not grow with the crawl. Output: one row per row of sites.parquet, failed
+sites included with their status and no labels (:data:`siteclass.prediction.schema.PREDICTION_SCHEMA`).
 """
 
 from __future__ import annotations
@@ -17,67 +12,16 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from siteclass._callable import make_callable
-from siteclass.config import Settings, settings_dict
+from siteclass.config import Settings
 from siteclass.errors import InputError
-from siteclass.models.base import Classifier, Record
-
-PREDICTION_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("url", pa.string()), ("status", pa.string()), ("label", pa.string()),
-    ("probability", pa.float64()), ("labels", pa.list_(pa.string())), ("probabilities", pa.list_(pa.float64())),
-])
-ModelLike = str | Path | Classifier | None
-
-
-@dataclass
-class SitePrediction:
-    site_id: str
-    url: str
-    status: str
-    label: str | None = None
-    probability: float | None = None
-    labels: list[str] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
-    pages: list[dict[str, str]] = field(default_factory=list)
-    error: str = ""
-
-    def row(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in PREDICTION_SCHEMA.names}
-
-
-@dataclass
-class PredictResult:
-    out: str
-    n_sites: int
-    n_predicted: int
-    status_counts: dict[str, int]
-
-
-def resolve_model(model: ModelLike) -> Classifier:
-    """A folder → ``siteclass.load_model`` (ONNX-backed when configured); None → the zero-shot NAICS model."""
-    if isinstance(model, Classifier):
-        return model
-    if model is None:
-        from siteclass.models.zeroshot import default_zeroshot_model
-
-        return default_zeroshot_model()  # type: ignore[no-any-return]
-    import siteclass
-
-    return siteclass.load_model(model)  # type: ignore[no-any-return]
-
-
-def site_record(name: str, url: str, domain: str, pages: list[dict[str, str]]) -> Record:
-    """The model input for one site: the keys the dataset builder writes (name, domain, url, ext, pages)."""
-    from siteclass.crawl.urls import domain_extension, registered_domain
-
-    domain = domain or (registered_domain(url) if url else "")
-    return {"name": name or "", "url": url, "domain": domain, "ext": domain_extension(domain), "pages": pages}
+from siteclass.models.base import Classifier
+from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult, SitePrediction
+from siteclass.records import Record, site_record
 
 
 class BatchPredictor:
@@ -195,8 +139,8 @@ class BatchPredictor:
             out.append(SitePrediction(str(site["site_id"]), url, str(site.get("status") or ""), pages=pages))
             if pages:
                 todo.append(len(out) - 1)
-                records.append(site_record(site.get("name") or "", site.get("final_url") or url,
-                                           site.get("domain") or "", pages))
+                records.append(site_record(site.get("name") or "", site.get("final_url") or url, pages,
+                                           domain=site.get("domain") or ""))
         if records:
             for i, top in zip(todo, self.model.predict_top_k(records, k=self.top_k)):
                 d = apply_min_confidence(top, self.min_confidence)
@@ -228,7 +172,7 @@ class BatchPredictor:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         unordered = out.with_name(f".{out.name}.unordered-{os.getpid()}")
-        schema = PREDICTION_SCHEMA.append(pa.field("pos", pa.int64()))
+        schema = POSITIONED_SCHEMA
         counts: dict[str, int] = {}
         n = predicted = 0
         in_order, last_pos = True, -1
@@ -329,91 +273,3 @@ def _group_runs(batches: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:
             rows.append(row)
     if current is not None:
         yield current, rows
-
-
-# ----------------------------------------------------------------------------------------------- entry points
-def _settings(settings: Settings | None) -> Settings:
-    return settings if settings is not None else Settings()
-
-
-def _save_beside(out: Path, settings: Settings) -> None:
-    import tomli_w
-
-    data = {"predict": settings_dict(settings.predict), "dataset": settings_dict(settings.dataset)}
-    out.with_name(out.stem + ".settings.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
-
-
-def predict_crawl(crawl_dir: str | Path, out: str | Path, model: ModelLike = None,
-                  settings: Settings | None = None) -> PredictResult:
-    """Predict every site of an existing crawl folder into *out* (a .parquet file)."""
-    settings = _settings(settings)
-    if settings.predict.engine == "spark":
-        from siteclass.predict_spark import predict_crawl_spark
-
-        result: PredictResult = predict_crawl_spark(crawl_dir, out, model, settings)
-    else:
-        result = BatchPredictor.from_settings(resolve_model(model), settings).predict_crawl(crawl_dir, out)
-    _save_beside(Path(out), settings)
-    return result
-
-
-def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, settings: Settings | None = None,
-                  crawl_out: str | Path | None = None) -> PredictResult:
-    """Crawl a sites file (CSV/Parquet with url[, id, name]) with ``[crawl]`` settings, then predict it."""
-    from siteclass.crawl.runner import crawl
-
-    settings = _settings(settings)
-    loaded = resolve_model(model)  # fail on a bad model before crawling
-    target = Path(crawl_out) if crawl_out else Path(out).with_name(Path(out).stem + ".crawl")
-    crawl(sites, target, settings.crawl, progress=settings.predict.progress)
-    return predict_crawl(target, out, loaded, settings)
-
-
-def predict_url(url: str, name: str | None = None, model: ModelLike = None,
-                settings: Settings | None = None) -> SitePrediction:
-    """Crawl one site live (the crawl's spider and settings) and predict it; ``pages`` lists the pages used."""
-    from siteclass.crawl.runner import crawl
-
-    settings = _settings(settings)
-    loaded = resolve_model(model)
-    with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as tmp:
-        crawl([{"id": "1", "url": url, "name": name or ""}], tmp, settings.crawl, progress=False)
-        predictor = BatchPredictor.from_settings(loaded, settings)
-        predictions = [p for _, p in predictor.iter_predictions(tmp)]
-        error = ""
-        import pyarrow.parquet as pq
-
-        sites = pq.read_table(Path(tmp) / "sites.parquet", columns=["error"]).column("error").to_pylist()
-        error = (sites[0] or "") if sites else ""
-    if not predictions:
-        raise InputError(f"nothing was crawled for {url!r}")
-    prediction = predictions[0]
-    prediction.error = error
-    return prediction
-
-
-def predict(
-    target: str | Path | None = None,
-    *,
-    sites: str | Path | None = None,
-    crawl: str | Path | None = None,
-    out: str | Path | None = None,
-    model: ModelLike = None,
-    name: str | None = None,
-    settings: Settings | None = None,
-) -> SitePrediction | PredictResult:
-    """One URL (*target*) → SitePrediction; ``sites=`` or ``crawl=`` with ``out=`` → PredictResult."""
-    given = [x for x in (target, sites, crawl) if x is not None]
-    if len(given) != 1:
-        raise InputError("give exactly one of: a URL, --sites FILE, or --crawl DIR")
-    if target is not None:
-        return predict_url(str(target), name=name, model=model, settings=settings)
-    if out is None:
-        raise InputError("--out PRED.parquet is required with --sites or --crawl")
-    if crawl is not None:
-        return predict_crawl(crawl, out, model, settings)
-    assert sites is not None
-    return predict_sites(sites, out, model, settings)
-
-
-make_callable(__name__, predict)

@@ -1,22 +1,23 @@
 """The train stage: a dataset folder in, a saved model folder out.
 
-    from siteclass import train
-    result = train("ds/", model="fasttext", out="model/", epochs=5)   # keyword overrides of [train] settings
+    import siteclass
+    result = siteclass.train("ds/", model="fasttext", out="model/", epochs=5)  # keyword overrides of [train]
     result.metrics   # validation accuracy / macro-F1 (single-label) or P@1 / macro-F1 (multi-label)
 
 Reads ``DS/train.parquet`` and ``DS/val.parquet`` (a ``weight`` column, when present, weights the rows — the
 dataset's class weights), trains the model named by ``model`` (``linear``, ``fasttext``, ``transformer``,
-``zeroshot``), calibrates its temperature on the validation split, and saves the model folder with a model card
+``zeroshot``, or any model ``siteclass.models.registry.model_class`` finds), calibrates its temperature on the validation split, and saves the model folder with a model card
 (data fingerprint, settings, validation metrics, training time) and ``settings.toml``.
 
 Checkpoints of torch models go to ``OUT/checkpoints``; ``resume=True`` continues a killed run from there.
 Also runnable as a module, so multi-process training is plain torchrun::
 
-    torchrun --nproc_per_node 2 -m siteclass.train --data ds/ --model fasttext --out model/
-    torchrun --nproc_per_node 2 --max-restarts 3 -m siteclass.train ...   # elastic: restarts resume
+    torchrun --nproc_per_node 2 -m siteclass.training --data ds/ --model fasttext --out model/
+    torchrun --nproc_per_node 2 --max-restarts 3 -m siteclass.training ...   # elastic: restarts resume
 
-(rank 0 writes the model; every rank trains on its share of each batch; a restarted group resumes from the
-last checkpoint by itself).
+(rank 0 writes the model; a model with the ``distributed`` capability trains on every rank, each on its share of
+each batch, and a restarted group resumes from the last checkpoint by itself; any other model is fitted by rank 0
+alone while the other ranks wait).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from siteclass._callable import make_callable
-from siteclass.config import TrainSettings, save_settings, settings_dict
+from pydantic import ValidationError
+
+from siteclass.config import TrainSettings, save_settings, settings_dict, validation_problems
 from siteclass.errors import InputError
 
 CHECKPOINTS = "checkpoints"
@@ -98,53 +100,59 @@ def fingerprint(*paths: Path) -> str:
 # ----------------------------------------------------------------------------------------------- settings
 def resolve_settings(settings: TrainSettings | None, model: str | None, overrides: dict[str, Any]) -> TrainSettings:
     """Settings ← model name ← keyword overrides (a [train] key, a key of the model's params, or dotted)."""
+    from siteclass.models.registry import model_class
+
     data = settings_dict(settings or TrainSettings.model_validate({}))
     if model is not None:
         data["model"] = model
     name = data["model"]
+    model_class(name)  # an unknown model fails here, naming the choices
+    tables = TrainSettings.model_tables()
     for key, value in overrides.items():
         if value is None:
             continue
         if "." in key:
             section, leaf = key.split(".", 1)
             data.setdefault(section, {})[leaf] = value
-        elif key in TrainSettings.model_fields and key not in ("linear", "fasttext", "transformer", "zeroshot"):
+        elif key in TrainSettings.model_fields and key not in tables:
             data[key] = value
-        elif isinstance(data.get(name), dict) and key in type(getattr(TrainSettings.model_validate({}), name)).model_fields:
+        elif name in tables and key in type(getattr(TrainSettings.model_validate({}), name)).model_fields:
             data[name][key] = value
+        elif name not in tables:  # a model from another package: its hyperparameters go in [train] params
+            data.setdefault("params", {})[key] = value
         else:
             raise InputError(f"unknown training setting {key!r} for model {name!r}")
     try:
         return TrainSettings.model_validate(data)
-    except Exception as exc:  # pydantic.ValidationError
-        raise InputError(f"invalid training settings: {exc}") from exc
-
-
-def build_model(settings: TrainSettings) -> Any:
-    from siteclass.models.base import model_class
-
-    cls = model_class(settings.model)
-    if hasattr(cls, "from_settings"):
-        return cls.from_settings(settings)
-    return cls()
+    except ValidationError as exc:
+        raise InputError(f"invalid training settings: {validation_problems(exc)}") from exc
 
 
 # ----------------------------------------------------------------------------------------------- train
 def val_metrics(model: Any, split: Split) -> dict[str, float]:
     """Accuracy + macro-F1 (single-label) or P@1 + macro/micro-F1 (multi-label) on a labelled split."""
-    from siteclass.models.torchloop import classification_metrics
+    from siteclass.metrics import classification_metrics
 
     proba = model.predict_proba(split.records)
     return classification_metrics(model.encode(split.labels), proba, model.multi_label_, threshold=0.5)
 
 
-def _fit_kwargs(model: Any, **options: Any) -> dict[str, Any]:
-    import inspect
+def _distributed_world(timeout_s: float) -> tuple[bool, int, int]:
+    """(distributed, rank, world size). Torch is imported only under torchrun (``WORLD_SIZE`` > 1), so a model
+    that needs no torch trains on an install without it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False, 0, 1
+    from siteclass.models.torchloop import dist_info, init_distributed
 
-    params = inspect.signature(model._fit).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return options
-    return {k: v for k, v in options.items() if k in params}
+    distributed = init_distributed(timeout_s)
+    rank, world = dist_info()
+    return distributed, rank, world
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    dist.barrier()
 
 
 def train(
@@ -157,33 +165,28 @@ def train(
     **overrides: Any,
 ) -> TrainResult:
     """Train a model on dataset folder *data* and save it to *out*; see the module docstring."""
-    from siteclass.models.torchloop import dist_info, init_distributed
+    from siteclass.models.registry import build_model
 
     s = resolve_settings(settings, model, overrides)
     data, out = Path(data), Path(out)
     train_split, val_split = load_split(data, "train"), load_split(data, "val")
     if not train_split.records:
         raise InputError(f"{data / 'train.parquet'} has no rows")
-    distributed = init_distributed(s.dist_timeout_s)
-    rank, world = dist_info()
+    distributed, rank, world = _distributed_world(s.dist_timeout_s)
     if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") not in ("", "0"):
         resume = True  # an elastic restart continues from the last checkpoint
     clf = build_model(s)
     started = time.perf_counter()
-    torch_model = "checkpoint_dir" in _fit_kwargs(clf, checkpoint_dir=None) or s.model == "fasttext"
-    if world > 1 and not torch_model and rank != 0:  # rank 0 alone trains models without DDP support
-        import torch.distributed as dist
-
-        dist.barrier()
+    if distributed and not clf.distributed and rank != 0:  # rank 0 alone fits a model without DDP support
+        _barrier()
         return TrainResult(out=out, model=None, rank=rank)
-    fit_options = _fit_kwargs(clf, checkpoint_dir=out / CHECKPOINTS, resume=resume, progress=progress)
     clf.fit(
         train_split.records,
         train_split.labels,
         X_val=val_split.records or None,
         y_val=val_split.labels or None,
         sample_weight=train_split.weights,
-        **fit_options,
+        **clf.fit_options(checkpoint_dir=out / CHECKPOINTS, resume=resume, progress=progress),
     )
     seconds = time.perf_counter() - started
     result = TrainResult(out=out, model=clf, train_seconds=round(seconds, 3), rank=rank)
@@ -207,20 +210,44 @@ def train(
         if not s.keep_checkpoints:
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     if distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
+        _barrier()
     return result
+
+
+def refit(data: str | Path, settings: TrainSettings, out: str | Path, temperature: float,
+          card: dict[str, Any] | None = None) -> Path:
+    """Fit *settings* again on train + val and save to *out*, keeping what was chosen on val (here the calibration
+    *temperature*, found when val was held out). The model card says which rows it saw."""
+    from siteclass.models.registry import build_model
+
+    data = Path(data)
+    tr, va = load_split(data, "train"), load_split(data, "val")
+    clf = build_model(settings)
+    weights = None
+    if tr.weights is not None or va.weights is not None:
+        import numpy as np
+
+        weights = np.concatenate([w if w is not None else np.ones(len(s.records), dtype=np.float32)
+                                  for s, w in ((tr, tr.weights), (va, va.weights))])
+    clf.fit(tr.records + va.records, tr.labels + va.labels, sample_weight=weights,
+            **clf.fit_options(progress=False))
+    clf.temperature_ = float(temperature)
+    clf.card_["temperature"] = clf.temperature_
+    clf.card_["n_val"] = 0
+    clf.card_["trained_on"] = f"train + val ({len(tr.records)} + {len(va.records)} rows)"
+    clf.save(out, card={**(card or {}), "trained_on": clf.card_["trained_on"], "data": str(data)})
+    save_settings(settings, out, section="train")
+    return Path(out)
 
 
 # ----------------------------------------------------------------------------------------------- torchrun
 def main(argv: list[str] | None = None) -> int:
-    """``python -m siteclass.train`` (and ``torchrun -m siteclass.train``): the same flags as ``siteclass train``."""
+    """``python -m siteclass.training`` (and ``torchrun -m siteclass.training``): the flags of ``siteclass train``."""
     from siteclass.config import load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m siteclass.train", description="Train a siteclass model.")
+    parser = argparse.ArgumentParser(prog="python -m siteclass.training", description="Train a siteclass model.")
     parser.add_argument("--data", required=True, help="dataset folder with train.parquet and val.parquet")
-    parser.add_argument("--model", default=None, help="linear, fasttext, transformer or zeroshot")
+    parser.add_argument("--model", default=None, help="linear, fasttext, transformer, zeroshot or package.module:Class")
     parser.add_argument("--out", required=True, help="model folder to write")
     parser.add_argument("--config", default=None, help="TOML settings file with a [train] table")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
@@ -243,17 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     finally:
-        import torch.distributed as dist
+        if "torch.distributed" in sys.modules:  # never import torch only to find no process group
+            import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+            if dist.is_available() and dist.is_initialized():
+                dist.destroy_process_group()
     if result.rank == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
         print(f"model saved to {result.out} ({result.train_seconds:.1f} s); validation: {shown}")
     return 0
 
-
-make_callable(__name__, train)
 
 if __name__ == "__main__":
     sys.exit(main())
