@@ -131,7 +131,7 @@ class _Split:
 
 
 def _load_split(data: str | Path, split: str) -> _Split:
-    from siteclass.evaluate import _label_of, load_table
+    from siteclass.evaluation import _label_of, load_table
 
     path = Path(data)
     if not (path / f"{split}.parquet").is_file():

@@ -27,7 +27,8 @@ from typing import Any, Literal
 import numpy as np
 
 from siteclass.config import TrainSettings
-from siteclass.models.base import Classifier, Record, record_text
+from siteclass.models.base import Classifier
+from siteclass.records import Record, record_text
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PRIME = np.uint64(116049371)  # fastText's n-gram hash multiplier

@@ -32,7 +32,8 @@ import numpy as np
 
 from siteclass.config import TrainSettings
 from siteclass.errors import ModelError
-from siteclass.models.base import Classifier, Record, record_text
+from siteclass.models.base import Classifier
+from siteclass.records import Record, record_text
 
 VOCAB_FILE = "vocabulary.json"
 

@@ -23,9 +23,10 @@ import numpy as np
 
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError
-from siteclass.models.base import Classifier, Record, fit_temperature, record_text, softmax
+from siteclass.models.base import Classifier, fit_temperature, softmax
 from siteclass.models.encoder import ENCODER_DIR, Encoder, EncoderBackendMixin, copy_tokenizer
 from siteclass.models.taxonomy import Label, load_labels
+from siteclass.records import Record, record_text
 
 _READY_ATTRS = frozenset({"classes_", "multi_label_", "card_", "labels_", "label_embeddings_"})
 

@@ -14,8 +14,9 @@ from typing import Any
 from siteclass.config import Settings
 from siteclass.errors import ModelError
 from siteclass.metrics import apply_min_confidence
-from siteclass.models.base import Classifier, Record
+from siteclass.models.base import Classifier
 from siteclass.models.registry import ModelLike, resolve_model
+from siteclass.records import Record
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.cache import TTLCache
 from siteclass.serve.cpus import PinnedServer, available_cpus, check_model_cpus, plan_cpus
