@@ -24,6 +24,7 @@ from siteclass.metrics import UNKNOWN, Decision, apply_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.models.registry import resolve_model
 from siteclass.records import as_records, record_text
+from siteclass.training_log import read_metrics_log
 
 __all__ = [
     "UNKNOWN",
@@ -322,15 +323,23 @@ def evaluate(
     result = EvaluationResult(sc.metrics, sc.per_class, sc.classes, sc.confusion, confusions, sc.coverage)
     if out is not None:
         result.out = Path(out)
-        result.files = _write_report(result, sc, s, Path(out))
+        history = read_metrics_log(model) if isinstance(model, str | Path) else []
+        result.files = _write_report(result, sc, s, Path(out), history)
     return result
 
 
-def _write_report(result: EvaluationResult, sc: Scores, s: EvaluateSettings, out: Path) -> dict[str, Path]:
+def _write_report(result: EvaluationResult, sc: Scores, s: EvaluateSettings, out: Path,
+                  history: list[dict[str, float]]) -> dict[str, Path]:
+    """The report files; *history* (the model's ``metrics.jsonl``) adds its training curves."""
     import csv
 
     from siteclass.report import embed_png, render_html
-    from siteclass.report.plots import confusion_matrix_png, coverage_png, reliability_png
+    from siteclass.report.plots import (
+        confusion_matrix_png,
+        coverage_png,
+        reliability_png,
+        training_curves_png,
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     files = {
@@ -362,6 +371,8 @@ def _write_report(result: EvaluationResult, sc: Scores, s: EvaluateSettings, out
     confusion_matrix_png(sc.confusion, sc.classes, files["confusion_png"])
     coverage_png(sc.coverage, files["coverage_png"])
     reliability_png(sc.reliability, files["reliability_png"])
+    if history:
+        files["training_png"] = training_curves_png(history, out / "training_curves.png")
     save_settings(s, out, section="evaluate")
     headline = ["n", "accuracy", "macro_f1", "weighted_f1", "macro_precision", "macro_recall", "log_loss", "ece",
                 "p_at_1", "micro_f1_ovr", "macro_f1_ovr", "temperature", "ece_uncalibrated",
@@ -374,7 +385,9 @@ def _write_report(result: EvaluationResult, sc: Scores, s: EvaluateSettings, out
         per_class=sorted(sc.per_class, key=lambda r: -r["support"]),
         confusions=result.top_confusions,
         coverage=sc.coverage,
-        images={k: embed_png(files[k]) for k in ("confusion_png", "coverage_png", "reliability_png")},
+        images={k: embed_png(files[k]) for k in ("confusion_png", "coverage_png", "reliability_png", "training_png")
+                if k in files},
+        history=history,
     )
     return files
 

@@ -9,7 +9,9 @@ dataset's class weights), trains the model named by ``model`` (``linear``, ``fas
 ``zeroshot``, or any model ``siteclass.models.registry.model_class`` finds), calibrates its temperature on the validation split, and saves the model folder with a model card
 (data fingerprint, settings, validation metrics, training time) and ``settings.toml``.
 
-Checkpoints of torch models go to ``OUT/checkpoints``; ``resume=True`` continues a killed run from there.
+Checkpoints of torch models go to ``OUT/checkpoints``; ``resume=True`` continues a killed run from there. Models
+that report epochs (``epoch_callbacks``) log each epoch's loss and validation metrics to ``OUT/metrics.jsonl`` and,
+with the ``tensorboard`` extra, to ``OUT/tensorboard/`` (``siteclass.training_log``).
 Also runnable as a module, so multi-process training is plain torchrun::
 
     torchrun --nproc_per_node 2 -m siteclass.training --data ds/ --model fasttext --out model/
@@ -36,6 +38,7 @@ from pydantic import ValidationError
 
 from siteclass.config import TrainSettings, save_settings, settings_dict, validation_problems
 from siteclass.errors import InputError
+from siteclass.training_log import EpochLog
 
 CHECKPOINTS = "checkpoints"
 
@@ -180,14 +183,19 @@ def train(
     if distributed and not clf.distributed and rank != 0:  # rank 0 alone fits a model without DDP support
         _barrier()
         return TrainResult(out=out, model=None, rank=rank)
-    clf.fit(
-        train_split.records,
-        train_split.labels,
-        X_val=val_split.records or None,
-        y_val=val_split.labels or None,
-        sample_weight=train_split.weights,
-        **clf.fit_options(checkpoint_dir=out / CHECKPOINTS, resume=resume, progress=progress),
-    )
+    log = EpochLog(out, resume=resume) if clf.epoch_callbacks and rank == 0 else None
+    try:
+        clf.fit(
+            train_split.records,
+            train_split.labels,
+            X_val=val_split.records or None,
+            y_val=val_split.labels or None,
+            sample_weight=train_split.weights,
+            **clf.fit_options(checkpoint_dir=out / CHECKPOINTS, resume=resume, progress=progress, epoch_callback=log),
+        )
+    finally:
+        if log is not None:
+            log.close()
     seconds = time.perf_counter() - started
     result = TrainResult(out=out, model=clf, train_seconds=round(seconds, 3), rank=rank)
     if rank == 0:

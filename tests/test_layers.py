@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "siteclass"
 LAYERS: list[set[str]] = [
     {"_version", "errors"},
     {"config"},
-    {"records", "metrics"},
+    {"records", "metrics", "training_log"},
     {"models", "report"},
     {"crawling"},
     {"data", "demo"},
@@ -92,7 +92,7 @@ def test_the_check_catches_an_upward_import(tmp_path: Path, source: str) -> None
     bad = tmp_path / "siteclass" / "training.py"
     bad.parent.mkdir()
     bad.write_text(source, encoding="utf-8")
-    (line, module), = _imports(bad)
+    (_line, module), = _imports(bad)
     assert LAYER_OF[_unit(module)] > LAYER_OF["training"]
 
 

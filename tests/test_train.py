@@ -108,3 +108,28 @@ def test_cli_train_smoke(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert run(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert run(["train", "--help"]) == 0
+
+
+def test_training_is_logged_per_epoch_and_drawn_in_the_evaluate_report(dataset: Path, tmp_path: Path) -> None:
+    """fastText reports each epoch: metrics.jsonl (loss + validation metrics), TensorBoard files, report curves."""
+    from siteclass.evaluation import evaluate
+    from siteclass.training_log import read_metrics_log
+
+    out = tmp_path / "m"
+    train(dataset, model="fasttext", out=out, progress=False, epochs=3, dim=16, early_stopping_patience=0)
+    rows = read_metrics_log(out)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert all(r["loss"] > 0 and 0 <= r["val_macro_f1"] <= 1 and "val_accuracy" in r for r in rows)
+    assert rows[-1]["loss"] < rows[0]["loss"]  # it learns
+    pytest.importorskip("tensorboard")
+    events = list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    report = evaluate(out, dataset / "test.parquet", out=tmp_path / "report")
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Training curves" in html and (tmp_path / "report" / "training_curves.png").is_file()
+    assert "training_png" in report.files
+
+
+def test_a_model_without_epochs_writes_no_training_log(dataset: Path, tmp_path: Path) -> None:
+    train(dataset, model="linear", out=tmp_path / "m", progress=False, min_df=1)
+    assert not (tmp_path / "m" / "metrics.jsonl").exists()

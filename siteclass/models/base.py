@@ -91,8 +91,9 @@ class Classifier:
     checkpoints: ClassVar[bool] = False
     """``fit(..., checkpoint_dir=DIR, resume=bool)`` writes checkpoints there and continues a killed run."""
     epoch_callbacks: ClassVar[bool] = False
-    """``fit(..., epoch_callback=f)`` calls ``f(epoch, validation_metrics)`` after every epoch (tune prunes with it;
-    f may raise to stop the fit)."""
+    """``fit(..., epoch_callback=f)`` calls ``f(epoch, metrics)`` after every epoch, *metrics* holding the training
+    ``loss`` and the validation metrics when there is a validation split (tune prunes with it, train logs it to
+    ``metrics.jsonl`` and TensorBoard; f may raise to stop the fit)."""
     distributed: ClassVar[bool] = False
     """Every torchrun rank takes part in its fit (DDP); otherwise rank 0 fits it alone while the others wait."""
     search_space: ClassVar[dict[str, dict[str, Any]]] = {}

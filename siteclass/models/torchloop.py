@@ -18,7 +18,8 @@ Not a framework: the model code keeps its own forward pass and metrics and hands
         make_optimizer=lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3),
         make_scheduler=lambda opt, total_steps: LambdaLR(opt, ...),   # optional; stepped after every batch
         evaluate=evaluate,                        # optional; without it there is no early stopping
-        on_epoch_end=lambda epoch, metrics: ...,  # optional; e.g. Optuna pruning (may raise to stop)
+        on_epoch_end=lambda epoch, metrics: ...,  # optional: {"loss", *validation metrics}; Optuna pruning,
+                                                  # the training log (may raise to stop)
         settings=LoopSettings(epochs=5, batch_size=32, seed=42, patience=2,
                               checkpoint_dir=Path("out/checkpoints"), checkpoint_every_steps=100,
                               resume=False, device="auto"),
@@ -382,8 +383,9 @@ def fit_loop(
                     _atomic_save({"model": best_state, "epoch": epoch + 1, "metric": value}, ckpt_dir / BEST)
             else:
                 bad_epochs += 1
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, dict(metrics))
+        if on_epoch_end is not None:  # the training loss, and the validation metrics when there are any
+            on_epoch_end(epoch + 1, {"loss": record["loss"], **{k[4:]: v for k, v in record.items()
+                                                               if k.startswith("val_")}})
         history.append(record)
         if rank == 0 and s.progress:
             shown = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch")

@@ -159,3 +159,24 @@ def importance_png(importance: dict[str, float], out: str | Path) -> Path:
     ax.set_title("Parameter importance")
     fig.savefig(out)
     return Path(out)
+
+
+def training_curves_png(history: Sequence[Mapping[str, float]], out: str | Path) -> Path:
+    """Training loss (left axis) and every validation metric (right axis) by epoch, from ``metrics.jsonl``."""
+    fig = _figure(7.0, 3.6)
+    ax = fig.add_subplot()
+    epochs = [float(h["epoch"]) for h in history]
+    ax.plot(epochs, [float(h.get("loss", float("nan"))) for h in history], "o-", color="#444", label="training loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss")
+    metrics = sorted({k for h in history for k in h if k.startswith("val_") and k != "val_loss"})
+    if metrics:
+        right = ax.twinx()
+        for name in metrics:
+            right.plot(epochs, [float(h.get(name, float("nan"))) for h in history], "s--", label=name[4:])
+        right.set_ylabel("validation")
+        right.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(out)
+    return Path(out)
