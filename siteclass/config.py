@@ -147,6 +147,8 @@ class TrainSettings(_Section):
     metric: str = "macro_f1"
     keep_checkpoints: bool = Field(False, description="keep OUT/checkpoints after a successful run")
     calibrate: bool = True
+    refit: bool = Field(False, description="choose on val (epochs, calibration, thresholds …), then fit again on "
+                        "train + val with those choices and save that model")
     device: str = Field("auto", description="auto, cpu, cuda")
     dist_timeout_s: float = Field(
         1800.0, gt=0, description="torchrun: seconds a rendezvous or collective may wait for the other workers "

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from siteclass.config import TrainSettings, save_settings, settings_dict, validation_problems
 from siteclass.errors import InputError
+from siteclass.models.base import load_model
 from siteclass.training_log import EpochLog
 
 CHECKPOINTS = "checkpoints"
@@ -213,8 +214,13 @@ def train(
             "world_size": world,
             "train_seconds": round(seconds, 3),
         }
-        clf.save(out, card=card)
-        save_settings(s, out, section="train")
+        if s.refit and val_split.records:  # the choices made on val, then one more fit on train + val
+            card["metrics_note"] = "validation metrics of the fit on train alone, before the refit on train + val"
+            refit(data, s, out, card=card, chosen=clf)
+            result.model = load_model(out)
+        else:
+            clf.save(out, card=card)
+            save_settings(s, out, section="train")
         if not s.keep_checkpoints:
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     if distributed:
@@ -222,14 +228,18 @@ def train(
     return result
 
 
-def refit(data: str | Path, settings: TrainSettings, out: str | Path, temperature: float,
-          card: dict[str, Any] | None = None) -> Path:
-    """Fit *settings* again on train + val and save to *out*, keeping what was chosen on val (here the calibration
-    *temperature*, found when val was held out). The model card says which rows it saw."""
+def refit(data: str | Path, settings: TrainSettings, out: str | Path, temperature: float = 1.0,
+          card: dict[str, Any] | None = None, chosen: Any = None) -> Path:
+    """Fit *settings* again on train + val and save to *out*, keeping what was chosen on val while it was held out:
+    *chosen* (the model fitted on train: its ``refit_params`` and ``carry_choices``), or else the calibration
+    *temperature*. ``siteclass train --refit`` and ``siteclass tune`` (its best trial) both end here. The model card
+    says which rows it saw."""
     from siteclass.models.registry import build_model
 
     data = Path(data)
     tr, va = load_split(data, "train"), load_split(data, "val")
+    if chosen is not None:
+        settings = resolve_settings(settings, None, chosen.refit_params())
     clf = build_model(settings)
     weights = None
     if tr.weights is not None or va.weights is not None:
@@ -239,11 +249,15 @@ def refit(data: str | Path, settings: TrainSettings, out: str | Path, temperatur
                                   for s, w in ((tr, tr.weights), (va, va.weights))])
     clf.fit(tr.records + va.records, tr.labels + va.labels, sample_weight=weights,
             **clf.fit_options(progress=False))
-    clf.temperature_ = float(temperature)
-    clf.card_["temperature"] = clf.temperature_
+    if chosen is not None:
+        clf.carry_choices(chosen)
+    else:
+        clf.temperature_ = float(temperature)
+        clf.card_["temperature"] = clf.temperature_
     clf.card_["n_val"] = 0
     clf.card_["trained_on"] = f"train + val ({len(tr.records)} + {len(va.records)} rows)"
-    clf.save(out, card={**(card or {}), "trained_on": clf.card_["trained_on"], "data": str(data)})
+    clf.save(out, card={**(card or {}), "trained_on": clf.card_["trained_on"], "n_val": 0, "data": str(data),
+                        "refit_params": settings_dict(settings).get(settings.model, settings.params)})
     save_settings(settings, out, section="train")
     return Path(out)
 
@@ -259,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="model folder to write")
     parser.add_argument("--config", default=None, help="TOML settings file with a [train] table")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
+    parser.add_argument("--refit", action="store_true", default=None,
+                        help="choose on val, then fit again on train + val with those choices")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
@@ -270,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings(args.config).train
-        overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+        overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, "refit": args.refit,
                      "checkpoint_every_steps": args.checkpoint_every, "device": args.device}
         result = train(args.data, model=args.model, out=args.out, settings=settings, resume=args.resume,
                        progress=not args.no_progress, **overrides)

@@ -133,3 +133,24 @@ def test_training_is_logged_per_epoch_and_drawn_in_the_evaluate_report(dataset: 
 def test_a_model_without_epochs_writes_no_training_log(dataset: Path, tmp_path: Path) -> None:
     train(dataset, model="linear", out=tmp_path / "m", progress=False, min_df=1)
     assert not (tmp_path / "m" / "metrics.jsonl").exists()
+
+
+def test_refit_keeps_what_val_chose_and_fits_on_train_plus_val(dataset: Path, tmp_path: Path) -> None:
+    """--refit: the best epoch and the temperature come from the fit with val held out; the saved model saw both."""
+    import tomllib
+
+    first = train(dataset, model="fasttext", out=tmp_path / "a", progress=False, epochs=8, dim=16, lr=0.05,
+                  early_stopping_patience=1)
+    best = first.model.card_["best_epoch"]
+    out = tmp_path / "b"
+    result = train(dataset, model="fasttext", out=out, progress=False, epochs=8, dim=16, lr=0.05,
+                   early_stopping_patience=1, refit=True)
+    saved = load_model(out)
+    n_train, n_val = (pq.read_metadata(dataset / f"{s}.parquet").num_rows for s in ("train", "val"))
+    assert saved.card_["n_train"] == n_train + n_val and saved.card_["n_val"] == 0
+    assert saved.epochs == best and saved.card_["refit_params"]["epochs"] == best
+    assert saved.temperature_ == pytest.approx(first.model.temperature_)
+    assert tomllib.loads((out / "settings.toml").read_text())["train"]["fasttext"]["epochs"] == best
+    assert "train + val" in (out / "README.md").read_text()
+    assert result.metrics == first.metrics  # validation metrics are those of the fit on train alone
+    assert result.model.predict({"text": "attorney court lawyer"}) == "law"

@@ -28,6 +28,8 @@ def train_command(
     ] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
     no_calibrate: Annotated[bool, typer.Option("--no-calibrate", help="Skip temperature calibration.")] = False,
+    refit: Annotated[bool, typer.Option("--refit", help="Choose epochs, calibration and thresholds on val, then fit "
+                                        "again on train + val with those choices (small datasets gain most).")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Train a model on a dataset folder and save it (model card, settings.toml) to OUT.
@@ -39,7 +41,7 @@ def train_command(
     settings = settings_from(
         config,
         **{"train.seed": seed, "train.checkpoint_every_steps": checkpoint_every, "train.device": device,
-           "train.calibrate": False if no_calibrate else None},
+           "train.calibrate": False if no_calibrate else None, "train.refit": True if refit else None},
     ).train
     overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
     result = train(data, model=model, out=out, settings=settings, resume=resume, progress=progress, **overrides)

@@ -208,6 +208,23 @@ class Classifier:
             options["epoch_callback"] = epoch_callback
         return options
 
+    def refit_params(self) -> dict[str, Any]:
+        """Hyperparameters that the validation split chose in this fit and a refit on train + val must keep (there
+        is no validation split left to choose them): the best epoch of an early-stopped model. Subclasses add
+        theirs."""
+        card = getattr(self, "card_", {}) or {}
+        best = card.get("best_epoch")
+        if isinstance(best, int) and best > 0 and "epochs" in self._param_names():
+            return {"epochs": best}
+        return {}
+
+    def carry_choices(self, chosen: Classifier) -> None:
+        """After a refit on train + val: keep what *chosen* (the same settings fitted on train) fitted on the
+        validation split — its calibration temperature; subclasses add theirs (decision thresholds, ensemble
+        weights)."""
+        self.temperature_ = chosen.temperature_
+        self.card_["temperature"] = self.temperature_
+
     def _check_fitted(self) -> None:
         if not hasattr(self, "classes_"):
             raise ModelError(f"{type(self).__name__} is not fitted: call fit() or load a saved model first")
@@ -353,7 +370,7 @@ class Classifier:
             f"- multi-label: {self.multi_label_}",
             f"- temperature (calibration): {self.temperature_:.4f}",
         ]
-        for key in ("data_fingerprint", "n_train", "n_val", "train_seconds"):
+        for key in ("data_fingerprint", "trained_on", "n_train", "n_val", "train_seconds", "metrics_note"):
             if key in card:
                 lines.append(f"- {key.replace('_', ' ')}: {card[key]}")
         if card.get("metrics"):
