@@ -151,7 +151,7 @@ NO_TORCH = textwrap.dedent(
     for key, folder in (("transformer", sys.argv[1]), ("zeroshot", sys.argv[2])):
         model = load_model(folder)
         out[key] = {"backend": model.backend_in_use, "proba": model.predict_proba(records).tolist(),
-                    "top": model.predict_top_k(records[0], k=2)[0]}
+                    "top": model.predict_top_k(records[0], k=2)}
     try:
         load_model(sys.argv[4]).predict_proba(records)
         out["without_onnx"] = "predicted"

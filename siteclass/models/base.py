@@ -75,6 +75,11 @@ def fit_temperature(logits: np.ndarray, Y: np.ndarray, multi_label: bool) -> flo
     return float(np.exp((lo + hi) / 2))
 
 
+def _is_one(X: Any) -> bool:
+    """A single record (a string or a dict), as opposed to a collection of them."""
+    return isinstance(X, str | Mapping)
+
+
 # ----------------------------------------------------------------------------------------------- contract
 class Classifier:
     """Base class: see the module docstring. ``__init__`` of a subclass stores hyperparameters only."""
@@ -229,20 +234,27 @@ class Classifier:
         if not hasattr(self, "classes_"):
             raise ModelError(f"{type(self).__name__} is not fitted: call fit() or load a saved model first")
 
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Raw scores (logits), shape (n, n_classes), before temperature."""
+    # One record in (a string or a dict), one answer out — for every method; a list of records in, a list out.
+    def _scores(self, X: Any) -> np.ndarray:
         self._check_fitted()
         records = as_records(X)
         if not records:
-            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+            return np.zeros((0, len(self.classes_)), dtype=np.float64)
         return np.asarray(self._logits(records), dtype=np.float64)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Raw scores (logits) before temperature: shape (n, n_classes); (n_classes,) for one record."""
+        scores = self._scores(X)
+        return scores[0] if _is_one(X) else scores
 
     def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
         z = logits / self.temperature_
         return sigmoid(z) if self.multi_label_ else softmax(z)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.proba_from_logits(self.decision_function(X))
+        """Calibrated probabilities, columns in ``classes_`` order: (n, n_classes); (n_classes,) for one record."""
+        proba = self.proba_from_logits(self._scores(X))
+        return proba[0] if _is_one(X) else proba
 
     def labels_from_proba(self, proba: np.ndarray) -> list[Any]:
         if self.multi_label_:
@@ -254,22 +266,24 @@ class Classifier:
         return [self.classes_[int(j)] for j in proba.argmax(axis=1)]
 
     def predict(self, X: Any) -> Any:
-        single = isinstance(X, str | Mapping)
-        labels = self.labels_from_proba(self.predict_proba(X))
-        return labels[0] if single else labels
+        """String labels (lists of them for a multi-label model); one label (or list) for one record."""
+        labels = self.labels_from_proba(self.proba_from_logits(self._scores(X)))
+        return labels[0] if _is_one(X) else labels
 
-    def predict_top_k(self, X: Any, k: int = 5) -> list[list[tuple[str, float]]]:
-        """Per record, the k most probable labels with their (calibrated) probabilities, best first."""
-        proba = self.predict_proba(X)
+    def predict_top_k(self, X: Any, k: int = 5) -> Any:
+        """The k most probable labels with their (calibrated) probabilities, best first: a list of
+        ``(label, probability)`` per record, or that list alone for one record."""
+        proba = self.proba_from_logits(self._scores(X))
         k = min(k, len(self.classes_))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
-        return [[(self.classes_[j], float(p[j])) for j in row] for p, row in zip(proba, order)]
+        top = [[(self.classes_[j], float(p[j])) for j in row] for p, row in zip(proba, order)]
+        return top[0] if _is_one(X) else top
 
     def calibrate(self, X_val: Any, y_val: Sequence[Any]) -> Classifier:
         """Fit the temperature on held-out data; probabilities everywhere use it from then on."""
         self._check_fitted()
         Y = self.encode(y_val)
-        logits = self.decision_function(X_val)
+        logits = self._scores(X_val)
         if not self.multi_label_:
             keep = Y >= 0
             logits, Y = logits[keep], Y[keep]
