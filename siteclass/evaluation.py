@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,23 @@ def _predict(model: Classifier, records: list[dict[str, Any]], batch_size: int) 
     return proba, raw
 
 
+def check_labels_known(classes: Sequence[str], labels: Sequence[Any], where: str) -> None:
+    """Refuse data whose labels are none of the model's classes (every metric would be 0 or NaN); warn when only
+    some are unknown (their rows count as errors)."""
+    seen = {lab for v in labels for lab in ([v] if isinstance(v, str) else v) if lab}
+    unknown = sorted(seen - set(classes))
+    if not seen or not unknown:
+        return
+    if len(unknown) == len(seen):
+        raise InputError(f"the labels of {where} share nothing with the model's classes (data: "
+                         f"{', '.join(unknown[:4])}{' …' if len(unknown) > 4 else ''}; model: "
+                         f"{', '.join(list(classes)[:4])}{' …' if len(classes) > 4 else ''}); evaluate a model trained "
+                         "on these labels, or map the data's labels to the model's first")
+    warnings.warn(f"{len(unknown)} of the {len(seen)} labels of {where} are not classes of the model "
+                  f"({', '.join(unknown[:4])}{' …' if len(unknown) > 4 else ''}): their rows count as errors",
+                  UserWarning, stacklevel=3)
+
+
 def _as_model(model: str | Path | Classifier) -> tuple[Classifier, str]:
     """The model and the name the report gives it (its folder, or its class)."""
     if isinstance(model, Classifier):
@@ -305,6 +323,7 @@ def evaluate(
     rows = load_table(data)
     labels = [_label_of(r.get("label")) for r in rows]
     records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
+    check_labels_known(clf.classes_, labels, str(data) if isinstance(data, str | Path) else "the data table")
     started = time.perf_counter()
     proba, raw = _predict(clf, records, s.batch_size)
     seconds = time.perf_counter() - started

@@ -213,10 +213,25 @@ def test_unknown_true_label_counts_as_an_error(ds: Path) -> None:
     model = fit(_table(ds / "train.parquet"))
     rows = _table(ds / "test.parquet")[:20]
     rows[0] = {**rows[0], "label": "winery"}
-    result = evaluate(model, rows)
+    with pytest.warns(UserWarning, match="1 of the .* labels .* not classes of the model .*winery"):
+        result = evaluate(model, rows)
     assert result.metrics["n_unknown_labels"] == 1
     assert result.classes[-1] == "winery"
     assert result.per_class[-1]["support"] == 1 and result.per_class[-1]["tp"] == 0
+
+
+def test_labels_that_share_nothing_with_the_model_are_refused(ds: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+
+    model = fit(_table(ds / "train.parquet"))
+    model.save(tmp_path / "m")
+    rows = [{**r, "label": f"other-{r['label']}"} for r in _table(ds / "test.parquet")[:10]]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "alien.parquet")
+    with pytest.raises(InputError, match="share nothing with the model's classes"):
+        evaluate(model, rows)
+    assert run(["evaluate", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "alien.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "other-" in err and "alien.parquet" in err and len(err.strip().splitlines()) == 1
 
 
 def test_confusion_png_scales_to_many_classes(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import typer
 
 from siteclass.cli.app import ConfigOption, ModelOption, app, settings_from
 
+NO_PREDICTION = 1  # the exit code of `siteclass predict URL` when the site could not be classified
+
 
 @app.command("predict")
 def predict_command(
@@ -32,7 +34,11 @@ def predict_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Industry of one website (crawled live), or of every site of a sites file or crawl, into Parquet."""
+    """Industry of one website (crawled live), or of every site of a sites file or crawl, into Parquet.
+
+    Exit codes: 0 a prediction; 1 no prediction for the one website asked for (unreachable, invalid, blocked by
+    robots.txt …: its status is printed); 2 bad input.
+    """
     from siteclass.prediction import PredictResult, predict
 
     settings = settings_from(
@@ -50,8 +56,12 @@ def predict_command(
         return
     if as_json:
         typer.echo(json.dumps({**result.row(), "pages": result.pages, "error": result.error}, indent=2))
-        return
-    _print_site(result)
+    else:
+        _print_site(result)
+    if result.label is None:  # the site could not be read: scripts tell it from a prediction by the exit code
+        typer.secho(f"no prediction for {result.url}: status {result.status}"
+                    f"{' (' + result.error + ')' if result.error else ''}", fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(NO_PREDICTION)
 
 
 def _print_site(result: Any) -> None:

@@ -65,10 +65,10 @@ def serve_command(
             "serve.inference": inference, "serve.access_log": access_log, "serve.model_cpus": model_cpus,
         },
     )
-    if model is not None and not Path(model).is_dir():
-        from siteclass.errors import InputError
+    if model is not None:  # before binding the port: a server that can never load its model must not start
+        from siteclass.models.registry import check_model_folder
 
-        raise InputError(f"model folder {model} does not exist; pass the folder `siteclass train --out` wrote")
+        check_model_folder(model)
     serve = settings.serve
     if serve.workers > 1:  # (one worker: the app checks it with the inference mode it resolves)
         from siteclass.serve.cpus import check_model_cpus

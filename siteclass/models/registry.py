@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from siteclass.errors import InputError
+from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Classifier, load_model
 
 MODEL_CLASSES: dict[str, str] = {
@@ -98,3 +98,22 @@ def build_model(train_settings: Any) -> Classifier:
         raise InputError(f"[train] params has {', '.join(map(repr, unknown))}, which {cls.__name__} does not take; "
                          f"its hyperparameters are {sorted(valid)}")
     return cls(**params)
+
+
+def check_model_folder(folder: str | Path) -> type[Classifier]:
+    """Fail fast, before a server binds its port or a batch starts, when *folder* is not a usable saved model:
+    it must exist, hold ``config.json`` and ``labels.json``, and name a class this process can import."""
+    from siteclass.models.base import CONFIG_FILE, LABELS_FILE, read_config
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise InputError(f"model folder {path} does not exist; pass the folder `siteclass train --out` wrote")
+    missing = [name for name in (CONFIG_FILE, LABELS_FILE) if not (path / name).is_file()]
+    if missing:
+        raise InputError(f"{path} is not a siteclass model folder (no {' or '.join(missing)}); pass the folder "
+                         "`siteclass train --out` wrote")
+    try:
+        config = read_config(path)
+    except ModelError as exc:
+        raise InputError(str(exc)) from exc
+    return model_class(config.get("model_class") or config["model_type"])

@@ -150,3 +150,25 @@ def test_predict_one_url_prints_industries_and_pages(model_dir: Path, capsys) ->
     assert "status: ok" in out and "pages used" in out
     assert "http://buns-bakery.com/about" in out
     assert all(label in out for label in ("bakery", "law", "plumbing"))
+
+
+def test_serve_on_a_folder_that_is_not_a_model_exits_2_before_binding(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    port = free_port()
+    done = subprocess.run([sys.executable, "-m", "siteclass", "serve", "--model", str(tmp_path), "--port",
+                           str(port)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "not a siteclass model folder" in done.stderr and str(tmp_path) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
+@pytest.mark.parametrize("target", ["no-such-site.invalid", "http://"])
+def test_predict_url_without_a_prediction_exits_1_with_the_status(model_dir: Path, target: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from siteclass.demo.web import LocalWeb
+
+    with LocalWeb() as web:  # an empty web: every name fails to resolve
+        code = run(["predict", target, "--model", str(model_dir), "--proxy", web.proxy_url])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "no prediction for" in err and "status" in err
