@@ -71,10 +71,12 @@ class LabelAgreement:
 
     @staticmethod
     def _check_repeats(con: Any, path: str) -> None:
+        con.execute("""CREATE TEMP TABLE repeats AS SELECT item, labeller FROM j
+                       GROUP BY item, labeller HAVING count(*) > 1""")
         row = con.execute("""
             SELECT item, labeller, rows[1], rows[2], count(*) OVER () FROM (
-                SELECT item, labeller, list(row_no ORDER BY row_no) AS rows FROM j
-                GROUP BY item, labeller HAVING count(*) > 1)
+                SELECT j.item, j.labeller, list(row_no ORDER BY row_no) AS rows FROM j
+                JOIN repeats r ON r.item = j.item AND r.labeller = j.labeller GROUP BY j.item, j.labeller)
             ORDER BY rows[2] LIMIT 1""").fetchone()
         if row is not None:
             item, labeller, a, b, pairs = row
