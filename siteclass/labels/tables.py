@@ -35,9 +35,13 @@ def row_name(path: str | Path, row: int) -> str:
 
 def columns_of(path: str | Path, wanted: Sequence[str], what: str) -> list[str]:
     """The columns of *path*; InputError naming the first of *wanted* that is missing, or an empty file."""
+    local = Path(path) if "://" not in str(path) else None
+    if local is not None and local.is_file() and local.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes); pass {what} with a header ({', '.join(wanted)}) and at least "
+                         f"one row")
     present = table_columns(path)
-    if not present:
-        raise InputError(f"{path} is empty; pass {what} with a header ({', '.join(wanted)}) and at least one row")
+    if not present:  # a CSV or JSONL with a header only, or blank lines
+        raise InputError(f"{path} has no rows; pass {what} with a header ({', '.join(wanted)}) and at least one row")
     for col in wanted:
         if col not in present:
             raise InputError(f"{path} has no column {col!r}; {what} needs the columns {', '.join(wanted)} "
@@ -51,7 +55,7 @@ def read_rows(path: str | Path, columns: list[str], what: str) -> pa.Table:
         table = read_table(path, columns=columns)
     except InputError as exc:
         if "has no rows" in str(exc):
-            raise InputError(f"{path} has a header but no rows; pass {what} with at least one row") from exc
+            raise InputError(f"{path} has no rows; pass {what} with at least one row") from exc
         raise
     return table
 
