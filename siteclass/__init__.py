@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "ServeSettings": "siteclass.config",
     "ScrapydSettings": "siteclass.config",
     "SparkSettings": "siteclass.config",
+    "LabelsSettings": "siteclass.config",
     "load_settings": "siteclass.config",
     "save_settings": "siteclass.config",
     # errors
@@ -65,6 +66,12 @@ _EXPORTS: dict[str, str] = {
     "predict": "siteclass.prediction",
     "predict_crawl": "siteclass.prediction",
     "create_app": "siteclass.serve.app",
+    # labels: the labelling loop
+    "agree_labels": "siteclass.labels.agree",
+    "label_queue": "siteclass.labels.queue",
+    "load_overrides": "siteclass.labels.overrides",
+    "Overrides": "siteclass.labels.overrides",
+    "OverridesFile": "siteclass.labels.overrides",
 }
 
 __all__ = ["__version__", *_EXPORTS]

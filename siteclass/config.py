@@ -76,6 +76,10 @@ class DatasetSettings(_Section):
     engine: Literal["local", "spark"] = "local"
     text_columns: list[str] = Field(default_factory=list, description="table datasets: text columns, joined")
     label_column: str = Field("label", description="table datasets: the label column (a list column: multi-label)")
+    min_share: float = Field(
+        0.0, ge=0, le=1, description="--labels files with a 'share' column (`siteclass labels agree`'s "
+        "consensus.csv): keep only items whose share of agreeing judgements is at least this; 0: keep all"
+    )
 
 
 class LinearParams(_Section):
@@ -279,6 +283,27 @@ class ServeSettings(_Section):
     )
 
 
+class LabelsSettings(_Section):
+    max_seconds: float | None = Field(
+        None, gt=0, description="agree: mark the groups whose median seconds per judgement is within this"
+    )
+    tie_items: int = Field(200, ge=0, description="agree: tied items listed in report.html (all are in consensus.csv)")
+    confusion_labels: int = Field(
+        50, ge=2, description="agree: labels shown in the report's confusion picture (the most judged; the rest "
+        "as one '(other)')"
+    )
+    memory_limit_mb: int = Field(1024, ge=64, description="agree: DuckDB memory for the group-bys (spills to disk)")
+    threads: int = Field(0, ge=0, description="agree: DuckDB threads; 0: one per CPU")
+    strategy: Literal["margin", "entropy", "diverse"] = Field(
+        "margin", description="queue: margin (smallest gap between the two best probabilities), entropy (largest), "
+        "diverse (smallest margins, round-robin over the predicted labels)"
+    )
+    budget: int = Field(200, ge=1, description="queue: sites to write")
+    top_k: int = Field(3, ge=1, description="queue: labels and probabilities shown per site")
+    digits: int = Field(2, ge=1, le=6, description="queue: decimals of the probabilities shown")
+    titles: int = Field(5, ge=0, description="queue with --crawl: page titles shown per site, in crawl order")
+
+
 class ScrapydSettings(_Section):
     urls: list[str] = Field(default_factory=list, description="Scrapyd servers the crawl is spread across")
     project: str = "siteclass"
@@ -318,6 +343,7 @@ class Settings(_Section):
     tune: TuneSettings = Field(default_factory=TuneSettings)
     predict: PredictSettings = Field(default_factory=PredictSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    labels: LabelsSettings = Field(default_factory=LabelsSettings)
     scrapyd: ScrapydSettings = Field(default_factory=ScrapydSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
 

@@ -35,7 +35,7 @@ def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixtur
 
 def test_stage_commands_registered() -> None:
     names = {c[0] for c in _commands()}
-    assert {"crawl", "dataset", "train", "evaluate", "tune", "predict", "serve", "export", "quickstart"} <= names
+    assert {"crawl", "dataset", "train", "evaluate", "tune", "labels", "predict", "serve", "export", "quickstart"} <= names
 
 
 def test_console_script_and_module_entry() -> None:

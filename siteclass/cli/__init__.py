@@ -11,7 +11,8 @@ from siteclass.cli.app import app
 from siteclass.errors import SiteclassError
 
 # Each module registers its commands on `app` when imported; this order is the order of `siteclass --help`.
-STAGE_MODULES = ("crawl", "dataset", "train", "evaluate", "tune", "predict", "serve", "export", "scale", "quickstart")
+STAGE_MODULES = ("crawl", "dataset", "train", "evaluate", "tune", "labels", "predict", "serve", "export", "scale",
+                 "quickstart")
 for _name in STAGE_MODULES:
     importlib.import_module(f"siteclass.cli.{_name}")
 

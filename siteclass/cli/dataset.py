@@ -35,7 +35,10 @@ def build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output dataset folder.")],
     crawl: Annotated[Path | None, typer.Option("--crawl", help="Crawl folder (sites.parquet, pages.parquet).")] = None,
     labels: Annotated[
-        str | None, typer.Option("--labels", help="CSV/Parquet with 'id' or 'url' and 'label' (list or ';'-separated: multi-label).")
+        str | None, typer.Option("--labels", help="CSV/Parquet with 'id', 'item' (site id or URL) or 'url', and 'label' (list or ';'-separated: multi-label); e.g. the consensus.csv of `siteclass labels agree`.")
+    ] = None,
+    min_share: Annotated[
+        float | None, typer.Option("--min-share", help="Keep only --labels items whose 'share' of agreeing judgements (consensus.csv of `siteclass labels agree`; compared at two decimals) is at least this, e.g. 0.67.")
     ] = None,
     table: Annotated[
         str | None, typer.Option("--table", help="Any CSV, Parquet or JSONL table (local path or fsspec URL).")
@@ -80,7 +83,7 @@ def build(
         **{
             "dataset.split": _split(split), "dataset.balance": balance, "dataset.min_per_class": min_per_class,
             "dataset.min_chars": min_chars, "dataset.fasttext_files": fasttext, "dataset.dedup": dedup,
-            "dataset.engine": engine, "dataset.seed": seed,
+            "dataset.engine": engine, "dataset.seed": seed, "dataset.min_share": min_share,
             "dataset.text_columns": [c.strip() for c in text.split(",") if c.strip()] if text else None,
             "dataset.label_column": label, "spark.master": spark_master,
         },

@@ -298,10 +298,13 @@ def build_dataset(
 
             source = SparkCrawlSource.from_settings(crawl, labels, s, spark_settings)
         else:
-            source = CrawlSource(crawl, labels)
+            source = CrawlSource(crawl, labels, s.min_share)
         size = _input_bytes(Path(crawl) / "pages.parquet")
     else:
         assert table is not None
+        if s.min_share > 0:
+            raise InputError(f"--min-share {s.min_share} applies to a --labels file with a 'share' column "
+                             "(with --crawl); filter --table rows yourself or drop --min-share")
         if s.engine == "spark":
             from siteclass.data.spark import SparkTableSource
 

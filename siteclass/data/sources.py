@@ -81,7 +81,7 @@ def _parquet_glob(path: Path) -> str:
     return str(path / "**" / "*.parquet") if path.is_dir() else str(path)
 
 
-def _url_key(url: str) -> str:
+def url_key(url: str) -> str:
     """Loose key of a site URL: host without www, path without trailing slash, lower case, no scheme."""
     u = (url or "").strip().lower()
     if "://" in u:
@@ -90,12 +90,37 @@ def _url_key(url: str) -> str:
     return u[4:] if u.startswith("www.") else u
 
 
+def _min_share(lab: pa.Table, path: str | Path, min_share: float) -> tuple[pa.Table, int]:
+    """Rows of a labels table whose ``share`` (consensus.csv of `siteclass labels agree`), at two decimals, is at
+    least *min_share* (so 0.67 keeps two votes of three), and how many were below."""
+    if min_share <= 0:
+        return lab, 0
+    if "share" not in lab.column_names:
+        raise InputError(f"--min-share {min_share} needs a 'share' column in {path} (the consensus.csv written by "
+                         f"`siteclass labels agree`); pass that file or drop --min-share "
+                         f"(columns present: {', '.join(lab.column_names)})")
+    import numpy as np
+    import pyarrow.compute as pc
+
+    try:
+        share = pc.cast(lab.column("share"), pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InputError(f"column 'share' of {path} is not numeric; pass the consensus.csv written by "
+                         f"`siteclass labels agree`") from exc
+    if np.isnan(share).any():
+        row = int(np.flatnonzero(np.isnan(share))[0]) + 1
+        raise InputError(f"{path}, row {row}: column 'share' is empty; give every item its share of agreeing "
+                         f"judgements (0–1) or drop --min-share")
+    keep = np.round(share, 2) >= min_share - 1e-9
+    return lab.filter(pa.array(keep)), int((~keep).sum())
+
+
 class CrawlSource:
     """A crawl folder (sites.parquet + pages.parquet) joined with a labels table keyed by ``id`` or ``url``."""
 
     site_mode = True
 
-    def __init__(self, crawl_dir: str | Path, labels: str | Path) -> None:
+    def __init__(self, crawl_dir: str | Path, labels: str | Path, min_share: float = 0.0) -> None:
         self.dir = Path(crawl_dir)
         if not self.dir.is_dir():
             raise InputError(f"crawl folder {self.dir} does not exist; run `siteclass crawl` first")
@@ -109,30 +134,38 @@ class CrawlSource:
                       else ["site_id", "url", "title", "text", "order"], ["site_id", "url", "title", "text", "order"])
         lab = read_table(labels)
         check_columns(labels, lab.column_names, ["label"])
-        key = next((c for c in ("id", "site_id", "url") if c in lab.column_names), None)
+        key = next((c for c in ("id", "site_id", "item", "url") if c in lab.column_names), None)
         if key is None:
-            raise InputError(f"{labels} needs an 'id' or 'url' column to match the crawl's sites; "
+            raise InputError(f"{labels} needs an 'id', 'item' or 'url' column to match the crawl's sites; "
                              f"columns present: {', '.join(lab.column_names)}")
+        lab, below = _min_share(lab, labels, min_share)
         label_type = lab.schema.field("label").type
         raw_labels = lab.column("label").to_pylist()
         self.multi_label = _is_list(label_type) or any(isinstance(v, str) and ";" in v for v in raw_labels)
         self.sites = sorted(sites.select([c for c in ("site_id", "name", "input_url", "final_url", "status")
                                           if c in sites.column_names]).to_pylist(), key=lambda r: str(r["site_id"]))
         by_key: dict[str, str] = {}
+        by_url: dict[str, str] = {}  # 'item': a site id, else a URL
         for s in self.sites:
-            k = str(s["site_id"]) if key != "url" else _url_key(str(s.get("input_url") or ""))
+            k = str(s["site_id"]) if key != "url" else url_key(str(s.get("input_url") or ""))
             by_key.setdefault(k, str(s["site_id"]))
+            if key == "item":
+                by_url.setdefault(url_key(str(s.get("input_url") or "")), str(s["site_id"]))
         self.labels: dict[str, list[str]] = {}
         missing: list[str] = []
         for k, v in zip(lab.column(key).to_pylist(), raw_labels):
-            kk = _url_key(str(k or "")) if key == "url" else str(k)
+            kk = url_key(str(k or "")) if key == "url" else str(k)
             sid = by_key.get(kk)
+            if sid is None and key == "item":
+                sid = by_url.get(url_key(str(k or "")))
             if sid is None:
                 missing.append(str(k))
             else:
                 self.labels.setdefault(sid, parse_label(v, True))
         self.extra = {"labels_missing_from_crawl": {"count": len(missing), "keys": sorted(missing)[:1000]},
                       "label_key": key}
+        if min_share > 0:
+            self.extra["labels_below_min_share"] = {"min_share": min_share, "count": below}
 
     def _pages(self) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         import duckdb

@@ -240,15 +240,17 @@ class SparkCrawlSource(CrawlSource):
 
     pages_clean = True
 
-    def __init__(self, crawl_dir: str | Path, labels: str | Path, page_chars: int, spark: SparkSettings) -> None:
-        super().__init__(crawl_dir, labels)
+    def __init__(self, crawl_dir: str | Path, labels: str | Path, page_chars: int, spark: SparkSettings,
+                 min_share: float = 0.0) -> None:
+        super().__init__(crawl_dir, labels, min_share)
         self.page_chars = page_chars
         self.spark_settings = spark
 
     @classmethod
     def from_settings(cls, crawl_dir: str | Path, labels: str | Path, settings: DatasetSettings,
                       spark: SparkSettings | None = None) -> SparkCrawlSource:
-        return cls(crawl_dir, labels, settings.page_chars, spark or SparkSettings.model_validate({}))
+        return cls(crawl_dir, labels, settings.page_chars, spark or SparkSettings.model_validate({}),
+                   settings.min_share)
 
     def _sites_table(self) -> pa.Table:
         seen: set[str] = set()

@@ -19,7 +19,8 @@ def _short(label: str, limit: int = 28) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
-def confusion_matrix_png(cm: np.ndarray, classes: Sequence[str], out: str | Path, title: str = "") -> Path:
+def confusion_matrix_png(cm: np.ndarray, classes: Sequence[str], out: str | Path, title: str = "",
+                         xlabel: str = "predicted class", ylabel: str = "true class (rows in the data)") -> Path:
     """Row-normalised confusion matrix, readable with 40+ classes.
 
     Colour is the share of each true class (row) predicted as each class (column), on a square-root scale so
@@ -50,8 +51,8 @@ def confusion_matrix_png(cm: np.ndarray, classes: Sequence[str], out: str | Path
     labels = [_short(c) for c in classes]
     ax.set_xticks(range(k), labels, rotation=90, fontsize=fontsize)
     ax.set_yticks(range(k), [f"{lab} ({int(n)})" for lab, n in zip(labels, rows[:, 0])], fontsize=fontsize)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class (rows in the data)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if k <= 15:
         for i in range(k):
             for j in range(k):

@@ -97,4 +97,4 @@ def test_labels_without_key_column(crawl_and_labels: tuple[Path, Path], tmp_path
     bad = tmp_path / "bad.csv"
     bad.write_text("site,label\nx,Retail\n", encoding="utf-8")
     assert run(["dataset", "build", "--crawl", str(crawl), "--labels", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "bad.csv needs an 'id' or 'url' column" in capsys.readouterr().err
+    assert "bad.csv needs an 'id', 'item' or 'url' column" in capsys.readouterr().err
