@@ -13,9 +13,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "siteclass"
 
-# Lowest first. A unit may import units of a lower layer only (and itself). Two modules sit below their package:
-# the prediction schema (pyarrow only; the labelling queue reads predictions) and the overrides (predict and serve
-# apply them).
+# Lowest first. A unit may import units of a lower layer only (and itself). Some modules sit below their package:
+# the prediction schema (pyarrow only; the labelling queue reads predictions) and the overrides with the label
+# table readers they use (predict and serve apply overrides).
 LAYERS: list[set[str]] = [
     {"_version", "errors"},
     {"config"},
@@ -23,11 +23,13 @@ LAYERS: list[set[str]] = [
     {"models", "report"},
     {"crawling"},
     {"data", "demo"},
+    {"labels.tables"},
     {"training", "evaluation", "export", "labels.overrides"},
     {"tuning", "prediction", "labels"},
     {"serve"},
     {"quickstart"},
-    {"cli", "__main__"},
+    {"cli"},
+    {"__main__"},
 ]
 # URL helpers with no siteclass import but errors: the one place that knows registered domains.
 LEAF_MODULES = {"siteclass.crawling.urls"}
@@ -65,6 +67,8 @@ def _violations() -> list[str]:
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         here = _unit(_module_name(path))
+        if not here:
+            continue  # siteclass/__init__.py: the flat API names its modules as strings and imports them lazily
         if here not in LAYER_OF:
             found.append(f"{path}: unit {here!r} has no layer in tests/test_layers.py (add it, and to the docs)")
             continue

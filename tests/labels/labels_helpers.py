@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from siteclass.predict import PREDICTION_SCHEMA
+from siteclass.prediction import PREDICTION_SCHEMA
 
 
 @dataclass
