@@ -74,7 +74,7 @@ def resolve_model(model: ModelLike) -> Classifier:
 
 def site_record(name: str, url: str, domain: str, pages: list[dict[str, str]]) -> Record:
     """The model input for one site: the keys the dataset builder writes (name, domain, url, ext, pages)."""
-    from siteclass.crawl.urls import domain_extension, registered_domain
+    from siteclass.crawling.urls import domain_extension, registered_domain
 
     domain = domain or (registered_domain(url) if url else "")
     return {"name": name or "", "url": url, "domain": domain, "ext": domain_extension(domain), "pages": pages}
@@ -360,7 +360,7 @@ def predict_crawl(crawl_dir: str | Path, out: str | Path, model: ModelLike = Non
 def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, settings: Settings | None = None,
                   crawl_out: str | Path | None = None) -> PredictResult:
     """Crawl a sites file (CSV/Parquet with url[, id, name]) with ``[crawl]`` settings, then predict it."""
-    from siteclass.crawl.runner import crawl
+    from siteclass.crawling.runner import crawl
 
     settings = _settings(settings)
     loaded = resolve_model(model)  # fail on a bad model before crawling
@@ -372,7 +372,7 @@ def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, s
 def predict_url(url: str, name: str | None = None, model: ModelLike = None,
                 settings: Settings | None = None) -> SitePrediction:
     """Crawl one site live (the crawl's spider and settings) and predict it; ``pages`` lists the pages used."""
-    from siteclass.crawl.runner import crawl
+    from siteclass.crawling.runner import crawl
 
     settings = _settings(settings)
     loaded = resolve_model(model)

@@ -1,12 +1,12 @@
 """Registered domain and domain extension of a URL, host or domain value, as the dataset needs them.
 
-The crawler's helpers (``siteclass.crawl.urls``, offline public-suffix list) do the work, so the dataset and the
+The crawler's helpers (``siteclass.crawling.urls``, offline public-suffix list) do the work, so the dataset and the
 crawl agree; this module only makes them total: an empty or unparsable value gives ``""`` instead of raising.
 """
 
 from __future__ import annotations
 
-from siteclass.crawl import urls
+from siteclass.crawling import urls
 
 EXTENSIONS = urls.EXTENSIONS
 

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from siteclass._version import __version__
 from siteclass.config import ServeSettings, Settings
-from siteclass.crawl.urls import domain_extension, registered_domain
+from siteclass.crawling.urls import domain_extension, registered_domain
 from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Record
 from siteclass.serve.guard import Resolver, UrlNotAllowed
@@ -215,7 +215,7 @@ def create_app(
 
     @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse, responses=live_errors)
     async def predict_live(body: PredictRequest) -> Response:
-        from siteclass.crawl.urls import normalize_input_url
+        from siteclass.crawling.urls import normalize_input_url
 
         state.require_model()
         raw = body.url.strip()
