@@ -64,7 +64,7 @@ def _page(rng: random.Random, paras: list[str], host: str, industry: str, title:
 
 def build_web(n_sites: int, page_kb: int, seed: int = 7) -> tuple[Any, list[dict[str, str]]]:
     """A LocalWeb (not started) with *n_sites* generated sites, and the input rows."""
-    from siteclass.crawl.localweb import LocalWeb, Reply
+    from siteclass.demo.web import LocalWeb, Reply
 
     rng = random.Random(seed)
     paras = _paragraphs(rng, 400)

@@ -57,7 +57,7 @@ class _Latency:
         self.s = 0.0
 
     def page(self, body: str, status: int = 200) -> Any:
-        from siteclass.crawl.localweb import Reply
+        from siteclass.demo.web import Reply
 
         def handler(record: Any) -> Reply:
             if self.s:
@@ -68,7 +68,7 @@ class _Latency:
 
 
 def _serve_sites(n: int, latency: _Latency) -> tuple[Any, list[str]]:
-    from siteclass.crawl.localweb import LocalWeb
+    from siteclass.demo.web import LocalWeb
 
     web = LocalWeb()
     hosts = []
@@ -117,8 +117,7 @@ class _Machine:
 
 
 def _scrapyd_run(work: Path, sites: Path, servers: int, settings: Any, slots: int, tag: str) -> dict[str, Any]:
-    from siteclass.crawl.scrapyd import crawl_on_scrapyd
-    from siteclass.crawl.scrapyd_api import LocalScrapyd
+    from siteclass.crawling.scrapyd import LocalScrapyd, crawl_on_scrapyd
 
     nodes = [LocalScrapyd(work / f"scrapyd-{tag}-{servers}-{k}", max_proc=slots).start() for k in range(servers)]
     crawled_at: list[float] = []
@@ -143,7 +142,7 @@ def _scrapyd_run(work: Path, sites: Path, servers: int, settings: Any, slots: in
 
 
 def _local_run(work: Path, sites: Path, settings: Any, tag: str) -> dict[str, Any]:
-    from siteclass.crawl.runner import crawl
+    from siteclass.crawling.runner import crawl
 
     with _Machine() as machine:
         started = time.perf_counter()

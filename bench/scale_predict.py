@@ -77,7 +77,7 @@ def write_crawl(folder: Path, n_sites: int, pages: int, seed: int = 11) -> dict[
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from siteclass.crawl.items import PAGE_SCHEMA, SITE_SCHEMA
+    from siteclass.crawling.items import PAGE_SCHEMA, SITE_SCHEMA
 
     rng = np.random.default_rng(seed)
     labels = sorted(VOCAB)

@@ -61,9 +61,9 @@ STEAL_WARNING = 0.10  # a level's median CPU steal above this gets a warning und
 # ----------------------------------------------------------------------------------------------- data & model
 def demo_records(pages_per_site: int = 5) -> tuple[list[dict[str, Any]], list[str]]:
     """One record per demo site (name, url, pages of extracted text) and its label."""
-    from siteclass.crawl.extract import extract_page
-    from siteclass.crawl.localweb import demo_sites_root
-    from siteclass.crawl.urls import registered_domain
+    from siteclass.crawling.extract import extract_page
+    from siteclass.crawling.urls import registered_domain
+    from siteclass.demo.web import demo_sites_root
 
     root = demo_sites_root()
     demo = root.parent

@@ -55,8 +55,8 @@ _EXPORTS: dict[str, str] = {
     "export_onnx": "siteclass.export",
     "load_onnx_model": "siteclass.export",
     # stages
-    "crawl": "siteclass.crawl.runner",
-    "crawl_on_scrapyd": "siteclass.crawl.scrapyd",
+    "crawl": "siteclass.crawling.runner",
+    "crawl_on_scrapyd": "siteclass.crawling.scrapyd",
     "build_dataset": "siteclass.data.build",
     "train": "siteclass.training",
     "evaluate": "siteclass.evaluation",

@@ -20,11 +20,12 @@ import numpy as np
 
 from siteclass import metrics as M
 from siteclass.config import EvaluateSettings, Settings, save_settings
+from siteclass.data.io import Split, read_split
 from siteclass.errors import InputError
 from siteclass.metrics import UNKNOWN, Decision, apply_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.models.registry import resolve_model
-from siteclass.records import as_records, record_text
+from siteclass.records import record_text
 from siteclass.training_log import read_metrics_log
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "calibrate",
     "compare",
     "evaluate",
-    "load_table",
     "score",
 ]
 
@@ -45,41 +45,6 @@ SUFFIXES = (".parquet", ".csv", ".jsonl", ".json")
 
 
 # ----------------------------------------------------------------------------------------------- data
-def load_table(data: Any, split: str = "test") -> list[dict[str, Any]]:
-    """Rows (dicts) of a labelled table: a dataset folder (``DS/<split>.parquet``), a .parquet/.csv/.jsonl file,
-    a pandas/polars DataFrame, an Arrow table or a list of dicts. Every row needs a ``label``."""
-    if isinstance(data, str | Path):
-        path = Path(data)
-        if path.is_dir():
-            path = path / f"{split}.parquet"
-        if not path.is_file():
-            raise InputError(f"data {path} does not exist; pass a dataset folder or a split file such as DS/test.parquet")
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            rows = pq.read_table(path).to_pylist()
-        elif path.suffix == ".csv":
-            import pandas as pd
-
-            rows = pd.read_csv(path, dtype=str, keep_default_na=False).to_dict("records")
-        elif path.suffix in (".jsonl", ".json"):
-            import pandas as pd
-
-            rows = pd.read_json(path, lines=path.suffix == ".jsonl", dtype=False).to_dict("records")
-        else:
-            raise InputError(f"data {path} has an unknown format; use one of {', '.join(SUFFIXES)}")
-        where = str(path)
-    else:
-        rows = as_records(data)
-        where = "the data table"
-    if not rows:
-        raise InputError(f"{where} has no rows; evaluate needs labelled rows")
-    if "label" not in rows[0]:
-        raise InputError(f"{where} has no 'label' column (columns: {', '.join(map(str, rows[0]))}); "
-                         "use a dataset split from `siteclass dataset build`")
-    return rows
-
-
 def _label_of(v: Any) -> str | list[str]:
     if isinstance(v, str):
         return v
@@ -320,9 +285,8 @@ def evaluate(
     top_confusions.json, coverage.csv/.png, reliability.png, settings.toml and report.html there."""
     s = settings.evaluate if isinstance(settings, Settings) else (settings or EvaluateSettings.model_validate({}))
     clf, model_name = _as_model(model)
-    rows = load_table(data)
-    labels = [_label_of(r.get("label")) for r in rows]
-    records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
+    split = data if isinstance(data, Split) else read_split(data)
+    rows, labels, records = split.records, split.labels, split.records
     check_labels_known(clf.classes_, labels, str(data) if isinstance(data, str | Path) else "the data table")
     started = time.perf_counter()
     proba, raw = _predict(clf, records, s.batch_size)
@@ -432,7 +396,7 @@ def compare(models: Sequence[str | Path | Classifier], data: Any,
     """One row of headline metrics per model, all scored on the same *data* (read once)."""
     if not models:
         raise InputError("compare needs at least one model folder")
-    rows = load_table(data)
+    rows = read_split(data)
     table = []
     for m in models:
         r = evaluate(m, rows, settings=settings).metrics
@@ -449,9 +413,8 @@ def calibrate(model: str | Path | Classifier, data: Any, save: bool = True,
     Returns ECE and log loss before and after, and the temperatures."""
     s = settings.evaluate if isinstance(settings, Settings) else (settings or EvaluateSettings.model_validate({}))
     clf, _ = _as_model(model)
-    rows = load_table(data, split="val")
-    labels = [_label_of(r.get("label")) for r in rows]
-    records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
+    split = read_split(data, "val")
+    rows, labels, records = split.records, split.labels, split.records
     before_t = float(clf.temperature_)
     proba, _ = _predict(clf, records, s.batch_size)
     before = score(clf.classes_, clf.multi_label_, labels, proba, None, s, clf.multi_label_threshold).metrics

@@ -38,10 +38,10 @@ def _free_port() -> int:
 
 def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, serve: bool = True) -> dict[str, Any]:
     """Run every stage on the demo; returns a summary dict (paths and headline figures)."""
-    from siteclass.crawl.localweb import serve_demo_sites
-    from siteclass.crawl.runner import crawl
+    from siteclass.crawling.runner import crawl
     from siteclass.data.build import build_dataset
     from siteclass.demo import labels_csv, sites_csv
+    from siteclass.demo.web import serve_demo_sites
     from siteclass.evaluation import evaluate
     from siteclass.training import train
 

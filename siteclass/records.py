@@ -81,21 +81,23 @@ def record_text(record: Record, max_pages: int = 5, page_chars: int | None = Non
     return "\n".join(parts)
 
 
+def _host(value: str) -> str:
+    return value.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower().rstrip(".")
+
+
 def domain_extension(domain: str | None) -> str:
-    """The last label of a registered domain when it is one of :data:`EXTENSIONS`, else ``other``."""
-    last = (domain or "").rsplit(".", 1)[-1].lower()
+    """The last label of a domain (or URL) when it is one of :data:`EXTENSIONS`, else ``other``."""
+    host = _host(str(domain or ""))
+    last = host.rsplit(".", 1)[-1] if "." in host else ""
     return last if last in EXTENSIONS else "other"
 
 
 def record_ext(record: Record) -> str:
-    """The domain extension of a record: ``ext`` when given, else the last label of ``domain``/``url``."""
-    ext = record.get("ext")
-    if not ext:
-        host = str(record.get("domain") or record.get("url") or "")
-        host = host.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-        ext = host.rsplit(".", 1)[-1] if "." in host else ""
-    ext = str(ext).lower().lstrip(".")
-    return ext if ext in EXTENSIONS else "other"
+    """The domain extension of a record: ``ext`` when given, else that of its ``domain``/``url``."""
+    ext = str(record.get("ext") or "").lower().lstrip(".")
+    if ext:
+        return ext if ext in EXTENSIONS else "other"
+    return domain_extension(str(record.get("domain") or record.get("url") or ""))
 
 
 def site_record(name: str | None, url: str, pages: list[dict[str, str]], domain: str | None = None) -> Record:
@@ -104,7 +106,7 @@ def site_record(name: str | None, url: str, pages: list[dict[str, str]], domain:
     *domain* defaults to the registered domain of *url* (``https://www.shop.acme.co.uk/`` → ``acme.co.uk``).
     """
     if not domain and url:
-        from siteclass.crawl.urls import registered_domain
+        from siteclass.crawling.urls import registered_domain
 
         try:
             domain = registered_domain(url)

@@ -37,18 +37,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from siteclass.config import TrainSettings, save_settings, settings_dict, validation_problems
+from siteclass.data.io import Split, read_split
 from siteclass.errors import InputError
 from siteclass.models.base import load_model
 from siteclass.training_log import EpochLog
 
 CHECKPOINTS = "checkpoints"
-
-
-@dataclass
-class Split:
-    records: list[dict[str, Any]]
-    labels: list[Any]
-    weights: Any = None
 
 
 @dataclass
@@ -63,32 +57,13 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------------------------- data
 def load_split(data: str | Path, split: str) -> Split:
-    """``DS/<split>.parquet`` as records, labels and optional row weights."""
-    import numpy as np
-
-    data = Path(data)
-    path = data / f"{split}.parquet"
-    if not data.is_dir():
-        raise InputError(f"dataset folder {data} does not exist; build one with `siteclass dataset build`")
-    if not path.is_file():
-        raise InputError(f"{path} not found; a dataset folder needs train.parquet and val.parquet")
-    import pyarrow.parquet as pq
-
-    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
-    if rows and "label" not in rows[0]:
-        raise InputError(f"{path} has no 'label' column; columns are {sorted(rows[0])}")
-    labels, weights, records = [], [], []
-    for row in rows:
-        label = row.pop("label")
-        if hasattr(label, "tolist"):
-            label = label.tolist()
-        labels.append(label)
-        weights.append(row.pop("weight", None))
-        records.append(row)
-    w = None
-    if any(v is not None for v in weights):
-        w = np.asarray([1.0 if v is None else float(v) for v in weights], dtype=np.float32)
-    return Split(records, labels, w)
+    """``DS/<split>.parquet`` as records, labels and row weights (:func:`siteclass.data.io.read_split`); a
+    validation split may be empty, a training split may not. Train and tune take dataset folders only."""
+    folder = Path(data)
+    if not folder.is_dir():
+        raise InputError(f"dataset folder {folder} does not exist or is not a folder; pass the folder `siteclass "
+                         "dataset build --out` wrote (with train.parquet and val.parquet)")
+    return read_split(folder, split, allow_empty=split != "train")
 
 
 def fingerprint(*paths: Path) -> str:

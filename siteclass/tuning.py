@@ -35,7 +35,7 @@ from siteclass.config import (
 )
 from siteclass.errors import InputError, ModelError
 from siteclass.models.registry import build_model
-from siteclass.training import refit
+from siteclass.training import load_split, refit
 
 __all__ = ["TuneResult", "search_space", "tune"]
 
@@ -124,23 +124,6 @@ def _train_settings(base: TrainSettings, model: str, params: dict[str, Any]) -> 
 
 
 # ----------------------------------------------------------------------------------------------- data
-@dataclass
-class _Split:
-    records: list[dict[str, Any]]
-    labels: list[Any]
-
-
-def _load_split(data: str | Path, split: str) -> _Split:
-    from siteclass.evaluation import _label_of, load_table
-
-    path = Path(data)
-    if not (path / f"{split}.parquet").is_file():
-        raise InputError(f"{path} has no {split}.parquet; tune needs a dataset folder from `siteclass dataset build` "
-                         "with train and val splits")
-    rows = load_table(path, split)
-    return _Split([{k: v for k, v in r.items() if k != "label"} for r in rows], [_label_of(r["label"]) for r in rows])
-
-
 def _stratified_order(labels: Sequence[Any], seed: int) -> np.ndarray:
     """Row order whose every prefix holds each class in about its overall share."""
     keys = [lab if isinstance(lab, str) else "|".join(lab) for lab in labels]
@@ -183,8 +166,8 @@ class _Objective:
         self.job = job
         self.base = TrainSettings.model_validate(job.train_settings)
         self.tune = TuneSettings.model_validate(job.tune_settings)
-        self.train = _load_split(job.data, "train")
-        self.val = _load_split(job.data, "val")
+        self.train = load_split(job.data, "train")
+        self.val = load_split(job.data, "val")
         self.order = _stratified_order(self.train.labels, self.tune.seed)
 
     def _score(self, clf: Any) -> dict[str, Any]:
@@ -342,7 +325,7 @@ def tune(
     if tune_s.metric not in METRICS:
         raise InputError(f"unknown tune metric {tune_s.metric!r}; choose one of {', '.join(sorted(METRICS))}")
     space = search_space(model, tune_s)
-    _load_split(data, "train"), _load_split(data, "val")  # fail fast on a bad dataset folder
+    load_split(data, "train"), load_split(data, "val")  # fail fast on a bad dataset folder
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     storage_url = f"sqlite:///{(out / STUDY_FILE).resolve()}"

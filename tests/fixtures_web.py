@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from siteclass.crawl.localweb import LocalWeb, Reply, RequestRecord, redirect
+from siteclass.demo.web import LocalWeb, Reply, RequestRecord, redirect
 
 HOSTS = SimpleNamespace(
     ranked="ranked-widgets.com",            # home + links of every rank, fragments, externals, duplicates

@@ -320,14 +320,13 @@ def test_cli_commands_and_exit_codes(ds: Path, tmp_path: Path, registered: None,
     assert run(["evaluate", "--help"]) == 0
 
 
-def test_load_table_errors(tmp_path: Path) -> None:
-    from siteclass.evaluation import load_table
-
-    with pytest.raises(InputError, match="unknown format"):
+def test_evaluate_input_errors(tmp_path: Path, ds: Path) -> None:
+    model = fit(_table(ds / "train.parquet"))
+    with pytest.raises(InputError, match="format"):
         (tmp_path / "x.txt").write_text("a")
-        load_table(tmp_path / "x.txt")
+        evaluate(model, tmp_path / "x.txt")
     with pytest.raises(InputError, match="no rows"):
-        load_table([])
+        evaluate(model, [])
 
 
 def test_linear_model_end_to_end(ds: Path, tmp_path: Path) -> None:

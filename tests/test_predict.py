@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent / "serve"))
 import serve_models
 
 from siteclass.config import Settings
-from siteclass.crawl.localweb import LocalWeb
+from siteclass.demo.web import LocalWeb
 from siteclass.errors import InputError
 from siteclass.prediction import PREDICTION_SCHEMA, predict, predict_crawl
 

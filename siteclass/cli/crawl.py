@@ -47,7 +47,7 @@ def crawl(
 ) -> None:
     """Crawl each site's home page and its most informative internal pages into DIR/pages.parquet,
     DIR/raw.parquet and DIR/sites.parquet (one row per input row). Re-running with the same --out resumes."""
-    from siteclass.crawl.runner import crawl as run_crawl
+    from siteclass.crawling.runner import crawl as run_crawl
 
     settings = settings_from(
         config,

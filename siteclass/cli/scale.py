@@ -16,7 +16,7 @@ from siteclass.errors import InputError
 
 if TYPE_CHECKING:
     from siteclass.config import Settings
-    from siteclass.crawl.scrapyd import ScrapydCrawlResult
+    from siteclass.crawling.scrapyd import ScrapydCrawlResult
 
 
 @app.command("scrapyd-conf")
@@ -42,7 +42,7 @@ def scrapyd_conf_command(
 
     Usage: `siteclass scrapyd-conf > scrapyd.conf && scrapyd` (Scrapyd reads ./scrapyd.conf).
     """
-    from siteclass.crawl.scrapyd_api import scrapyd_conf
+    from siteclass.crawling.scrapyd import scrapyd_conf
 
     settings = settings_from(
         config, **{"scrapyd.http_port": port, "scrapyd.bind_address": bind, "scrapyd.max_proc": max_proc,
@@ -67,7 +67,7 @@ def crawl_with_scrapyd(
 ) -> ScrapydCrawlResult:
     """What `siteclass crawl SITES --out DIR --scrapyd URL[,URL…]` runs: the crawl spread over Scrapyd servers,
     progress lines on stderr (unless *quiet*), a summary at the end."""
-    from siteclass.crawl.scrapyd import crawl_on_scrapyd, print_progress
+    from siteclass.crawling.scrapyd import crawl_on_scrapyd, print_progress
 
     urls = parse_scrapyd_urls(scrapyd)
     result = crawl_on_scrapyd(sites, out, urls, settings, progress=None if quiet else print_progress)

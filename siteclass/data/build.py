@@ -25,11 +25,11 @@ from siteclass.config import DatasetSettings, SparkSettings, save_settings
 from siteclass.data import rows as R
 from siteclass.data.balance import Meta, Plan, make_plan
 from siteclass.data.dedup import NearDupIndex, signatures
-from siteclass.data.domains import domain_extension
 from siteclass.data.io import ParquetSink
 from siteclass.data.sources import Batch, CrawlSource, TableSource
 from siteclass.data.split import SPLIT_NAMES, bucket_of, copy_keys, group_key, shuffle_key, split_of
 from siteclass.errors import InputError
+from siteclass.records import domain_extension
 
 PAGE_TYPE = pa.list_(pa.struct([("url", pa.string()), ("title", pa.string()), ("text", pa.string())]))
 BUCKET_BYTES = 32 << 20  # input bytes per spool bucket: pass 2 holds one bucket

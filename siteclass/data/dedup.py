@@ -8,9 +8,14 @@ with the same band key is the candidate, so the decisions do not depend on how t
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 NUM_PERM = 64
 BANDS = 8
@@ -32,16 +37,138 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))  # type: ignore[no-any-return]
 
 
-def word_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Stable 64-bit hashes of the lower-cased words of each text (capped) and the word count per text."""
-    import polars as pl
+# Code points that separate words (inclusive ranges). Fixed here, not taken from a Unicode database, so the
+# words of a text never change with a library's or Python's Unicode version. Everything else is part of a word
+# (letters, marks and digits of every script).
+SEPARATORS: tuple[tuple[int, int], ...] = (
+    (0x00, 0x2F), (0x3A, 0x40), (0x5B, 0x5E), (0x60, 0x60), (0x7B, 0x7F),  # ASCII but letters, digits, _
+    # C1 controls, no-break space, Latin-1 punctuation and symbols (¡ ¢ £ ¤ ¥ ¦ § ¨ © « ¬ soft hyphen ® ¯ ° ±
+    # ´ ¶ · ¸ » ¿), not the letters and numbers among them (ª ² ³ µ ¹ º ¼ ½ ¾)
+    (0x80, 0xA9), (0xAB, 0xB1), (0xB4, 0xB4), (0xB6, 0xB8), (0xBB, 0xBB), (0xBF, 0xBF),
+    (0xD7, 0xD7), (0xF7, 0xF7),  # × ÷
+    (0x2000, 0x206F),  # General Punctuation: spaces, dashes, quotes, bullets, ellipsis, invisible marks
+    (0x20A0, 0x20CF),  # currency symbols
+    (0x2190, 0x23FF),  # arrows, mathematical operators, technical symbols
+    (0x2500, 0x27BF),  # box drawing, blocks, shapes, miscellaneous symbols, dingbats
+    (0x2E00, 0x2E7F),  # supplemental punctuation
+    (0x3000, 0x303F),  # CJK symbols and punctuation (ideographic space, brackets, 。、)
+    (0xFE30, 0xFE4F), (0xFE50, 0xFE6F),  # CJK compatibility forms, small form variants
+    (0xFEFF, 0xFEFF),  # byte order mark
+    (0xFF00, 0xFF0F), (0xFF1A, 0xFF20), (0xFF3B, 0xFF40), (0xFF5B, 0xFF65),  # fullwidth ASCII punctuation
+    (0xFFF0, 0xFFFF),  # specials (replacement character)
+    (0x1F000, 0x1FAFF),  # emoji, pictographs, playing cards, mahjong and domino tiles
+)
+_ASCII_SEPARATORS = bytes(b for lo, hi in SEPARATORS for b in range(lo, min(hi, 0x7F) + 1))
+_EMPTY_HASHES = np.zeros(0, dtype=np.uint64)
 
-    words = pl.Series("t", texts, dtype=pl.String).str.to_lowercase().str.extract_all(r"\w+")
-    words = words.list.head(MAX_WORDS)
-    counts = words.list.len().fill_null(0).to_numpy().astype(np.int64)
-    flat = words.explode().drop_nulls()
-    hashes = flat.hash(seed=7).to_numpy().astype(np.uint64)
-    return hashes, counts
+
+@functools.cache
+def _separator_table() -> np.ndarray:
+    """``bool`` per code point: True for the separators."""
+    table = np.zeros(0x110000, dtype=bool)
+    for lo, hi in SEPARATORS:
+        table[lo:hi + 1] = True
+    return table
+
+
+@functools.cache
+def _byte_classes() -> bytes:
+    """``bytes.translate`` table: 1 for a byte that is part of a word (ASCII word characters, and every
+    non-ASCII byte until :func:`_split_words` looks at the character it belongs to), 0 for a separator."""
+    return bytes(0 if (b < 0x80 and _separator_table()[b]) else 1 for b in range(256))
+
+
+def hash_words(words: list[bytes]) -> np.ndarray:
+    """``uint64`` word hashes: BLAKE2b (RFC 7693) with an 8-byte digest of the word, read little-endian."""
+    if not words:
+        return _EMPTY_HASHES
+    digests = b"".join(hashlib.blake2b(w, digest_size=8).digest() for w in words)
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+
+
+def _non_ascii_separators(data: np.ndarray) -> np.ndarray:
+    """Positions of the bytes of *data* (valid UTF-8) that belong to a non-ASCII separator character."""
+    high = np.flatnonzero(data >= 0x80)
+    if len(high) == 0:
+        return high
+    pad = np.concatenate([data, np.zeros(3, dtype=np.uint8)]).astype(np.int32)
+    b0 = pad[high]
+    cp = np.zeros(len(high), dtype=np.int32)  # stays 0 at continuation bytes
+    for width, payload in ((2, 0x1F), (3, 0x0F), (4, 0x07)):  # lead bytes 110xxxxx, 1110xxxx, 11110xxx
+        sel = (b0 >> (7 - width)) == (0xFF >> (7 - width)) - 1
+        at = high[sel]
+        v = pad[at] & payload
+        for k in range(1, width):
+            v = (v << 6) | (pad[at + k] & 0x3F)
+        cp[sel] = v
+    # a continuation byte (10xxxxxx) belongs to the character of the closest lead byte before it
+    owner = np.maximum.accumulate(np.where(b0 >= 0xC0, np.arange(len(high)), 0))
+    return high[_separator_table()[cp[owner]]]
+
+
+def _split_words(texts: Sequence[str | None]) -> tuple[pa.Array, np.ndarray]:
+    """The words of each text (lower-cased, first MAX_WORDS) as one binary array, and the word count per text."""
+    arr = pc.utf8_lower(pc.fill_null(pa.array(texts, type=pa.large_string()), ""))
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
+    buf = arr.buffers()[2]
+    text = bytearray(memoryview(buf)[offsets[0]:offsets[-1]]) if buf is not None else bytearray()
+    offsets = offsets - offsets[0]
+    data = np.frombuffer(text, dtype=np.uint8)  # a view: writes go to `text`
+    data[_non_ascii_separators(data)] = 0x20  # from here on every separator byte is an ASCII one
+    word = np.frombuffer(text.translate(_byte_classes()), dtype=np.int8)  # 1: part of a word
+    edges = np.diff(word, prepend=np.int8(0), append=np.int8(0))  # +1 where a word starts, -1 after it ends
+    is_start, is_end = edges == 1, edges == -1
+    # a run of word bytes across the end of one text and the start of the next is two words
+    inner = offsets[1:-1]
+    inner = inner[(inner > 0) & (inner < len(word))]
+    cut = inner[(word[inner - 1] == 1) & (word[inner] == 1)]
+    is_start[cut] = is_end[cut] = True
+    starts, ends = np.flatnonzero(is_start), np.flatnonzero(is_end)
+    first = np.searchsorted(starts, offsets)  # index of each text's first word; first[n]: the word count
+    counts = np.diff(first)
+    over = np.flatnonzero(counts > MAX_WORDS)
+    if len(over):  # keep each text's first MAX_WORDS words: drop words lo..hi-1 of each longer text
+        lo, hi = first[over] + MAX_WORDS, first[over + 1]
+        drop = np.zeros(len(starts) + 1, dtype=np.int8)
+        drop[lo], drop[hi] = 1, -1
+        keep = np.cumsum(drop[:-1], dtype=np.int8) == 0
+        for a, b in zip(starts[lo].tolist(), ends[hi - 1].tolist()):
+            data[a:b] = 0x20
+        starts, ends = starts[keep], ends[keep]
+        counts = np.minimum(counts, MAX_WORDS)
+    word_offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+    chars = text.translate(None, _ASCII_SEPARATORS)  # the bytes of the words kept, one after the other
+    words = pa.Array.from_buffers(pa.large_binary(), len(starts),
+                                  [None, pa.py_buffer(word_offsets), pa.py_buffer(chars)])
+    return words, counts.astype(np.int64)
+
+
+def word_hashes(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Stable 64-bit hashes of the words of each text (its first MAX_WORDS) and the word count per text.
+
+    The specification (a dataset rebuilt after a library upgrade drops the same near-duplicates):
+
+    - a text is lower-cased with the Unicode simple lower-case mapping of each character (Arrow's
+      ``utf8_lower``; Unicode keeps the mappings of assigned characters stable); a missing text is "";
+    - its words are the maximal runs of characters not in :data:`SEPARATORS` (ASCII letters, digits and ``_``,
+      and every non-ASCII character outside the listed punctuation, symbol and space ranges):
+      ``"Café_au-lait, 42!"`` is ``café_au``, ``lait``, ``42``;
+    - a word's hash is :func:`hash_words`: the 8-byte BLAKE2b digest of its UTF-8 bytes as a little-endian
+      unsigned 64-bit integer (``tests/data/test_dataset_units.py`` pins a few).
+
+    Vectorised over the texts' UTF-8 bytes with numpy; each distinct word of the call is hashed once. Returns
+    ``(hashes, counts)``: the hashes of every text's words in order, one text after the other, and
+    ``counts[i]``, the number of words of text ``i``.
+    """
+    if not texts:
+        return _EMPTY_HASHES, np.zeros(0, dtype=np.int64)
+    words, counts = _split_words(texts)
+    if len(words) == 0:
+        return _EMPTY_HASHES, counts
+    encoded = words.dictionary_encode()
+    distinct = hash_words(encoded.dictionary.to_pylist())
+    return distinct[encoded.indices.to_numpy()], counts
 
 
 def signatures(texts: list[str], shingle_words: int = 3) -> tuple[np.ndarray, np.ndarray]:

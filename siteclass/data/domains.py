@@ -1,14 +1,12 @@
-"""Registered domain and domain extension of a URL, host or domain value, as the dataset needs them.
+"""The registered domain of a URL, host or domain value, as the dataset needs it (the extension: records.py).
 
-The crawler's helpers (``siteclass.crawl.urls``, offline public-suffix list) do the work, so the dataset and the
+The crawler's helpers (``siteclass.crawling.urls``, offline public-suffix list) do the work, so the dataset and the
 crawl agree; this module only makes them total: an empty or unparsable value gives ``""`` instead of raising.
 """
 
 from __future__ import annotations
 
-from siteclass.crawl import urls
-
-EXTENSIONS = urls.EXTENSIONS
+from siteclass.crawling import urls
 
 
 def registered_domain(value: str | None) -> str:
@@ -19,8 +17,3 @@ def registered_domain(value: str | None) -> str:
         return urls.registered_domain(value)
     except ValueError:  # an unparsable URL: no domain rather than a crash
         return ""
-
-
-def domain_extension(domain: str | None) -> str:
-    """One of biz co com edu gov info net org site us, else ``other``."""
-    return urls.domain_extension(domain or "")

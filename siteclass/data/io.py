@@ -1,22 +1,24 @@
 """Table I/O: read CSV / Parquet / JSONL (local paths or fsspec URLs) whole or in Arrow batches, and write
-Parquet deterministically. Also the readers training and evaluation use on a built dataset folder.
+Parquet deterministically. Also the readers of a built dataset folder: ``load_labels`` and ``read_split``, the
+one reader of labelled rows that training, tuning and evaluation use (a dataset split, a table file or an
+in-memory table).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from siteclass.errors import InputError
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 BATCH_ROWS = 16_384
 ROW_GROUP_ROWS = 65_536
@@ -225,16 +227,195 @@ def load_labels(ds_dir: str | Path) -> list[str]:
     return list(data["labels"] if isinstance(data, dict) else data)
 
 
-def load_split(ds_dir: str | Path, split: str) -> pd.DataFrame:
-    """One split of a built dataset as a DataFrame; list columns (multi-label ``label``, ``pages``) as lists."""
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    path = Path(ds_dir) / f"{split}.parquet"
-    if not path.is_file():
-        raise InputError(f"{path} not found; build the dataset first with `siteclass dataset build`")
-    table = pq.read_table(path)
-    df = table.drop_columns([c for c in ("label", "pages") if c in table.column_names]).to_pandas()
-    for col in ("label", "pages"):
-        if col in table.column_names:
-            df[col] = table.column(col).to_pylist()
-    return df[table.column_names]
+@dataclass
+class Split:
+    """Labelled rows, as the training, tuning and evaluation stages take them.
+
+    ``records``: one dict per row without ``label`` and ``weight``; ``labels``: one per row, a string (multi-class)
+    or a list of strings (multi-label), ``""`` where the row has none; ``weights``: ``float32`` row weights (1.0
+    where a row has none) when the table has a ``weight`` column with a value, else None; ``source``: what was
+    read, for messages (the file, or "the data table").
+    """
+
+    records: list[dict[str, Any]]
+    labels: list[str | list[str]]
+    weights: np.ndarray | None = None
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+SPLIT_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+
+
+def read_split(data: Any, split: str = "test", *, allow_empty: bool = False) -> Split:
+    """The one reader of labelled rows: *data* is a dataset folder (its ``<split>.parquet``), a .parquet, .csv,
+    .tsv, .jsonl/.ndjson or .json file (a local path or an fsspec URL), a pandas/polars DataFrame, an Arrow table
+    or record batch, or a list of dicts. Every row needs a ``label``; a ``weight`` column becomes
+    :attr:`Split.weights`.
+
+    CSV/TSV cells are read as text, as written: every column is a string and an empty cell is ``""`` (never a
+    missing value). JSON values keep their JSON types; a ``.json`` file holds an array of objects or one object
+    per line. Labels are normalised: Arrow/numpy lists become lists of strings, a missing label (None, NaN)
+    becomes ``""``, anything else its ``str``.
+
+    Raises :class:`~siteclass.errors.InputError` naming the input: a folder or file that does not exist, a
+    folder without that split, an unknown split or file format, an unreadable file, a row without ``label``, a
+    weight that is not a number, and no rows at all unless *allow_empty*.
+    """
+    columns: list[str] | None
+    if isinstance(data, str | Path):
+        rows, columns, source = _read_split_file(data, split)
+    else:
+        rows, columns, source = _read_split_object(data)
+    if columns is not None and "label" not in columns:
+        raise InputError(f"{source} has no 'label' column (columns: {', '.join(columns) or '(none)'}); "
+                         "use a dataset split from `siteclass dataset build` or add a label column")
+    if not rows and not allow_empty:
+        raise InputError(f"{source} has no rows; pass labelled rows, such as a split of `siteclass dataset build`")
+    labels: list[str | list[str]] = []
+    weights: list[Any] = []
+    for i, record in enumerate(rows):  # rows are this call's own dicts: label and weight are popped in place
+        if "label" not in record:
+            raise InputError(f"row {i} of {source} has no 'label' (keys: {', '.join(map(str, record)) or '(none)'}); "
+                             "every row needs a label")
+        labels.append(label_of(record.pop("label")))
+        weights.append(record.pop("weight", None))
+    return Split(rows, labels, _weights(weights, source), source)
+
+
+def label_of(value: Any) -> str | list[str]:
+    """A label as :func:`read_split` normalises it: a string, or a list of strings (multi-label)."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if hasattr(value, "tolist"):  # numpy array or scalar
+        value = value.tolist()
+    elif hasattr(value, "as_py"):  # Arrow scalar
+        value = value.as_py()
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v is not None]
+    return "" if value is None else str(value)
+
+
+def _weights(values: list[Any], source: str) -> np.ndarray | None:
+    if all(v is None for v in values):
+        return None
+    out = np.ones(len(values), dtype=np.float32)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise InputError(f"row {i} of {source} has weight {v!r}, not a number; "
+                             "a weight column must hold numbers") from None
+    out[np.isnan(out)] = 1.0
+    return out
+
+
+def _read_split_file(data: str | Path, split: str) -> tuple[list[dict[str, Any]], list[str] | None, str]:
+    """(rows, column names when known, source) of a dataset folder's split or of a table file."""
+    text = str(data)
+    url = _is_url(text)
+    path: str | Path = text if url else Path(text)
+    name = text.lower()
+    for comp in (".gz", ".bz2", ".zst", ".xz"):
+        name = name.removesuffix(comp)
+    suffix = next((s for s in SPLIT_SUFFIXES if name.endswith(s)), None)
+    if not url and Path(text).is_dir():
+        if split not in SPLITS:
+            raise InputError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        path = Path(text) / f"{split}.parquet"
+        if not path.is_file():
+            raise InputError(f"{path} not found; {text} is not a dataset folder with a {split} split "
+                             "(build one with `siteclass dataset build`)")
+        suffix = ".parquet"
+    elif not url and not Path(text).exists():
+        if suffix is None:
+            raise InputError(f"dataset folder {text} does not exist; pass a folder from `siteclass dataset build` "
+                             "or a split file such as DS/test.parquet")
+        raise InputError(f"data file {text} does not exist; check the path")
+    if suffix is None:
+        raise InputError(f"data {text} has an unknown format; use a dataset folder or a "
+                         f"{', '.join(SPLIT_SUFFIXES)} file")
+    if url:
+        _check_exists(text)
+    fmt = {".parquet": "Parquet", ".csv": "CSV", ".tsv": "CSV"}.get(suffix, "JSON")
+    try:
+        if suffix == ".parquet":
+            table = pq.read_table(_open_binary(path) if url else path)
+        elif fmt == "CSV":
+            table = _read_csv_as_text(path, "\t" if suffix == ".tsv" else ",")
+        elif not (first := _first_byte(path)):
+            return [], None, str(path)  # an empty file
+        elif suffix == ".json" and first == b"[":
+            return _json_array(path), None, str(path)
+        else:
+            table = read_table(path)
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"cannot read {path} as {fmt}: {exc}") from exc
+    return table.to_pylist(), table.column_names or None, str(path)
+
+
+def _read_split_object(data: Any) -> tuple[list[dict[str, Any]], list[str] | None, str]:
+    """(rows, column names when known, source) of an in-memory table."""
+    from siteclass.models.base import as_records
+
+    source = "the data table"
+    columns: list[str] | None = None
+    if isinstance(data, pa.Table | pa.RecordBatch):
+        columns = list(data.schema.names)
+    elif hasattr(data, "columns") and not isinstance(data, list | tuple):  # pandas / polars DataFrame
+        columns = [str(c) for c in data.columns]
+    try:
+        rows = as_records(data)
+    except TypeError:
+        raise InputError(f"cannot read data of type {type(data).__name__}; pass a dataset folder, a table file, "
+                         "a DataFrame, an Arrow table or a list of dicts") from None
+    return rows, columns, source
+
+
+def _first_byte(path: str | Path) -> bytes:
+    """The first byte of a text file that is not white space (b"" for an empty file)."""
+    with _open_binary(path) as fh:
+        while chunk := fh.read(1 << 16):
+            stripped = chunk.lstrip()
+            if stripped:
+                return bytes(stripped[:1])
+    return b""
+
+
+def _json_array(path: str | Path) -> list[dict[str, Any]]:
+    with _open_binary(path) as fh:
+        items = json.loads(fh.read().decode("utf-8"))
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InputError(f"{path}: item {i} is a {type(item).__name__}, not an object; "
+                             "a .json file holds an array of objects (one per row)")
+    return list(items)
+
+
+def _read_csv_as_text(path: str | Path, delimiter: str) -> pa.Table:
+    """A CSV file with every column a string and empty cells as "" (no type inference, no missing values)."""
+    import csv
+
+    import pyarrow.csv as pcsv
+
+    with _open_binary(path) as fh:
+        head = fh.read(1 << 20).decode("utf-8-sig", errors="replace")
+    header = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), None)
+    if not header:
+        return pa.table({})
+    with _open_binary(path) as fh:
+        return pcsv.read_csv(
+            fh,
+            read_options=pcsv.ReadOptions(block_size=1 << 22),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
+                                                strings_can_be_null=False),
+        )

@@ -1,6 +1,8 @@
 """The embedded demo corpus: small fictional business websites as static files, with a list and labels.
 
 Everything here is invented: business names, domains, towns and people. ``_generate.py`` rebuilds it.
+``web`` serves these sites (or any folder of sites, or Python routes) offline through ``LocalWeb``, a forward
+proxy: ``siteclass quickstart``, the tests and the benchmarks crawl it.
 """
 
 from __future__ import annotations

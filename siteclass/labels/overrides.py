@@ -83,7 +83,7 @@ def _sha256(path: Path) -> str:
 
 def _domain_key(value: str) -> str:
     """Registered domain of a domain/host/URL value; '' when it has none (empty, unparsable, a public suffix)."""
-    from siteclass.crawl.urls import host_of
+    from siteclass.crawling.urls import host_of
     from siteclass.data.domains import registered_domain
 
     reg = registered_domain(value)
@@ -94,7 +94,7 @@ def _domain_key(value: str) -> str:
 
 
 def _is_public_suffix(host: str) -> bool:
-    from siteclass.crawl.urls import _extractor
+    from siteclass.crawling.urls import _extractor
 
     ext = _extractor()(host)
     return not ext.domain and bool(ext.suffix)
@@ -200,7 +200,7 @@ class Overrides:
         return None
 
     def _by_host(self, value: str) -> Override | None:
-        from siteclass.crawl.urls import host_of
+        from siteclass.crawling.urls import host_of
 
         try:
             host = host_of(value)

@@ -49,7 +49,7 @@ def predict_crawl(crawl_dir: str | Path, out: str | Path, model: ModelLike = Non
 def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, settings: Settings | None = None,
                   crawl_out: str | Path | None = None) -> PredictResult:
     """Crawl a sites file (CSV/Parquet with url[, id, name]) with ``[crawl]`` settings, then predict it."""
-    from siteclass.crawl.runner import crawl
+    from siteclass.crawling.runner import crawl
 
     settings = _settings(settings)
     loaded = resolve_model(model)  # fail on a bad model before crawling
@@ -61,7 +61,7 @@ def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, s
 def predict_url(url: str, name: str | None = None, model: ModelLike = None,
                 settings: Settings | None = None) -> SitePrediction:
     """Crawl one site live (the crawl's spider and settings) and predict it; ``pages`` lists the pages used."""
-    from siteclass.crawl.runner import crawl
+    from siteclass.crawling.runner import crawl
 
     settings = _settings(settings)
     loaded = resolve_model(model)

@@ -30,7 +30,7 @@ from starlette.types import Receive, Scope, Send
 
 from siteclass._version import __version__
 from siteclass.config import ServeSettings, Settings
-from siteclass.crawl.urls import registered_domain
+from siteclass.crawling.urls import registered_domain
 from siteclass.errors import InputError, ModelError
 from siteclass.models.registry import ModelLike
 from siteclass.records import Record, site_record
@@ -209,7 +209,7 @@ def create_app(
 
     @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse, responses=live_errors)
     async def predict_live(body: PredictRequest) -> Response:
-        from siteclass.crawl.urls import normalize_input_url
+        from siteclass.crawling.urls import normalize_input_url
 
         state.require_model()
         raw = body.url.strip()

@@ -1,6 +1,6 @@
 """Guarded live fetch for the server: the home page and the best ranked internal pages of one site.
 
-Same choices as the crawl (``siteclass/crawl``): link ranking, HTML → text extraction, robots.txt, page and byte
+Same choices as the crawl (``siteclass/crawling``): link ranking, HTML → text extraction, robots.txt, page and byte
 caps from ``[crawl]`` settings; but with httpx, in the server's event loop, and through :class:`UrlGuard` on every
 hop: redirects are followed by hand, each hop is checked, and the connection goes to the checked address (the
 URL carries the IP, the ``Host`` header and TLS SNI carry the name) so DNS cannot be asked twice. Behind a proxy
@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from siteclass.crawl.scrapy_settings import RETRY_HTTP_CODES
+from siteclass.crawling.scrapy_settings import RETRY_HTTP_CODES
 from siteclass.errors import InputError
 from siteclass.serve.guard import ResolutionError, Target, UrlGuard, UrlNotAllowed
 from siteclass.serve.tunnel import PROXY_ERROR_HEADER, tunnel_through
@@ -95,7 +95,7 @@ class GuardedFetcher:
         verify: Any = True,
         retries: int = 1,
     ) -> None:
-        from siteclass.crawl.ranking import LinkRanker
+        from siteclass.crawling.ranking import LinkRanker
 
         self.guard = guard
         self.max_pages = max_pages
@@ -313,7 +313,7 @@ class GuardedFetcher:
         return robots is None or bool(robots.can_fetch(url, self.user_agent))
 
     async def _page(self, url: str, pins: dict[str, list[str]]) -> tuple[Fetched, Any] | None:
-        from siteclass.crawl.extract import decode_html, extract_page
+        from siteclass.crawling.extract import decode_html, extract_page
 
         try:
             fetched = await self.get(url, pins)
@@ -326,7 +326,7 @@ class GuardedFetcher:
 
     async def fetch_site(self, url: str) -> SiteFetch:
         """Fetch one site; raises UrlNotAllowed when its URL (or a redirect of the home page) is refused."""
-        from siteclass.crawl.urls import registered_domain
+        from siteclass.crawling.urls import registered_domain
 
         domain = registered_domain(url)
         result = SiteFetch(input_url=url, final_url=url, domain=domain, status="ok")
@@ -350,8 +350,8 @@ class GuardedFetcher:
         return result
 
     async def _fetch_into(self, url: str, result: SiteFetch) -> None:
-        from siteclass.crawl.extract import decode_html, extract_page
-        from siteclass.crawl.urls import registered_domain
+        from siteclass.crawling.extract import decode_html, extract_page
+        from siteclass.crawling.urls import registered_domain
 
         pins: dict[str, list[str]] = {}
         robots = await self._robots(url, pins)
@@ -385,7 +385,7 @@ class GuardedFetcher:
             result.status, result.error = "empty", f"no text on {home.url}"
 
     def _best_links(self, base: str, links: list[tuple[str, str]], domain: str, robots: Any) -> list[str]:
-        from siteclass.crawl.urls import registered_domain
+        from siteclass.crawling.urls import registered_domain
 
         base_key = _key(base)
         seen = {base_key}

@@ -14,7 +14,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from siteclass.crawl.localweb import DNS_FAIL_HEADER  # the header Squid sends with a failed lookup or connect
+from siteclass.crawling.failures import (
+    DNS_FAIL_HEADER,  # the header Squid sends with a failed lookup or connect
+)
 
 PROXY_ERROR_HEADER = DNS_FAIL_HEADER.lower()
 

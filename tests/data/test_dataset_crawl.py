@@ -10,7 +10,7 @@ import pytest
 from dataset_helpers import words, write_crawl
 
 from siteclass.cli import run
-from siteclass.data import load_split
+from siteclass.data import read_split
 from siteclass.data.build import build_dataset
 
 
@@ -61,7 +61,10 @@ def test_site_dataset(crawl_and_labels: tuple[Path, Path], tmp_path: Path) -> No
     assert pd_["duplicate_within_site"] == 1 and pd_["duplicate_across_sites"] == 2
     assert pd_["empty_page"] == 2
     assert st["rows_out"] == 42 - st["rows_dropped"]
-    rows = {r["id"]: r for s in ("train", "val", "test") for r in load_split(tmp_path / "ds", s).to_dict("records")}
+    rows = {}
+    for s in ("train", "val", "test"):
+        split = read_split(tmp_path / "ds", s, allow_empty=True)
+        rows.update({r["id"]: {**r, "label": label} for r, label in zip(split.records, split.labels)})
     assert len(rows) == st["rows_out"]
     s0 = rows["s000"]
     assert s0["domain"] == "site0.com" and s0["ext"] == "com" and s0["url"] == "https://www.site0.com/"
@@ -85,8 +88,9 @@ def test_labels_by_url_and_cli_summary(crawl_and_labels: tuple[Path, Path], tmp_
     out = capsys.readouterr().out
     assert code == 0
     assert "labels for sites missing from the crawl: 1" in out and "no label" in out
-    test = load_split(tmp_path / "ds", "test")
-    assert sorted(test["id"]) == ["s000", "s001"] and list(test.columns)[:5] == ["id", "domain", "name", "url", "ext"]
+    test = read_split(tmp_path / "ds", "test")
+    assert sorted(r["id"] for r in test.records) == ["s000", "s001"]
+    assert list(test.records[0])[:5] == ["id", "domain", "name", "url", "ext"]
     assert run(["dataset", "stats", str(tmp_path / "ds")]) == 0
     assert "rows in" in capsys.readouterr().out
 

@@ -6,7 +6,7 @@ import numpy as np
 from dataset_helpers import words
 
 from siteclass.data.balance import Meta, make_plan
-from siteclass.data.dedup import NearDupIndex, signatures
+from siteclass.data.dedup import MAX_WORDS, NearDupIndex, hash_words, signatures, word_hashes
 from siteclass.data.rows import clean_text, fasttext_line, parse_label
 from siteclass.data.split import split_of
 
@@ -28,6 +28,37 @@ def test_split_hash_is_stable_and_proportional() -> None:
     assert np.allclose(share, [0.6, 0.2, 0.2], atol=0.03)
     assert sides != [split_of(f"d{i}.com", (0.6, 0.2, 0.2), 7) for i in range(6000)]  # the seed matters
     assert {split_of(f"d{i}.com", (0, 0, 1), 42) for i in range(100)} == {2}
+
+
+# The word hash is a specification, not whatever a library computes today: these values must never change
+# (they are the 8-byte BLAKE2b digests of the UTF-8 words, little-endian).
+PINNED = {"the": 0x2E3A97906CABDA5E, "plumbing": 0x7C2D52D168EA75CF, "café": 0xE3D79231BDA27757,
+          "42": 0x7A686626F03CB457, "東京": 0xF02B68D1CA5511EE, "straße": 0x8956C0E9EBD75B62}
+
+
+def test_word_hash_values_are_pinned() -> None:
+    assert hash_words([w.encode() for w in PINNED]).tolist() == list(PINNED.values())
+    h, counts = word_hashes(["The PLUMBING café, 42!", None, "", "— ... —", "東京 · STRASSE Straße"])
+    assert counts.tolist() == [4, 0, 0, 0, 3]
+    assert h.dtype == np.uint64 and h[:4].tolist() == [PINNED[w] for w in ("the", "plumbing", "café", "42")]
+    assert h[4] == PINNED["東京"] and h[6] == PINNED["straße"]
+
+
+def test_words_split_on_the_listed_separators_only() -> None:
+    def words(text: str) -> list[int]:
+        return word_hashes([text])[0].tolist()
+
+    def hashes(*ws: str) -> list[int]:
+        return hash_words([w.encode() for w in ws]).tolist()
+
+    assert words("café_au-lait") == hashes("café_au", "lait")  # _ joins, - separates
+    assert words("l’été «chaud»\u00a0x² ½") == hashes("l", "été", "chaud", "x²", "½")
+    assert words("naïve 😀 smile") == hashes("naïve", "smile")
+    assert words("Cafe\u0301") == hashes("cafe\u0301")  # a combining mark stays in its word
+    # the texts of a batch never run into each other, and a text's words are capped
+    h, counts = word_hashes(["abc", "def", "x " * (MAX_WORDS + 5) + "tail", "ghi"])
+    assert counts.tolist() == [1, 1, MAX_WORDS, 1]
+    assert h.tolist() == hashes("abc", "def") + hashes("x") * MAX_WORDS + hashes("ghi")
 
 
 def test_near_duplicates_independent_of_batching() -> None:

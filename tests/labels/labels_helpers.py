@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from siteclass.prediction import PREDICTION_SCHEMA
 
 

@@ -10,7 +10,7 @@ import pytest
 from labels_helpers import prediction_rows, read_csv, write_crawl, write_csv, write_predictions
 
 from siteclass.cli import run
-from siteclass.data import load_split
+from siteclass.data import read_split
 
 WORDS = [f"{a}{b}" for a in ("lum", "kor", "vex", "tal", "mir", "qua", "zen", "pol") for b in ("a", "o", "is", "um")]
 
@@ -63,7 +63,7 @@ def test_consensus_is_a_labels_file_and_min_share_filters(loop: tuple[Path, Path
     stats = json.loads((tmp_path / "ds" / "stats.json").read_text())
     assert stats["rows_out"] == 20
     assert stats["labels_below_min_share"] == {"min_share": 0.67, "count": 10}
-    kept = set(load_split(tmp_path / "ds", "train")["id"])
+    kept = {r["id"] for r in read_split(tmp_path / "ds", "train").records}
     assert kept == {q["site_id"] for q in queued[:20]}
     assert run(["dataset", "build", "--crawl", str(crawl), "--labels", str(consensus), "--split", "1,0,0",
                 "--no-dedup", "--min-share", "1", "--out", str(tmp_path / "ds1"), "-q"]) == 0

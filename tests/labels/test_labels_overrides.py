@@ -13,10 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from labels_helpers import prediction_rows, write_jsonl
-from siteclass.prediction import PREDICTION_SCHEMA
 
 from siteclass.errors import InputError
 from siteclass.labels.overrides import Overrides, OverridesFile, OverridesWarning, load_overrides
+from siteclass.prediction import PREDICTION_SCHEMA
 
 
 def _write(path: Path, text: str) -> Path:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from siteclass.crawl.localweb import LocalWeb
-from siteclass.crawl.scrapyd_api import LocalScrapyd
+from siteclass.crawling.scrapyd import LocalScrapyd
+from siteclass.demo.web import LocalWeb
 
 N_SITES = 36
 

@@ -18,10 +18,10 @@ import pytest
 from siteclass.cli import run as cli_run
 from siteclass.cli.scale import crawl_with_scrapyd, parse_scrapyd_urls
 from siteclass.config import Settings
-from siteclass.crawl.localweb import LocalWeb
-from siteclass.crawl.runner import read_sites
-from siteclass.crawl.scrapyd import ScrapydCrawlResult, crawl_on_scrapyd
-from siteclass.crawl.scrapyd_state import ChunkStore, SiteList
+from siteclass.crawling.runner import read_sites
+from siteclass.crawling.scrapyd import ScrapydCrawlResult, crawl_on_scrapyd
+from siteclass.crawling.scrapyd.state import ChunkStore, SiteList
+from siteclass.demo.web import LocalWeb
 from siteclass.errors import InputError
 
 N_SITES = 36  # = conftest.N_SITES, the sites the session's LocalWeb serves
@@ -196,7 +196,7 @@ def test_scrapyd_restart_mid_run(tmp_path: Path, web: LocalWeb, scrapyd_factory:
 
 def _scheduler(sites: Path, out: Path, url: str, settings: Settings) -> subprocess.Popen[bytes]:
     code = (
-        "import sys; from siteclass.config import Settings; from siteclass.crawl.scrapyd import crawl_on_scrapyd; "
+        "import sys; from siteclass.config import Settings; from siteclass.crawling.scrapyd import crawl_on_scrapyd; "
         "crawl_on_scrapyd(sys.argv[1], sys.argv[2], [sys.argv[3]], Settings.model_validate_json(sys.argv[4]))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -275,8 +275,8 @@ def test_state_and_merge_on_s3(tmp_path: Path, sites_csv: Any, s3_endpoint: Any)
     a site no attempt wrote becomes `unreachable`, invalid rows stay `invalid_input`, in input order."""
     from datetime import UTC, datetime
 
-    from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
-    from siteclass.crawl.pipeline import OutputStore
+    from siteclass.crawling.items import PageRow, RawRow, SiteResult, SiteRow
+    from siteclass.crawling.pipeline import OutputStore
 
     sites = sites_csv(tmp_path / "sites.csv", _hosts(5), [("bad", "Broken row", "not a url")])
     settings = Settings()

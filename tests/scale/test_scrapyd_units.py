@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from siteclass.crawl.scrapyd_api import _duration
-from siteclass.crawl.scrapyd_poll import MARGIN_S, PollClock
+from siteclass.crawling.scrapyd.api import _duration
+from siteclass.crawling.scrapyd.poll import MARGIN_S, PollClock
 
 
 def test_poll_clock_backs_off_until_a_job_has_ended() -> None:

@@ -106,7 +106,7 @@ def write_crawl(folder: Path, n_sites: int, pages_per_site: int = 3, text_chars:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from siteclass.crawl.items import PAGE_SCHEMA, SITE_SCHEMA
+    from siteclass.crawling.items import PAGE_SCHEMA, SITE_SCHEMA
 
     rng = random.Random(n_sites)
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import pytest
 from conftest import free_port, loopback_resolver, running
 
 from siteclass.config import CrawlSettings, ServeSettings, Settings
-from siteclass.crawl.localweb import LocalWeb, Reply, redirect
+from siteclass.demo.web import LocalWeb, Reply, redirect
 from siteclass.serve.app import create_app
 from siteclass.serve.fetch import GuardedFetcher
 from siteclass.serve.guard import UrlGuard

@@ -137,7 +137,7 @@ def test_access_log_line_per_request_unless_turned_off(model_dir: Path, flags: l
 
 
 def test_predict_one_url_prints_industries_and_pages(model_dir: Path, capsys) -> None:
-    from siteclass.crawl.localweb import LocalWeb
+    from siteclass.demo.web import LocalWeb
 
     home = ("<html><head><title>Buns Bakery</title></head><body><p>Fresh bread, cakes and pastries baked daily.</p>"
             "<a href='/about'>About us</a></body></html>")

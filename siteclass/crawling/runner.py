@@ -1,6 +1,6 @@
 """``siteclass.crawl(sites, out)``: read the input, run the Scrapy crawl in a child process, merge, summarise.
 
-The crawl runs in ``python -m siteclass.crawl.worker`` (Twisted's reactor cannot restart), so ``crawl`` can be
+The crawl runs in ``python -m siteclass.crawling.worker`` (Twisted's reactor cannot restart), so ``crawl`` can be
 called any number of times from one Python process. Re-running with the same ``out`` resumes: sites already
 done are skipped.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from siteclass.config import CrawlSettings, settings_dict
-from siteclass.crawl.items import INVALID_INPUT, OK, SiteInput, SiteRow
-from siteclass.crawl.urls import normalize_input_url
+from siteclass.crawling.items import INVALID_INPUT, OK, SiteInput, SiteRow
+from siteclass.crawling.urls import normalize_input_url
 from siteclass.errors import InputError, SiteclassError
 
 
@@ -127,7 +127,7 @@ def crawl(
     """
     import tomli_w
 
-    from siteclass.crawl.pipeline import OutputStore
+    from siteclass.crawling.pipeline import OutputStore
 
     started = time.monotonic()
     crawl_settings = _resolve(settings, overrides)
@@ -177,7 +177,7 @@ def _run_worker(todo: list[SiteInput], out: str, settings: CrawlSettings, *, pro
         # the worker's log (Scrapy's, at crawl.log_level); SITECLASS_CRAWL_LOG=FILE keeps it
         stderr_path = Path(os.environ.get("SITECLASS_CRAWL_LOG") or Path(tmp) / "stderr.log")
         env = {**os.environ, "SITECLASS_PROGRESS": "1", "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "siteclass.crawl.worker", "--sites", str(sites_file), "--out", out,
+        cmd = [sys.executable, "-m", "siteclass.crawling.worker", "--sites", str(sites_file), "--out", out,
                "--settings", str(settings_file)]
         with stderr_path.open("w", encoding="utf-8") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-DNS_FAIL_HEADER = "X-Squid-Error"
+from siteclass.crawling.failures import DNS_FAIL_HEADER
+
 DNS_FAIL_VALUE = "ERR_DNS_FAIL 0"
 
 
@@ -366,9 +367,9 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def demo_sites_root() -> Path:
-    import siteclass.demo
+    from siteclass.demo import SITES_DIR
 
-    return Path(siteclass.demo.__file__).resolve().parent / "sites"
+    return SITES_DIR
 
 
 def serve_demo_sites() -> LocalWeb:

@@ -28,7 +28,7 @@ from siteclass._version import __version__
 from siteclass.config import ScrapydSettings
 
 SPIDER = "siteclass"
-SETTINGS_MODULE = "siteclass.crawl.scrapyd_job"  # scrapy_settings + an add-on decoding -s JSON
+SETTINGS_MODULE = "siteclass.crawling.scrapyd.job"  # scrapy_settings + an add-on decoding -s JSON
 
 
 class ScrapydError(RuntimeError):

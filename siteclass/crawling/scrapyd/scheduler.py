@@ -7,7 +7,7 @@
 2. upload the siteclass egg to every server (``addversion.json``);
 3. keep at most ``max_running + max_pending`` jobs of this crawl on each server, preferring the least busy one
    (Scrapyd has no multi-node queue; this scheduler is it); poll ``listjobs.json`` every ``poll_s``, and sooner
-   (down to ``min_poll_s``) when a running job should end (:class:`~siteclass.crawl.scrapyd_poll.PollClock`);
+   (down to ``min_poll_s``) when a running job should end (:class:`~siteclass.crawling.scrapyd.poll.PollClock`);
 4. a job that ends without a row for each of its sites is retried once (only the missing sites), a job its server
    forgot (restart) is rescheduled; sites still missing become ``unreachable`` rows — never lost;
 5. merge every chunk's Parquet into OUT/sites.parquet, pages.parquet, raw.parquet — the layout of a local crawl.
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from siteclass.config import CrawlSettings, ScrapydSettings, Settings
-from siteclass.crawl.items import OK
-from siteclass.crawl.runner import CrawlResult
-from siteclass.crawl.scrapyd_api import Jobs, ScrapydClient, ScrapydError, build_egg
-from siteclass.crawl.scrapyd_poll import PollClock
-from siteclass.crawl.scrapyd_state import IN_FLIGHT, Chunk, ChunkStore, SiteList, job_settings
+from siteclass.crawling.items import OK
+from siteclass.crawling.runner import CrawlResult
+from siteclass.crawling.scrapyd.api import Jobs, ScrapydClient, ScrapydError, build_egg
+from siteclass.crawling.scrapyd.poll import PollClock
+from siteclass.crawling.scrapyd.state import IN_FLIGHT, Chunk, ChunkStore, SiteList, job_settings
 from siteclass.errors import InputError, SiteclassError
 
 

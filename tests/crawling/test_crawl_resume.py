@@ -17,9 +17,9 @@ from crawl_helpers import TEST_SETTINGS
 from fixtures_web import page
 
 from siteclass.cli import run as cli_run
-from siteclass.crawl.localweb import LocalWeb, Reply, RequestRecord
-from siteclass.crawl.pipeline import OutputStore
-from siteclass.crawl.runner import crawl
+from siteclass.crawling.pipeline import OutputStore
+from siteclass.crawling.runner import crawl
+from siteclass.demo.web import LocalWeb, Reply, RequestRecord
 
 
 def _add_sites(web: LocalWeb, prefix: str, n: int, delay_s: float = 0.0) -> list[str]:

@@ -1,4 +1,4 @@
-"""Downloader middlewares of the siteclass crawl (enabled in siteclass.crawl.scrapy_settings)."""
+"""Downloader middlewares of the siteclass crawl (enabled in siteclass.crawling.scrapy_settings)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from scrapy.exceptions import (
 )
 from scrapy.http import Response
 
-from siteclass.crawl.localweb import DNS_FAIL_HEADER
-from siteclass.crawl.urls import canonicalize
+from siteclass.crawling.failures import DNS_FAIL_HEADER
+from siteclass.crawling.urls import canonicalize
 
 
 class RedirectLoop(IgnoreRequest):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from twisted.python.failure import Failure
+from typing import TYPE_CHECKING, Any
 
 from siteclass.config import CrawlSettings
-from siteclass.crawl import items as st
+from siteclass.crawling import items as st
+
+if TYPE_CHECKING:
+    from twisted.python.failure import Failure
 
 NOT_HTML_META = "sc_not_html"  # request.meta: the Content-Type of a response refused as not HTML (set by the spider)
+# The header a Squid-style forward proxy answers a failed DNS lookup (``ERR_DNS_FAIL …``) or connect
+# (``ERR_CONNECT_FAIL …``) with; the crawl's ProxyErrorMiddleware and the serve fetch's tunnel read it.
+DNS_FAIL_HEADER = "X-Squid-Error"
 
 
 def not_html_message(url: str, content_type: str) -> str:
@@ -32,7 +36,7 @@ def describe_failure(failure: Failure, request: Any, settings: CrawlSettings) ->
     from scrapy.spidermiddlewares.httperror import HttpError
     from twisted.internet import error as terr
 
-    from siteclass.crawl.middlewares import RedirectLoop, SiteDeadline, TooManyRedirects
+    from siteclass.crawling.middlewares import RedirectLoop, SiteDeadline, TooManyRedirects
 
     url = request.url
     exc = failure.value

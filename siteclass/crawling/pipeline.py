@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from siteclass.crawl.items import (
+from siteclass.crawling.items import (
     INVALID_INPUT,
     PAGE_SCHEMA,
     RAW_SCHEMA,

@@ -24,13 +24,13 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from siteclass.config import CrawlSettings
-from siteclass.crawl import items as st
-from siteclass.crawl.extract import PageContent, decode_html, extract_page
-from siteclass.crawl.failures import NOT_HTML_META, describe_failure, not_html_message
-from siteclass.crawl.items import PageRow, RawRow, SiteResult, SiteRow
-from siteclass.crawl.ranking import LinkRanker
-from siteclass.crawl.scrapy_settings import SETTINGS_KEY
-from siteclass.crawl.urls import canonicalize, registered_domain
+from siteclass.crawling import items as st
+from siteclass.crawling.extract import PageContent, decode_html, extract_page
+from siteclass.crawling.failures import NOT_HTML_META, describe_failure, not_html_message
+from siteclass.crawling.items import PageRow, RawRow, SiteResult, SiteRow
+from siteclass.crawling.ranking import LinkRanker
+from siteclass.crawling.scrapy_settings import SETTINGS_KEY
+from siteclass.crawling.urls import canonicalize, registered_domain
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
 # links with these extensions are never requested (documents, images, archives, media)
@@ -57,7 +57,7 @@ def _extract_pool(processes: int) -> ProcessPoolExecutor | None:
         return None
     import multiprocessing
 
-    from siteclass.crawl.worker import die_with_parent
+    from siteclass.crawling.worker import die_with_parent
 
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
@@ -126,7 +126,7 @@ class SiteclassSpider(scrapy.Spider):
             self.pool = None
         if reason == "finished" and self.state and self.out:
             # Every started site must end with a row; sites left here (a bug) are recorded, not lost.
-            from siteclass.crawl.pipeline import OutputStore
+            from siteclass.crawling.pipeline import OutputStore
 
             rows = [SiteResult(site=SiteRow(
                 site_id=s.site_id, name=s.name, input_url=s.input_url, final_url=s.final_url or s.url,
@@ -140,7 +140,7 @@ class SiteclassSpider(scrapy.Spider):
     def _inputs(self) -> Iterator[dict[str, str]]:
         import fsspec
 
-        from siteclass.crawl.pipeline import finished_site_ids
+        from siteclass.crawling.pipeline import finished_site_ids
 
         done = finished_site_ids(self.out) if self.out else set()
         with fsspec.open(self.sites_path, "rt", encoding="utf-8") as fh:

@@ -1,6 +1,6 @@
-"""Child process that runs one Scrapy crawl: ``python -m siteclass.crawl.worker --sites F --out DIR --settings S``.
+"""Child process that runs one Scrapy crawl: ``python -m siteclass.crawling.worker --sites F --out DIR --settings S``.
 
-Twisted's reactor cannot be restarted, so :func:`siteclass.crawl.runner.crawl` runs every crawl here, in a fresh
+Twisted's reactor cannot be restarted, so :func:`siteclass.crawling.runner.crawl` runs every crawl here, in a fresh
 process; on Linux the worker dies with its parent (a killed ``siteclass crawl`` leaves no orphan crawling).
 """
 
@@ -26,8 +26,8 @@ def run(sites: str, out: str, settings_json: str) -> None:
     from scrapy.crawler import CrawlerProcess
 
     from siteclass.config import CrawlSettings
-    from siteclass.crawl.scrapy_settings import scrapy_settings
-    from siteclass.crawl.spider import SiteclassSpider
+    from siteclass.crawling.scrapy_settings import scrapy_settings
+    from siteclass.crawling.spider import SiteclassSpider
 
     crawl = CrawlSettings.model_validate_json(settings_json)
     process = CrawlerProcess(scrapy_settings(crawl))
@@ -36,7 +36,7 @@ def run(sites: str, out: str, settings_json: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m siteclass.crawl.worker")
+    parser = argparse.ArgumentParser(prog="python -m siteclass.crawling.worker")
     parser.add_argument("--sites", required=True, help="JSON-lines file of {site_id, name, url}")
     parser.add_argument("--out", required=True, help="output folder or fsspec URL")
     parser.add_argument("--settings", required=True, help="file with the CrawlSettings as JSON")

@@ -21,8 +21,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
     user_agent = crawl.user_agent.format(version=__version__)
     return {
         "BOT_NAME": "siteclass",
-        "SPIDER_MODULES": ["siteclass.crawl.spider"],
-        "NEWSPIDER_MODULE": "siteclass.crawl.spider",
+        "SPIDER_MODULES": ["siteclass.crawling.spider"],
+        "NEWSPIDER_MODULE": "siteclass.crawling.spider",
         SETTINGS_KEY: crawl.model_dump(mode="json"),
         "SITECLASS_PROXY": crawl.proxy or "",
         "USER_AGENT": user_agent,
@@ -70,13 +70,13 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "LOG_LEVEL": crawl.log_level,
         "LOGSTATS_INTERVAL": 0,
         "DOWNLOADER_MIDDLEWARES": {
-            "siteclass.crawl.middlewares.SiteDeadlineMiddleware": 40,
+            "siteclass.crawling.middlewares.SiteDeadlineMiddleware": 40,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
-            "siteclass.crawl.middlewares.SiteRedirectMiddleware": 600,
-            "siteclass.crawl.middlewares.ProxyErrorMiddleware": 560,
-            "siteclass.crawl.middlewares.ForceProxyMiddleware": 740,
+            "siteclass.crawling.middlewares.SiteRedirectMiddleware": 600,
+            "siteclass.crawling.middlewares.ProxyErrorMiddleware": 560,
+            "siteclass.crawling.middlewares.ForceProxyMiddleware": 740,
         },
-        "ITEM_PIPELINES": {"siteclass.crawl.pipeline.ParquetPipeline": 300},
+        "ITEM_PIPELINES": {"siteclass.crawling.pipeline.ParquetPipeline": 300},
         "FEED_EXPORT_ENCODING": "utf-8",
     }
 

@@ -16,9 +16,9 @@ import pytest
 from crawl_helpers import TEST_SETTINGS
 from fixtures_web import fails_once, page
 
-from siteclass.crawl.localweb import LocalWeb, Reply
-from siteclass.crawl.runner import crawl
-from siteclass.crawl.spider import NOT_HTML_READ_BYTES
+from siteclass.crawling.runner import crawl
+from siteclass.crawling.spider import NOT_HTML_READ_BYTES
+from siteclass.demo.web import LocalWeb, Reply
 
 DOCS_SITES = [f"tiny-docs-{i}.com" for i in range(4)]
 BIG_PDF, CHUNKED_PDF, RETRY_BIG = "big-pdf-home.com", "chunked-pdf-home.com", "retry-then-big.com"

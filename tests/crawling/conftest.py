@@ -7,8 +7,8 @@ import pytest
 from crawl_helpers import EXPECTED, REAL_PAGES, TEST_SETTINGS, MainCrawl
 from fixtures_web import add_real_pages, fixture_web  # noqa: F401
 
-from siteclass.crawl.localweb import LocalWeb
-from siteclass.crawl.runner import crawl
+from siteclass.crawling.runner import crawl
+from siteclass.demo.web import LocalWeb
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def _demo_inputs(web: LocalWeb, n: int = 4) -> list[dict[str, str]]:
     """The first *n* sites of the embedded demo, served from their folders (ids ``demo-…``)."""
     import csv
 
-    from siteclass.crawl.urls import host_of, normalize_input_url
+    from siteclass.crawling.urls import host_of, normalize_input_url
     from siteclass.demo import SITES_DIR, sites_csv
 
     rows = []

@@ -13,7 +13,7 @@ import pytest
 from crawl_helpers import EXPECTED, TEST_SETTINGS, MainCrawl
 from fixtures_web import HOSTS
 
-from siteclass.crawl.items import PAGE_SCHEMA, RAW_SCHEMA, SITE_SCHEMA
+from siteclass.crawling.items import PAGE_SCHEMA, RAW_SCHEMA, SITE_SCHEMA
 
 
 def test_every_input_has_exactly_one_site_row(main_crawl: MainCrawl) -> None:
@@ -199,8 +199,8 @@ def test_real_pages(main_crawl: MainCrawl, real_pages: list) -> None:
     assert not homes.text.str.contains(r"<(?:script|style)\b|</div>", regex=True).any()
     assert not homes.text.str.contains("\ufffd").any()
     # links were followed on the same host only: the saved pages' absolute links are never contacted
-    from siteclass.crawl.extract import extract_page
-    from siteclass.crawl.urls import host_of
+    from siteclass.crawling.extract import extract_page
+    from siteclass.crawling.urls import host_of
 
     raw = main_crawl.raw[main_crawl.raw.site_id.isin(rows.site_id)]
     linked = {host_of(u) for html, url in zip(raw.html, raw.url) for u, _ in extract_page(html, url).links}

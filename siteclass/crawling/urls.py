@@ -9,7 +9,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from siteclass.errors import InputError
 
-EXTENSIONS = ("biz", "co", "com", "edu", "gov", "info", "net", "org", "site", "us")
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
 
 
@@ -88,10 +87,3 @@ def canonicalize(url: str) -> str:
     from w3lib.url import canonicalize_url
 
     return canonicalize_url(url, keep_fragments=False)
-
-
-def domain_extension(domain: str) -> str:
-    """Last label of *domain* when it is one of biz co com edu gov info net org site us, else ``other``."""
-    host = host_of(domain) if domain else ""
-    last = host.rsplit(".", 1)[-1] if "." in host else ""
-    return last if last in EXTENSIONS else "other"

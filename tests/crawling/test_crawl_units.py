@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from siteclass.config import CrawlSettings
-from siteclass.crawl.extract import decode_html, extract_page
-from siteclass.crawl.ranking import LinkRanker
-from siteclass.crawl.runner import read_sites, sites_from_records
-from siteclass.crawl.urls import canonicalize, domain_extension, normalize_input_url, registered_domain
+from siteclass.crawling.extract import decode_html, extract_page
+from siteclass.crawling.ranking import LinkRanker
+from siteclass.crawling.runner import read_sites, sites_from_records
+from siteclass.crawling.urls import canonicalize, normalize_input_url, registered_domain
 from siteclass.errors import InputError
+from siteclass.records import domain_extension
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 from fixtures_web import HOSTS
 
-from siteclass.crawl.localweb import LocalWeb, RequestRecord
-from siteclass.crawl.runner import CrawlResult
+from siteclass.crawling.runner import CrawlResult
+from siteclass.demo.web import LocalWeb, RequestRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_PAGES = Path(os.environ.get("SITECLASS_SHARED", ROOT.parent / "shared")) / "data" / "real_pages"

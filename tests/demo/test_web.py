@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from siteclass.crawl.localweb import DNS_FAIL_HEADER, LocalWeb, Reply, redirect
+from siteclass.crawling.failures import DNS_FAIL_HEADER
+from siteclass.demo.web import LocalWeb, Reply, redirect
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Scrapy settings module of the siteclass egg that Scrapyd runs (``EGG-INFO/entry_points.txt`` names it).
 
-It is :mod:`siteclass.crawl.scrapy_settings` with one difference: Scrapyd passes settings as ``-s KEY=VALUE``
+It is :mod:`siteclass.crawling.scrapy_settings` with one difference: Scrapyd passes settings as ``-s KEY=VALUE``
 text, so the spider registered here (the siteclass spider, same name) first decodes the siteclass crawl settings
 from their JSON text into the dict the spider and pipeline read.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from siteclass.crawl.scrapy_settings import *  # noqa: F403  (the upper-case names are the Scrapy settings)
-from siteclass.crawl.scrapy_settings import SETTINGS_KEY
-from siteclass.crawl.spider import SiteclassSpider
+from siteclass.crawling.scrapy_settings import *  # noqa: F403  (the upper-case names are the Scrapy settings)
+from siteclass.crawling.scrapy_settings import SETTINGS_KEY
+from siteclass.crawling.spider import SiteclassSpider
 
 
 class ScrapydSiteclassSpider(SiteclassSpider):

@@ -23,7 +23,14 @@ import pyarrow.parquet as pq
 import tomli_w
 
 from siteclass.config import CrawlSettings, Settings, settings_dict
-from siteclass.crawl.items import INVALID_INPUT, PAGE_SCHEMA, RAW_SCHEMA, SITE_SCHEMA, UNREACHABLE, SiteInput
+from siteclass.crawling.items import (
+    INVALID_INPUT,
+    PAGE_SCHEMA,
+    RAW_SCHEMA,
+    SITE_SCHEMA,
+    UNREACHABLE,
+    SiteInput,
+)
 from siteclass.errors import InputError
 
 STATE_VERSION = 1
@@ -33,7 +40,7 @@ IN_FLIGHT = ("submitted", "pending", "running")
 def job_settings(crawl: CrawlSettings) -> dict[str, str]:
     """Scrapy ``-s`` settings that carry the resolved crawl settings into a Scrapyd job: the siteclass crawl
     settings (JSON) and every Scrapy setting whose value differs from the settings module's defaults."""
-    from siteclass.crawl.scrapy_settings import SETTINGS_KEY, scrapy_settings
+    from siteclass.crawling.scrapy_settings import SETTINGS_KEY, scrapy_settings
 
     if crawl.extract_processes < 0:
         # Scrapyd runs several crawl processes per server already: each job extracts text inline rather than
@@ -65,7 +72,7 @@ class SiteList:
     @classmethod
     def read(cls, sites: str | Path | list[dict[str, Any]]) -> SiteList:
         """A CSV/Parquet file with a ``url`` column, or records ``{url, id?, name?}`` like a local crawl takes."""
-        from siteclass.crawl.runner import read_sites, sites_from_records
+        from siteclass.crawling.runner import read_sites, sites_from_records
 
         if isinstance(sites, list):
             return cls(sites_from_records(sites))
@@ -348,7 +355,7 @@ class ChunkStore:
 
 def _sources(out: str) -> list[tuple[str, str, str]]:
     """(sites, pages, raw) file URLs of what a job wrote under *out*: merged files, then committed parts."""
-    from siteclass.crawl.pipeline import PARTS, OutputStore
+    from siteclass.crawling.pipeline import PARTS, OutputStore
 
     store = OutputStore(out)
     found = []
