@@ -236,6 +236,8 @@ class PredictSettings(_Section):
         512, ge=16, description="memory for regrouping a pages file whose sites are scattered (spills to disk)"
     )
     progress: bool = True
+    overrides: str | None = Field(None, description="overrides file (domain|site_id,label[,note]): these sites get "
+                                  "the file's label (probability 1.0, source 'override') whatever the model says")
 
 
 class ServeSettings(_Section):
@@ -281,6 +283,8 @@ class ServeSettings(_Section):
         True, description="once the model is loaded, exempt every object so far from garbage-collector scans "
         "(gc.freeze: collections stop rescanning the model and libraries on every request burst)"
     )
+    overrides: str | None = Field(None, description="overrides file (domain|site_id,label[,note]); re-read when it "
+                                  "changes, without a restart; its sites get its label with source 'override'")
 
 
 class LabelsSettings(_Section):

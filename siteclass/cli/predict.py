@@ -30,6 +30,8 @@ def predict_command(
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
     max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages crawled per site.")] = None,
     proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy the crawl goes through.")] = None,
+    overrides: Annotated[Path | None, typer.Option("--overrides", help="CSV/Parquet/JSONL of domain|site_id,label[,note]: "
+                                                  "those sites get that label (source 'override').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the single-site answer as JSON.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     config: ConfigOption = None,
@@ -46,6 +48,7 @@ def predict_command(
         **{
             "predict.top_k": top_k, "predict.min_confidence": min_confidence, "predict.batch_size": batch_size,
             "predict.engine": engine, "predict.progress": False if no_progress else None,
+            "predict.overrides": str(overrides) if overrides else None,
             "crawl.max_pages": max_pages, "crawl.proxy": proxy, "spark.master": spark_master,
         },
     )

@@ -46,6 +46,9 @@ def serve_command(
     access_log: Annotated[
         bool | None, typer.Option("--access-log/--no-access-log", help="A log line per request (default: on).")
     ] = None,
+    overrides: Annotated[Path | None, typer.Option("--overrides", help="CSV/Parquet/JSONL of domain|site_id,label[,note]: "
+                                                  "those sites get that label (source 'override'); re-read when "
+                                                  "the file changes, no restart.")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     config: ConfigOption = None,
 ) -> None:
@@ -63,6 +66,7 @@ def serve_command(
             "serve.min_confidence": min_confidence, "serve.deadline_s": deadline,
             "serve.max_concurrency": max_concurrency, "serve.workers": workers,
             "serve.inference": inference, "serve.access_log": access_log, "serve.model_cpus": model_cpus,
+            "serve.overrides": str(Path(overrides).resolve()) if overrides else None,
         },
     )
     if model is not None:  # before binding the port: a server that can never load its model must not start

@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 
 from siteclass.config import LabelsSettings
 from siteclass.errors import InputError
-from siteclass.prediction.schema import PREDICTION_SCHEMA
+from siteclass.prediction.schema import OPTIONAL_COLUMNS, PREDICTION_SCHEMA
 
-PREDICTION_COLUMNS = tuple(PREDICTION_SCHEMA.names)  # what `siteclass predict` writes (prediction/schema.py)
+# what `siteclass predict` writes (prediction/schema.py); files from before overrides lack the optional columns
+PREDICTION_COLUMNS = tuple(n for n in PREDICTION_SCHEMA.names if n not in OPTIONAL_COLUMNS)
 STRATEGIES = ("margin", "entropy", "diverse")
 
 
@@ -49,7 +50,7 @@ def read_predictions(path: str | Path) -> pa.Table:
         if col not in present:
             raise InputError(f"{path} has no column {col!r}: it is not a predictions file of `siteclass predict` "
                              f"({', '.join(PREDICTION_COLUMNS)}); pass the --out Parquet of `siteclass predict`")
-    table = read_table(path, columns=list(PREDICTION_COLUMNS))
+    table = read_table(path, columns=[*PREDICTION_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in present)])
     for col, kind in (("labels", "a list of labels"), ("probabilities", "a list of probabilities")):
         t = table.schema.field(col).type
         if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
@@ -134,6 +135,10 @@ class LabelQueue:
         ok = pc.equal(status, "ok")
         counts["skipped_not_ok"] = table.num_rows - int(pc.sum(ok).as_py() or 0)
         table = table.filter(ok)
+        if "source" in table.column_names:  # a site an override decided is labelled already
+            decided = pc.fill_null(pc.equal(table.column("source"), "override"), False)
+            counts["skipped_overridden"] = int(pc.sum(decided).as_py() or 0)
+            table = table.filter(pc.invert(decided))
         margin, entropy = uncertainty(table.column("probabilities"))
         has = ~np.isnan(margin)
         counts["skipped_no_probabilities"] = int((~has).sum())

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from siteclass.config import Settings
 from siteclass.errors import InputError
+from siteclass.labels.overrides import SOURCE_MODEL, Overrides, load_overrides
 from siteclass.models.base import Classifier
 from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult, SitePrediction
 from siteclass.records import Record, site_record
@@ -38,8 +39,10 @@ class BatchPredictor:
         page_chars: int = 4000,
         memory_limit_mb: int = 512,
         progress: bool = True,
+        overrides: Overrides | None = None,
     ) -> None:
         self.model = model
+        self.overrides = overrides
         self.top_k = top_k
         self.min_confidence = min_confidence
         self.batch_size = batch_size
@@ -51,10 +54,11 @@ class BatchPredictor:
     @classmethod
     def from_settings(cls, model: Classifier, settings: Settings) -> BatchPredictor:
         p = settings.predict
+        overrides = load_overrides(p.overrides, classes=model.classes_) if p.overrides else None
         return cls(
             model, top_k=p.top_k, min_confidence=p.min_confidence, batch_size=p.batch_size,
             pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars,
-            memory_limit_mb=p.memory_limit_mb, progress=p.progress,
+            memory_limit_mb=p.memory_limit_mb, progress=p.progress, overrides=overrides,
         )
 
     # ------------------------------------------------------------------ reading
@@ -146,6 +150,13 @@ class BatchPredictor:
                 d = apply_min_confidence(top, self.min_confidence)
                 out[i].label, out[i].probability = d.label, d.probability
                 out[i].labels, out[i].probabilities = d.labels, d.probabilities
+                out[i].source = SOURCE_MODEL
+        if self.overrides:
+            for (site, _), prediction in zip(group, out):
+                hit = self.overrides.lookup(prediction.site_id, site.get("final_url") or prediction.url,
+                                            site.get("domain") or prediction.url)
+                if hit is not None:
+                    prediction.override(hit)
         return out
 
     def iter_predictions(self, crawl_dir: str | Path) -> Iterator[tuple[int, SitePrediction]]:

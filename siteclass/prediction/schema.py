@@ -13,7 +13,11 @@ import pyarrow as pa
 PREDICTION_SCHEMA = pa.schema([
     ("site_id", pa.string()), ("url", pa.string()), ("status", pa.string()), ("label", pa.string()),
     ("probability", pa.float64()), ("labels", pa.list_(pa.string())), ("probabilities", pa.list_(pa.float64())),
+    ("source", pa.string()), ("note", pa.string()),
 ])
+"""``source`` is ``model``, or ``override`` where an overrides file (``--overrides``) fixed the answer (probability
+1.0, the file's ``note``); sites without a prediction have no label and no source."""
+OPTIONAL_COLUMNS = ("source", "note")  # predictions written before overrides existed lack them
 
 
 @dataclass
@@ -25,8 +29,17 @@ class SitePrediction:
     probability: float | None = None
     labels: list[str] = field(default_factory=list)
     probabilities: list[float] = field(default_factory=list)
+    source: str | None = None
+    note: str | None = None
     pages: list[dict[str, str]] = field(default_factory=list)
     error: str = ""
+
+    def override(self, hit: Any) -> None:
+        """Take the answer of an override (``siteclass.labels.overrides.Override``) instead of the model's."""
+        answer = hit.prediction()
+        self.label, self.probability = answer["label"], answer["probability"]
+        self.labels, self.probabilities = answer["labels"], answer["probabilities"]
+        self.source, self.note = answer["source"], answer["note"]
 
     def row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in PREDICTION_SCHEMA.names}

@@ -20,6 +20,7 @@ from typing import Any
 
 from siteclass.config import Settings
 from siteclass.errors import InputError
+from siteclass.labels.overrides import SOURCE_MODEL, Overrides, load_overrides
 from siteclass.models.registry import resolve_model
 from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult
 from siteclass.records import site_record
@@ -43,7 +44,8 @@ def _out_ddl() -> Any:
     return from_arrow_schema(POSITIONED_SCHEMA)
 
 
-def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type: ignore[no-untyped-def]
+def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: ignore[no-untyped-def]
+                       overrides: Overrides | None = None):
     def run(batches: Iterator[Any]) -> Iterator[Any]:
         import pyarrow as pa
 
@@ -57,6 +59,8 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
             probability: list[Any] = [None] * n
             top_labels: list[list[str]] = [[] for _ in range(n)]
             top_probs: list[list[float]] = [[] for _ in range(n)]
+            sources: list[Any] = [None] * n
+            notes: list[Any] = [None] * n
             todo, records = [], []
             for i, (name, url, domain, pages) in enumerate(zip(c["name"], c["final_url"], c["domain"], c["pages"])):
                 if not pages:
@@ -69,9 +73,19 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float):  # type:
                     d = apply_min_confidence(top, min_confidence)
                     labels[i], probability[i], top_labels[i], top_probs[i] = d.label, d.probability, d.labels, \
                         d.probabilities
+                    sources[i] = SOURCE_MODEL
+            if overrides:  # the same lookup as the local engine: site id, then the site's registered domain
+                for i in range(n):
+                    hit = overrides.lookup(c["site_id"][i], c["final_url"][i] or c["input_url"][i], c["domain"][i])
+                    if hit is not None:
+                        a = hit.prediction()
+                        labels[i], probability[i], top_labels[i], top_probs[i] = \
+                            a["label"], a["probability"], a["labels"], a["probabilities"]
+                        sources[i], notes[i] = a["source"], a["note"]
             yield pa.RecordBatch.from_pydict({
                 "pos": c["pos"], "site_id": c["site_id"], "url": c["input_url"], "status": c["status"],
                 "label": labels, "probability": probability, "labels": top_labels, "probabilities": top_probs,
+                "source": sources, "note": notes,
             }, schema=POSITIONED_SCHEMA)
 
     return run
@@ -114,7 +128,9 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
         joined = sites.withColumn("domain", F.lit(None).cast("string")).withColumn(
             "pages", F.lit(None).cast("array<struct<_n:int,url:string,title:string,text:string>>")
         )
-    model_fn = _predict_partition(source, p.top_k, p.min_confidence)
+    classes = model.classes_ if isinstance(model, Classifier) else resolve_model(source).classes_
+    overrides = load_overrides(p.overrides, classes=classes) if p.overrides else None  # checked on the driver
+    model_fn = _predict_partition(source, p.top_k, p.min_confidence, overrides)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}

@@ -193,6 +193,7 @@ def create_app(
             inference=state.inference,
             model_cpus=[] if state.pinned is None else list(state.pinned.plan.model),
             card=json.loads(json.dumps(getattr(m, "card_", {}) or {}, default=str)),
+            overrides=None if state.overrides is None else json.loads(json.dumps(state.overrides.info(), default=str)),
         )
 
     # ------------------------------------------------------------------ predict
@@ -218,7 +219,11 @@ def create_app(
             url = normalize_input_url(raw)
         except InputError as exc:
             raise FieldError("url", str(exc)) from exc
-        key = (registered_domain(url), (body.name or "").strip().lower())
+        domain = registered_domain(url)
+        fixed = state.override(url, domain)
+        if fixed is not None:  # an override needs no fetch and is never cached: an edited file applies at once
+            return _answer(state.override_response(domain, fixed))
+        key = (domain, (body.name or "").strip().lower())
         hit = state.cache.get(key)
         if hit is not None:
             state.metrics.cache.labels("hit").inc()
@@ -244,6 +249,9 @@ def create_app(
     async def pages_answer(body: PagesRequest) -> Answer:
         state.require_model()
         record, usable = prepare(body)
+        fixed = state.override(record["url"], record["domain"])
+        if fixed is not None:
+            return state.override_response(record["domain"], fixed, record["pages"])
         if not usable:
             return empty_answer(record)
         top = (await predict_records([record]))[0]
@@ -254,10 +262,12 @@ def create_app(
         if len(body.items) > serve.max_batch_items:
             raise FieldError("items", f"at most {serve.max_batch_items} items per batch, got {len(body.items)}")
         prepared = [prepare(item) for item in body.items]
-        records = [record for record, usable in prepared if usable]
+        fixed = [state.override(record["url"], record["domain"]) for record, _ in prepared]
+        records = [record for (record, usable), hit in zip(prepared, fixed) if usable and hit is None]
         tops = iter(await predict_records(records) if records else [])
-        return {"items": [state.response(record["domain"], "ok", record["pages"], next(tops)) if usable
-                          else empty_answer(record) for record, usable in prepared]}
+        return {"items": [state.override_response(record["domain"], hit, record["pages"]) if hit is not None
+                          else state.response(record["domain"], "ok", record["pages"], next(tops)) if usable
+                          else empty_answer(record) for (record, usable), hit in zip(prepared, fixed)]}
 
     @app.post("/v1/predict/pages", tags=["predict"], response_model=PredictResponse, responses=ERROR_RESPONSES)
     async def predict_pages(body: PagesRequest) -> Response:

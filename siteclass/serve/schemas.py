@@ -59,6 +59,9 @@ class PredictResponse(BaseModel):
     pages: list[PageOut] = Field(default_factory=list, description="pages the prediction used")
     error: str = ""
     cached: bool = False
+    source: str | None = Field(None, description="model, or override (the overrides file fixed this site's answer: "
+                               "probability 1.0); null without a prediction")
+    note: str | None = Field(None, description="the override's note")
 
 
 class BatchResponse(BaseModel):
@@ -78,6 +81,8 @@ class ModelInfo(BaseModel):
     model_cpus: list[int] = Field(..., description="the CPUs the model process is pinned to ([serve] model_cpus); "
                                   "empty: not pinned")
     card: dict[str, Any]
+    overrides: dict[str, Any] | None = Field(None, description="the overrides file in use ([serve] overrides): "
+                                             "path, sha256, count, reloads, last_error; null without one")
 
 
 class ErrorBody(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 from siteclass.config import Settings
 from siteclass.errors import ModelError
+from siteclass.labels.overrides import SOURCE_MODEL, SOURCE_OVERRIDE, Override, OverridesFile
 from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.models.registry import ModelLike, resolve_model
@@ -76,6 +77,8 @@ class ServeState:
             max_inflight=1 if self.process is None else 2,  # the next batch waits in the pipe, not in the server
             pace=None if self.process is None else self.process.expected_seconds,
         )
+        # overrides: a bad file fails here, before the port is bound; a running server re-reads it on change
+        self.overrides = OverridesFile(self.serve.overrides) if self.serve.overrides else None
         self._load_task: asyncio.Task[None] | None = None
         self.warm = False  # the model answered a first record (lazy imports, first-call allocations done)
         self._frozen = False
@@ -96,6 +99,9 @@ class ServeState:
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 return
             self.model = model
+        if self.overrides is not None:  # labels the model does not know are allowed, and named once
+            self.overrides.classes = list(self.model.classes_)
+            self.overrides.current().check_classes(self.model.classes_)
         if self.process is not None:  # the child loads its own copy and answers a warm-up record before ready
             try:
                 await self.process.start()
@@ -136,6 +142,18 @@ class ServeState:
             raise ModelNotReady(self.load_error or "the model is still loading")
         return self.model
 
+    def override(self, url: str, domain: str = "") -> Override | None:
+        """The override of a site, from the overrides file as it is now (re-read when it changed)."""
+        if self.overrides is None:
+            return None
+        return self.overrides.current().lookup(url=url or None, domain=domain or None)
+
+    def override_response(self, domain: str, hit: Override, pages: list[dict[str, str]] | None = None) -> Answer:
+        return {"domain": domain, "status": "ok", "label": hit.label, "probability": 1.0,
+                "industries": [{"label": hit.label, "probability": 1.0}],
+                "pages": [{"url": p.get("url") or "", "title": p.get("title") or ""} for p in pages or []],
+                "error": "", "cached": False, "source": SOURCE_OVERRIDE, "note": hit.note}
+
     def response(self, domain: str, status: str, pages: list[dict[str, str]], top: list[tuple[str, float]],
                  error: str = "") -> Answer:
         """The answer as plain data in the shape of :class:`PredictResponse` (a test checks it validates)."""
@@ -149,4 +167,6 @@ class ServeState:
             "pages": [{"url": p.get("url") or "", "title": p.get("title") or ""} for p in pages],
             "error": error,
             "cached": False,
+            "source": SOURCE_MODEL if decision else None,
+            "note": None,
         }

@@ -97,7 +97,7 @@ def test_apply_to_rows_and_table(domain_file: Path) -> None:
     assert applied[1] == {**rows[1], "source": "model", "note": None}
     assert applied[3]["status"] == "dns_error" and applied[3]["label"] == "Brand New Class"
     table = ov.apply_table(pa.Table.from_pylist(rows, schema=PREDICTION_SCHEMA))
-    assert table.column_names == [*PREDICTION_SCHEMA.names, "source", "note"]
+    assert table.column_names == PREDICTION_SCHEMA.names  # source and note are columns of the schema
     assert table.schema.field("labels").type == PREDICTION_SCHEMA.field("labels").type
     assert table.to_pylist() == applied
 
