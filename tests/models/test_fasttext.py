@@ -1,16 +1,18 @@
-"""Contract tests of the fasttext model on tiny synthetic data (fit, predict, multi-label, save/load)."""
+"""The fasttext model on tiny synthetic data: hashing, losses, early stopping, what is its own.
+
+The classifier contract (fit/predict/proba, multi-label, save/load, calibration, determinism, tags) is checked
+for every model in test_contract.py.
+"""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from synthetic import CLASSES, synth
+from synthetic import synth
 
-from siteclass.models.base import load_model
 from siteclass.models.fasttext import FastTextClassifier, Hasher
 
 
@@ -25,22 +27,6 @@ def single() -> tuple[FastTextClassifier, list[dict], list]:
     return small().fit(X, y, progress=False), Xt, yt
 
 
-def test_fit_predict_strings(single) -> None:
-    model, Xt, yt = single
-    pred = model.predict(Xt)
-    assert all(isinstance(p, str) for p in pred)
-    assert np.mean(np.array(pred) == np.array(yt)) > 0.9
-    assert isinstance(model.predict(Xt[0]), str)
-    assert isinstance(model.predict("fresh bread and croissant from our oven"), str)
-    assert model.predict("fresh bread and croissant from our oven pastry baker") == "bakery"
-
-
-def test_predict_proba_rows_sum_to_one(single) -> None:
-    model, Xt, _ = single
-    proba = model.predict_proba(Xt)
-    assert proba.shape == (len(Xt), 4)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
-    assert model.classes_ == sorted(CLASSES)
 
 
 def test_unseen_text_gives_prior_not_error(single) -> None:
@@ -49,34 +35,6 @@ def test_unseen_text_gives_prior_not_error(single) -> None:
     assert proba.shape == (1, 4) and np.isfinite(proba).all()
 
 
-def test_save_load_round_trip(single, tmp_path) -> None:
-    model, Xt, _ = single
-    model.save(tmp_path / "m")
-    files = {p.name for p in (tmp_path / "m").iterdir()}
-    assert {"config.json", "labels.json", "model.safetensors", "README.md"} <= files
-    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".pt", ".bin", ".joblib"))]
-    config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["model_type"] == "fasttext"
-    assert set(config["params"]) == set(model.get_params())
-    loaded = load_model(tmp_path / "m")
-    assert isinstance(loaded, FastTextClassifier)
-    np.testing.assert_array_equal(loaded.predict_proba(Xt), model.predict_proba(Xt))
-    assert loaded.predict(Xt) == model.predict(Xt)
-
-
-def test_multi_label(tmp_path) -> None:
-    X, y = synth(300, 2, multi=True)
-    Xt, yt = synth(80, 3, multi=True)
-    model = small().fit(X, y, progress=False)
-    assert model.multi_label_
-    proba = model.predict_proba(Xt)
-    assert ((proba >= 0) & (proba <= 1)).all()
-    pred = model.predict(Xt)
-    assert all(isinstance(p, list) and p for p in pred)
-    top = [model.classes_[j] for j in proba.argmax(axis=1)]
-    assert np.mean([t in truth for t, truth in zip(top, yt)]) > 0.9
-    model.save(tmp_path / "ml")
-    np.testing.assert_array_equal(load_model(tmp_path / "ml").predict_proba(Xt), proba)
 
 
 def test_ova_loss_and_char_ngrams() -> None:
@@ -98,13 +56,6 @@ def test_validation_early_stopping_history() -> None:
     assert all("val_macro_f1" in h and "loss" in h for h in history)
     assert model.card_["best_epoch"] >= 1
 
-
-def test_training_is_reproducible() -> None:
-    X, y = synth(120, 8)
-    a = small().fit(X, y, progress=False)
-    b = small().fit(X, y, progress=False)
-    np.testing.assert_array_equal(a.embedding_, b.embedding_)
-    np.testing.assert_array_equal(a.weight_, b.weight_)
 
 
 def test_hashing_is_deterministic_across_processes() -> None:

@@ -1,14 +1,15 @@
-"""Contract tests of the linear model (TF-IDF + logistic regression) on tiny synthetic data."""
+"""The linear model (TF-IDF + logistic regression) on tiny synthetic data: what is its own.
+
+The classifier contract (fit/predict/proba, multi-label, save/load, calibration, determinism, tags) is checked
+for every model in test_contract.py.
+"""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
-from synthetic import CLASSES, synth
+from synthetic import synth
 
-from siteclass.models.base import load_model
 from siteclass.models.linear import LinearClassifier
 
 
@@ -23,21 +24,6 @@ def single() -> tuple[LinearClassifier, list[dict], list]:
     return small().fit(X, y), Xt, yt
 
 
-def test_fit_predict_strings(single) -> None:
-    model, Xt, yt = single
-    pred = model.predict(Xt)
-    assert all(isinstance(p, str) for p in pred)
-    assert np.mean(np.array(pred) == np.array(yt)) > 0.9
-    assert isinstance(model.predict(Xt[0]), str)
-    assert model.predict("fresh bread and croissant from our oven pastry baker") == "bakery"
-
-
-def test_predict_proba_rows_sum_to_one(single) -> None:
-    model, Xt, _ = single
-    proba = model.predict_proba(Xt)
-    assert proba.shape == (len(Xt), 4)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
-    assert model.classes_ == sorted(CLASSES)
 
 
 def test_logits_match_sklearn_pipeline(single) -> None:
@@ -60,34 +46,6 @@ def test_logits_match_sklearn_pipeline(single) -> None:
     np.testing.assert_allclose(model.decision_function(Xt), expected, rtol=1e-6, atol=1e-8)
 
 
-def test_save_load_round_trip(single, tmp_path) -> None:
-    model, Xt, _ = single
-    model.save(tmp_path / "m")
-    files = {p.name for p in (tmp_path / "m").iterdir()}
-    assert {"config.json", "labels.json", "model.safetensors", "README.md", "vocabulary.json"} <= files
-    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".pt", ".bin", ".joblib"))]
-    config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["model_type"] == "linear"
-    assert set(config["params"]) == set(model.get_params())
-    loaded = load_model(tmp_path / "m")
-    assert isinstance(loaded, LinearClassifier)
-    np.testing.assert_array_equal(loaded.predict_proba(Xt), model.predict_proba(Xt))
-    assert loaded.predict(Xt) == model.predict(Xt)
-
-
-def test_multi_label(tmp_path) -> None:
-    X, y = synth(240, 2, multi=True)
-    Xt, yt = synth(80, 3, multi=True)
-    model = small().fit(X, y)
-    assert model.multi_label_
-    proba = model.predict_proba(Xt)
-    assert ((proba >= 0) & (proba <= 1)).all()
-    pred = model.predict(Xt)
-    assert all(isinstance(p, list) and p for p in pred)
-    top = [model.classes_[j] for j in proba.argmax(axis=1)]
-    assert np.mean([t in truth for t, truth in zip(top, yt)]) > 0.9
-    model.save(tmp_path / "ml")
-    np.testing.assert_array_equal(load_model(tmp_path / "ml").predict_proba(Xt), proba)
 
 
 def test_two_classes_and_balanced_weights() -> None:

@@ -1,7 +1,8 @@
-"""The transformer model: contract (fit/predict/proba/save/load), pooling modes, single-text, multi-label.
+"""The transformer model: page/site layout, pooling modes, single-text, the frozen and fine-tuned encoder.
 
 CPU-only and small: frozen bundled encoder, max_tokens 64, a dozen records. One short fine-tuning run checks the
-unfrozen path end to end.
+unfrozen path end to end. The classifier contract (fit/predict/proba, multi-label, save/load, calibration,
+determinism, tags) is checked for every model in test_contract.py.
 """
 
 from __future__ import annotations
@@ -86,27 +87,21 @@ def test_inputs_slots_and_extension() -> None:
     assert onehot[2, -1] == 1  # no domain → "other"
 
 
-def test_fit_predict_save_load(fitted: TransformerClassifier, toy: tuple[list[dict], list[str]], tmp_path) -> None:
+def test_site_records_and_a_saved_frozen_encoder(fitted: TransformerClassifier, toy: tuple[list[dict], list[str]],
+                                                 tmp_path) -> None:
+    """Site records (pages, domain, name in their slots); a frozen encoder is referenced by the saved folder (its
+    tokenizer copied, not its weights); a loaded model pickles without its live encoder."""
     records, labels = toy
-    assert fitted.classes_ == ["dental", "pizza", "plumbing"]
     proba = fitted.predict_proba(records)
-    assert proba.shape == (12, 3)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
-    pred = fitted.predict(records)
-    assert np.mean([p == t for p, t in zip(pred, labels)]) >= 0.9
-    assert isinstance(fitted.predict(records[0]), str)
+    assert np.mean([p == t for p, t in zip(fitted.predict(records), labels)]) >= 0.9
     unseen = {"name": "Downtown Dental Care", "domain": "downtowndental.com",
               "pages": [{"title": "Dentist", "text": "Dental exams, teeth cleaning and fillings."}]}
     assert fitted.predict(unseen) == "dental"
 
     out = fitted.save(tmp_path / "m")
-    for name in ("config.json", "labels.json", "model.safetensors", "README.md", "encoder/tokenizer.json"):
-        assert (out / name).is_file(), name
+    assert (out / "encoder" / "tokenizer.json").is_file()
     assert not (out / "encoder" / "model.safetensors").exists()  # frozen: the encoder is referenced, not copied
     loaded = load_model(out)
-    assert isinstance(loaded, TransformerClassifier)
-    assert loaded.get_params() == fitted.get_params()
-    np.testing.assert_allclose(loaded.predict_proba(records), proba, atol=1e-6)
     clone = pickle.loads(pickle.dumps(loaded))  # the live encoder is dropped and rebuilt on first use
     np.testing.assert_allclose(clone.predict_proba(records[:2]), proba[:2], atol=1e-6)
 
@@ -162,21 +157,6 @@ def test_single_text(tmp_path) -> None:
     loaded = load_model(model.save(tmp_path / "single"))
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
 
-
-def test_multi_label(toy: tuple[list[dict], list[str]], tmp_path) -> None:
-    records, labels = toy
-    y = [[lab, "local"] if lab != "pizza" else [lab] for lab in labels]
-    model = _small(epochs=25).fit(records, y, progress=False)
-    assert model.multi_label_ and model.classes_ == ["dental", "local", "pizza", "plumbing"]
-    proba = model.predict_proba(records)
-    assert proba.shape == (12, 4) and ((proba >= 0) & (proba <= 1)).all()
-    assert not np.allclose(proba.sum(axis=1), 1.0)  # independent sigmoids
-    pred = model.predict(records)
-    assert all(isinstance(p, list) and p for p in pred)
-    assert "dental" in pred[0]
-    loaded = load_model(model.save(tmp_path / "ml"))
-    assert loaded.multi_label_
-    np.testing.assert_allclose(loaded.predict_proba(records), proba, atol=1e-6)
 
 
 def test_fine_tuning_updates_and_saves_the_encoder(toy: tuple[list[dict], list[str]], tmp_path) -> None:
