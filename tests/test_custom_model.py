@@ -238,8 +238,6 @@ def test_tune_two_trials_in_worker_processes(tuned: Path) -> None:
     assert model["params"]["scale"] == pytest.approx(_best_trial(tuned).params["scale"])
 
 
-@pytest.mark.xfail(strict=True, reason="siteclass/report/tune.py write_best_config drops [train] params, where a "
-                   "model from another package keeps its hyperparameters: best.toml trains the defaults")
 def test_best_toml_trains_the_best_params(tuned: Path, ds: Path, tmp_path: Path) -> None:
     best = tuned / "best.toml"
     assert TINY in best.read_text(encoding="utf-8")

@@ -148,7 +148,8 @@ def load_bert(folder: str | Path) -> BertEncoder:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise ModelError(f"encoder folder {folder} has no config.json; pass a Hugging Face model folder")
-    model = BertEncoder(json.loads(cfg_path.read_text(encoding="utf-8")))
+    with torch.random.fork_rng(devices=[]):  # its random init (overwritten below) never moves the global generator
+        model = BertEncoder(json.loads(cfg_path.read_text(encoding="utf-8")))
     st, pt = folder / "model.safetensors", folder / "pytorch_model.bin"
     if st.is_file():
         from safetensors.torch import load_file

@@ -24,8 +24,10 @@ def _importance(study: Any) -> dict[str, float]:
 def write_best_config(train: TrainSettings, path: Path) -> Path:
     """``[train]`` (+ ``[train.<model>]``) with the best values: a file ``siteclass train --config`` accepts."""
     data = settings_dict(train)
-    # the general [train] keys and the tuned model's table; other models' tables stay at their defaults
-    data = {k: v for k, v in data.items() if not isinstance(v, dict) or k == train.model}
+    # the general [train] keys (params included: a model from another package) and the tuned model's table;
+    # other models' tables stay at their defaults
+    tables = TrainSettings.model_tables()
+    data = {k: v for k, v in data.items() if k not in tables or k == train.model}
     header = f"# best settings found by `siteclass tune`; train with: siteclass train --config {path.name}\n"
     path.write_text(header + tomli_w.dumps({"train": data}), encoding="utf-8")
     return path

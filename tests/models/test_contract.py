@@ -516,11 +516,7 @@ CHECKS: list[Callable[[Subject, Path], None]] = [
     check_search_space_builds_models,
 ]
 
-MODEL_DEFECTS: dict[tuple[str, Callable[[Subject, Path], None]], str] = {
-    ("transformer", check_fit_is_deterministic): (
-        "TransformerClassifier._fit seeds torch before get_encoder loads the encoder, whose first load draws from "
-        "torch's generator: a process's first fit differs from its later fits with the same seed"),
-}
+MODEL_DEFECTS: dict[tuple[str, Callable[[Subject, Path], None]], str] = {}  # (model, check) → a known defect
 
 
 @pytest.mark.parametrize(
