@@ -3,7 +3,7 @@
 1. serve the demo sites on 127.0.0.1 through a local forward proxy that answers by host name;
 2. crawl them with the real spider;
 3. build a dataset from the crawl and the demo labels;
-4. train the `fasttext` model and show its validation score;
+4. train the default model (`[train] model`) and show its validation score;
 5. evaluate it on the test split and write the HTML report;
 6. start the HTTP server on that model, ask it about one demo site, print the answer.
 """
@@ -22,6 +22,8 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+
+from siteclass.config import Settings
 
 console = Console()
 
@@ -67,8 +69,8 @@ def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, se
             + f"; dropped {ds.stats.get('rows_dropped', 0)} (reasons in {ds.out / 'stats.json'})"
         )
 
-        _step(4, "Training the fasttext model")
-        trained = train(out / "dataset", model="fasttext", out=out / "model")
+        _step(4, f"Training the {Settings().train.model} model")
+        trained = train(out / "dataset", out=out / "model")  # the default model ([train] model)
         val_metrics = dict(getattr(trained, "metrics", {}) or {})
         summary["train"] = {"model": str(out / "model"), "val": val_metrics}
         console.print(

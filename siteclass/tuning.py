@@ -306,18 +306,20 @@ def _recover(study: Any) -> int:
 
 def tune(
     data: str | Path,
-    model: str = "fasttext",
+    model: str | None = None,
     trials: int | None = None,
     parallel: int | None = None,
     out: str | Path = "tune",
     settings: Settings | None = None,
     metric: str | None = None,
 ) -> TuneResult:
-    """Search hyperparameters of *model* on dataset folder *data* (train and val splits); see the module doc."""
+    """Search hyperparameters of *model* (default: ``[train] model``) on dataset folder *data* (train and val
+    splits); see the module doc."""
     import optuna
     from optuna.trial import TrialState
 
     s = settings or Settings()
+    model = model or s.train.model
     tune_s = s.tune.model_copy(update={k: v for k, v in
                                        {"trials": trials, "parallel": parallel, "metric": metric}.items()
                                        if v is not None})

@@ -13,7 +13,8 @@ from siteclass.cli.app import ConfigOption, app, settings_from
 @app.command()
 def tune(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="linear, fasttext, transformer, zeroshot, or package.module:Class.")] = "fasttext",
+    model: Annotated[str | None, typer.Option("--model", "-m", help="linear, fasttext, transformer, zeroshot, or "
+                                              "package.module:Class. Default: [train] model.")] = None,
     trials: Annotated[int | None, typer.Option("--trials", "-n", help="Trials in the study in total "
                                                                       "(a resumed study counts earlier ones).")] = None,
     parallel: Annotated[int | None, typer.Option("--parallel", "-p", help="Trials run at once (processes).")] = None,
