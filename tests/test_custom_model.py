@@ -33,6 +33,7 @@ import pytest
 
 from siteclass.cli import run
 from siteclass.config import Settings, TuneSettings
+from siteclass.crawling.items import PAGE_SCHEMA, SITE_SCHEMA  # the crawl output's schemas
 from siteclass.errors import InputError
 from siteclass.models import registry
 from siteclass.models.base import load_model
@@ -63,18 +64,6 @@ prune_fractions = [0.5, 1.0]
 dim = { type = "fixed", value = 64 }
 """
 
-# The crawl output's schemas, as docs/architecture.md ("Crawl output") gives them.
-SITE_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("name", pa.string()), ("input_url", pa.string()), ("final_url", pa.string()),
-    ("status", pa.string()), ("error", pa.string()), ("pages", pa.int32()), ("elapsed_s", pa.float64()),
-])
-PAGE_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("input_url", pa.string()), ("url", pa.string()), ("domain", pa.string()),
-    ("path", pa.string()), ("depth", pa.int16()), ("rank", pa.int16()), ("order", pa.int16()),
-    ("click_text", pa.string()), ("title", pa.string()), ("meta_description", pa.string()), ("lang", pa.string()),
-    ("text", pa.string()), ("status", pa.int16()), ("content_type", pa.string()), ("bytes", pa.int64()),
-    ("fetched_at", pa.timestamp("us", tz="UTC")),
-])
 
 
 def _text(rng: np.random.Generator, label: str, n: int = 12) -> str:

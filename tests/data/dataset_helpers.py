@@ -10,16 +10,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from siteclass.crawling.items import PAGE_SCHEMA as PAGES_SCHEMA  # the crawl output's schemas
+
 VOCAB = [f"{a}{b}" for a in ("lum", "kor", "vex", "tal", "mir", "qua", "zen", "pol", "dra", "fin", "gor", "hex")
          for b in ("a", "o", "is", "um", "ex", "ar", "on", "it", "us", "el")]
 
-PAGES_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("input_url", pa.string()), ("url", pa.string()), ("domain", pa.string()),
-    ("path", pa.string()), ("depth", pa.int16()), ("rank", pa.int16()), ("order", pa.int16()),
-    ("click_text", pa.string()), ("title", pa.string()), ("meta_description", pa.string()), ("lang", pa.string()),
-    ("text", pa.string()), ("status", pa.int16()), ("content_type", pa.string()), ("bytes", pa.int64()),
-    ("fetched_at", pa.timestamp("us", tz="UTC")),
-])
 SITES_SCHEMA = pa.schema([
     ("site_id", pa.string()), ("name", pa.string()), ("input_url", pa.string()), ("final_url", pa.string()),
     ("status", pa.string()), ("error", pa.string()), ("pages", pa.int32()), ("elapsed_s", pa.float64()),

@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from siteclass.crawling.items import PAGE_SCHEMA as PAGES_SCHEMA  # the crawl output's schemas
+from siteclass.crawling.items import SITE_SCHEMA as SITES_SCHEMA
 from siteclass.prediction import PREDICTION_SCHEMA
 
 
@@ -129,17 +131,6 @@ def write_predictions(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-SITES_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("name", pa.string()), ("input_url", pa.string()), ("final_url", pa.string()),
-    ("status", pa.string()), ("error", pa.string()), ("pages", pa.int32()), ("elapsed_s", pa.float64()),
-])
-PAGES_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("input_url", pa.string()), ("url", pa.string()), ("domain", pa.string()),
-    ("path", pa.string()), ("depth", pa.int16()), ("rank", pa.int16()), ("order", pa.int16()),
-    ("click_text", pa.string()), ("title", pa.string()), ("meta_description", pa.string()), ("lang", pa.string()),
-    ("text", pa.string()), ("status", pa.int16()), ("content_type", pa.string()), ("bytes", pa.int64()),
-    ("fetched_at", pa.timestamp("us", tz="UTC")),
-])
 
 
 def write_crawl(folder: Path, sites: list[dict[str, Any]]) -> Path:
