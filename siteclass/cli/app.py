@@ -23,6 +23,12 @@ ConfigOption = Annotated[
     typer.Option("--config", "-c", help="TOML settings file ([crawl], [dataset], [train] … tables); flags win."),
 ]
 
+EncodingOption = Annotated[
+    str | None,
+    typer.Option("--encoding", help="Character encoding of CSV inputs: auto (UTF-8, else detected, else refused), "
+                 "or a name such as utf-8, cp1252, latin-1. Default: auto."),
+]
+
 ModelOption = Annotated[
     str | None,
     typer.Option("--model", "-m", help="Model folder (siteclass train …). Default: the bundled zero-shot NAICS model."),

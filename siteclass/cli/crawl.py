@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, app, settings_from
 
 
 @app.command()
@@ -43,6 +44,7 @@ def crawl(
         typer.Option("--scrapyd", help="Scrapyd URL(s), comma-separated: crawl as Scrapyd jobs (docs/scaling.md)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Crawl each site's home page and its most informative internal pages into DIR/pages.parquet,
@@ -61,8 +63,10 @@ def crawl(
     if scrapyd:
         from siteclass.cli.scale import crawl_with_scrapyd
 
-        crawl_with_scrapyd(sites, out, scrapyd, settings, quiet=quiet)
+        with use_encoding(encoding):
+            crawl_with_scrapyd(sites, out, scrapyd, settings, quiet=quiet)
         return
-    result = run_crawl(sites, out, settings.crawl, progress=not quiet)
+    with use_encoding(encoding):
+        result = run_crawl(sites, out, settings.crawl, progress=not quiet)
     if quiet:
         typer.echo(f"{result.n_ok}/{result.n_sites} sites ok, {result.n_pages} pages → {result.out}")

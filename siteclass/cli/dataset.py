@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.cli.app import ConfigOption, EncodingOption, app, settings_from
 from siteclass.errors import InputError
 
 dataset_app = typer.Typer(
@@ -66,6 +66,7 @@ def build(
         str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default local[*]).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split and shuffle hashes.")] = None,
+    encoding: EncodingOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -85,7 +86,7 @@ def build(
             "dataset.min_chars": min_chars, "dataset.fasttext_files": fasttext, "dataset.dedup": dedup,
             "dataset.engine": engine, "dataset.seed": seed, "dataset.min_share": min_share,
             "dataset.text_columns": [c.strip() for c in text.split(",") if c.strip()] if text else None,
-            "dataset.label_column": label, "spark.master": spark_master,
+            "dataset.label_column": label, "spark.master": spark_master, "dataset.encoding": encoding,
         },
     )
     result = build_dataset(crawl=crawl, labels=labels, table=table, out=out, settings=settings.dataset,

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, app, settings_from
 from siteclass.errors import InputError
 
 labels_app = typer.Typer(
@@ -32,6 +33,7 @@ def agree(
                                                             "shown beside the consensus, never replacing it.")] = None,
     max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Mark the groups whose median "
                                                                             "seconds per judgement is within this.")] = None,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Consensus per item (agreed / majority / tie / single), Fleiss' kappa and Krippendorff's alpha, leave-one-out
@@ -39,7 +41,8 @@ def agree(
     from siteclass.labels.agree import LabelAgreement
 
     settings = settings_from(config, **{"labels.max_seconds": max_seconds})
-    result = LabelAgreement.from_settings(settings.labels).run(judgements, out, gold)
+    with use_encoding(encoding):
+        result = LabelAgreement.from_settings(settings.labels).run(judgements, out, gold)
     a, c = result.agreement, result.agreement["counts"]
     typer.echo(f"{c['judgements']} judgements, {c['items']} items, {c['labellers']} labellers, "
                f"{c['groups']} groups, {c['labels']} labels")
@@ -70,6 +73,7 @@ def queue(
                                                                         "repeatable.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Labels and probabilities shown per site "
                                                               "(default 3).")] = None,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """The N sites most worth labelling next: smallest margin between the two best labels, largest entropy, or
@@ -78,7 +82,8 @@ def queue(
 
     settings = settings_from(config, **{"labels.budget": budget, "labels.strategy": strategy,
                                         "labels.top_k": top_k})
-    result = label_queue(predictions, out, crawl=crawl, exclude=exclude or [], settings=settings.labels)
+    with use_encoding(encoding):
+        result = label_queue(predictions, out, crawl=crawl, exclude=exclude or [], settings=settings.labels)
     c = result.counts
     skipped = f"{c['skipped_not_ok']} not ok"
     if "skipped_excluded" in c:

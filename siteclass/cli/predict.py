@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from siteclass.cli.app import ConfigOption, ModelOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, ModelOption, app, settings_from
 
 NO_PREDICTION = 1  # the exit code of `siteclass predict URL` when the site could not be classified
 
@@ -34,6 +35,7 @@ def predict_command(
                                                   "those sites get that label (source 'override').")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the single-site answer as JSON.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Industry of one website (crawled live), or of every site of a sites file or crawl, into Parquet.
@@ -52,7 +54,8 @@ def predict_command(
             "crawl.max_pages": max_pages, "crawl.proxy": proxy, "spark.master": spark_master,
         },
     )
-    result = predict(url, sites=sites, crawl=crawl, out=out, model=model, name=name, settings=settings)
+    with use_encoding(encoding):
+        result = predict(url, sites=sites, crawl=crawl, out=out, model=model, name=name, settings=settings)
     if isinstance(result, PredictResult):
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(result.status_counts.items()))
         typer.echo(f"{result.n_sites} sites, {result.n_predicted} predicted ({counts}) → {result.out}")
