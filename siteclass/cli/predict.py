@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from siteclass.charsets import use_encoding
-from siteclass.cli.app import ConfigOption, EncodingOption, ModelOption, app, settings_from
+from siteclass.cli.app import ConfigOption, EncodingOption, ModelOption, app, default_help, settings_from
 
 NO_PREDICTION = 1  # the exit code of `siteclass predict URL` when the site could not be classified
 
@@ -22,17 +22,17 @@ def predict_command(
     sites: Annotated[Path | None, typer.Option("--sites", help="CSV/Parquet with url[,id,name]: crawl, then predict.")] = None,
     crawl: Annotated[Path | None, typer.Option("--crawl", help="An existing crawl folder (sites.parquet, pages.parquet).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl).")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Industries listed per site.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("predict.top_k", "Industries listed per site."))] = None,
     min_confidence: Annotated[
-        float | None, typer.Option("--min-confidence", help="Below this probability the label is 'unknown'.")
+        float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'."))
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Sites per model call.")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="local, or spark (mapInPandas) with --crawl.")] = None,
-    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
-    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages crawled per site.")] = None,
-    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy the crawl goes through.")] = None,
-    overrides: Annotated[Path | None, typer.Option("--overrides", help="CSV/Parquet/JSONL of domain|site_id,label[,note]: "
-                                                  "those sites get that label (source 'override').")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help=default_help("predict.batch_size", "Sites per model call."))] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help=default_help("predict.engine", "local, or spark (mapInPandas) with --crawl."))] = None,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help=default_help("spark.master", "Spark master URL."))] = None,
+    max_pages: Annotated[int | None, typer.Option("--max-pages", help=default_help("crawl.max_pages", "Pages crawled per site."))] = None,
+    proxy: Annotated[str | None, typer.Option("--proxy", help=default_help("crawl.proxy", "HTTP proxy the crawl goes through."))] = None,
+    overrides: Annotated[Path | None, typer.Option("--overrides", help=default_help("predict.overrides", "CSV/Parquet/JSONL of domain|site_id,label[,note]: "
+                                                  "those sites get that label (source 'override')."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the single-site answer as JSON.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     encoding: EncodingOption = None,
