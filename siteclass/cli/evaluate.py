@@ -27,7 +27,8 @@ def evaluate(
         typer.Argument(help="Model folders to put side by side (with --compare).", show_default=False),
     ] = None,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="Model folder written by `siteclass train`.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (metrics.json, report.html, …).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (metrics.json, report.html, …; "
+                                                                  "with --compare: compare.csv, compare.json, report.html).")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Compare the models given as arguments: "
                                                             "`--compare M1 M2 … --data FILE`.")] = False,
     encoding: EncodingOption = None,
@@ -46,7 +47,9 @@ def _evaluate(data: Path, models: list[Path] | None, model: Path | None, out: Pa
 
     if compare or (models and len(models) > 1):
         folders = [*(models or []), *([model] if model else [])]
-        _print_table(run_compare(folders, data, settings=settings))
+        _print_table(run_compare(folders, data, settings=settings, out=out))
+        if out is not None:
+            typer.echo(f"report: {out / 'report.html'} (compare.csv, compare.json, reliability.png beside it)")
         return
     target = model or (models[0] if models else None)
     if target is None:
