@@ -343,7 +343,8 @@ def run_build(source: TableSource | CrawlSource, size: int, out: Path, s: Datase
             raise InputError(f"{where} has no rows; pass a table with at least one row")
         meta = b.meta()
         plan = make_plan(meta, s.min_per_class, s.balance, s.downsample_factor)
-        if len(plan.labels) == 1:  # nothing to learn: fail here, not at `siteclass train`
+        if len(plan.labels) == 1 and s.split[0] > 0:  # nothing to learn: fail here, not at `siteclass train`
+            # (a test-only build, --split 0,0,1, may hold one class: it evaluates a model, it trains none)
             raise InputError(f"{_label_column(source)} has one class, {plan.labels[0]!r}, in the rows kept; a "
                              "classifier needs at least two: add rows of other classes (or lower --min-per-class)")
         b.drops[R.CLASS_TOO_SMALL] += plan.class_too_small

@@ -140,3 +140,11 @@ def test_one_class_left_after_min_per_class(tmp_path: Path, capsys: pytest.Captu
                 "--min-per-class", "5", "--out", str(tmp_path / "ds"), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "one class, 'Food'" in err and "--min-per-class" in err
+
+
+def test_one_class_test_only_build_is_allowed(tmp_path: Path) -> None:
+    """--split 0,0,1 builds an evaluation set: one class there trains nothing and is a fair thing to score."""
+    path = _write_csv(tmp_path / "one.csv", table_rows({"Food": 10}), "utf-8")
+    assert run(["dataset", "build", "--table", str(path), "--text", "description", "--label", "label",
+                "--split", "0,0,1", "--out", str(tmp_path / "ds"), "-q"]) == 0
+    assert pq.read_table(tmp_path / "ds" / "test.parquet").num_rows == 10
