@@ -76,6 +76,8 @@ class DatasetSettings(_Section):
     engine: Literal["local", "spark"] = "local"
     text_columns: list[str] = Field(default_factory=list, description="table datasets: text columns, joined")
     label_column: str = Field("label", description="table datasets: the label column (a list column: multi-label)")
+    encoding: str = Field("auto", description="character encoding of CSV inputs (--table, --labels): auto (UTF-8, "
+                          "else detected, else refused), or a name such as utf-8, cp1252, latin-1")
     min_share: float = Field(
         0.0, ge=0, le=1, description="--labels files with a 'share' column (`siteclass labels agree`'s "
         "consensus.csv): keep only items whose share of agreeing judgements is at least this; 0: keep all"

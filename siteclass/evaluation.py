@@ -232,6 +232,7 @@ class EvaluationResult:
     coverage: list[dict[str, float]]
     out: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    reliability: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     @property
     def report(self) -> Path | None:
@@ -303,7 +304,8 @@ def evaluate(
         rows_per_second=round(len(rows) / seconds, 1) if seconds > 0 else None,
     )
     confusions = _top_confusions(sc, rows, labels, s, sc.classes)
-    result = EvaluationResult(sc.metrics, sc.per_class, sc.classes, sc.confusion, confusions, sc.coverage)
+    result = EvaluationResult(sc.metrics, sc.per_class, sc.classes, sc.confusion, confusions, sc.coverage,
+                              reliability=sc.reliability)
     if out is not None:
         result.out = Path(out)
         history = read_metrics_log(model) if isinstance(model, str | Path) else []
@@ -392,17 +394,72 @@ COMPARE_COLUMNS = ["model", "model_type", "n", "accuracy", "macro_f1", "weighted
 
 
 def compare(models: Sequence[str | Path | Classifier], data: Any,
-            settings: Settings | EvaluateSettings | None = None) -> list[dict[str, Any]]:
-    """One row of headline metrics per model, all scored on the same *data* (read once)."""
+            settings: Settings | EvaluateSettings | None = None,
+            out: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row of headline metrics per model, all scored on the same *data* (read once). With *out*, also write
+    ``compare.csv`` (those rows), ``compare.json`` (rows, per-class F1 of every model, reliability bins),
+    ``reliability.png`` (every model's curve in one picture), ``report.html`` (self-contained) and
+    ``settings.toml`` there."""
     if not models:
         raise InputError("compare needs at least one model folder")
     rows = read_split(data)
     table = []
+    results = []
     for m in models:
-        r = evaluate(m, rows, settings=settings).metrics
+        result = evaluate(m, rows, settings=settings)
+        r = result.metrics
         r["top_3"] = r["top_k_accuracy"].get("3")
         table.append({c: r.get(c) for c in COMPARE_COLUMNS})
+        results.append(result)
+    if out is not None:
+        s = settings.evaluate if isinstance(settings, Settings) else (settings or EvaluateSettings.model_validate({}))
+        _write_compare(table, results, str(data) if isinstance(data, str | Path) else "table", s, Path(out))
     return table
+
+
+def _model_names(table: list[dict[str, Any]]) -> list[str]:
+    """A short distinct name per compared model: the folder name, numbered where two share it."""
+    base = [Path(str(r["model"])).name or str(r["model"]) for r in table]
+    return [f"{i + 1}. {b}" if base.count(b) > 1 else b for i, b in enumerate(base)]
+
+
+def _write_compare(table: list[dict[str, Any]], results: list[EvaluationResult], data: str, s: EvaluateSettings,
+                   out: Path) -> dict[str, Path]:
+    import csv
+
+    from siteclass.report import embed_png, render_html
+    from siteclass.report.plots import reliability_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = _model_names(table)
+    classes: list[str] = []
+    for res in results:
+        classes += [c for c in res.classes if c not in classes]
+    f1 = [{r["class"]: r for r in res.per_class} for res in results]
+    per_class: list[dict[str, Any]] = []
+    for c in classes:
+        support = next((t[c]["support"] for t in f1 if c in t), 0)
+        per_class.append({"class": c, "support": support,
+                          "f1": {n: (t[c]["f1"] if c in t else None) for n, t in zip(names, f1)}})
+    per_class.sort(key=lambda r: (-int(r["support"]), str(r["class"])))
+    reliability = {n: res.reliability.get("calibrated", []) for n, res in zip(names, results)}
+    files = {"csv": out / "compare.csv", "json": out / "compare.json", "reliability_png": out / "reliability.png"}
+    with files["csv"].open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["name", *COMPARE_COLUMNS])
+        w.writeheader()
+        w.writerows({"name": n, **row} for n, row in zip(names, table))
+    files["json"].write_text(json.dumps(_json_safe({
+        "data": data, "models": [{"name": n, **row} for n, row in zip(names, table)],
+        "per_class_f1": per_class, "reliability": reliability,
+    }), indent=2, ensure_ascii=False), encoding="utf-8")
+    reliability_png(reliability, files["reliability_png"])
+    save_settings(s, out, section="evaluate")
+    files["report"] = render_html(
+        "compare.html.j2", out / "report.html", data=data, names=names,
+        columns=[c for c in COMPARE_COLUMNS if c != "model"], rows=list(zip(names, table)), per_class=per_class,
+        images={"reliability_png": embed_png(files["reliability_png"])},
+    )
+    return files
 
 
 # ----------------------------------------------------------------------------------------------- calibrate

@@ -279,6 +279,46 @@ def test_compare(ds: Path, tmp_path: Path, registered: None) -> None:
     assert {"macro_f1", "top_3", "ece", "log_loss", "cohen_kappa"} <= set(table[0])
 
 
+def test_compare_out_writes_csv_json_and_one_html_report(ds: Path, tmp_path: Path, registered: None,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+
+    train = _table(ds / "train.parquet")
+    fit(train).save(tmp_path / "good")
+    fit(train[:40], alpha=5.0, sharpness=6.0).save(tmp_path / "small")
+    out = tmp_path / "cmp"
+    assert run(["evaluate", "--compare", str(tmp_path / "good"), str(tmp_path / "small"),
+                "--data", str(ds / "test.parquet"), "--out", str(out)]) == 0
+    assert f"report: {out / 'report.html'}" in capsys.readouterr().out
+    with (out / "compare.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["name"] for r in rows] == ["good", "small"]
+    direct = [evaluate(tmp_path / m, ds / "test.parquet") for m in ("good", "small")]
+    for row, res in zip(rows, direct):
+        assert float(row["macro_f1"]) == pytest.approx(res.metrics["macro_f1"])
+    data = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in data["models"]] == ["good", "small"]
+    classes = {r["class"] for r in data["per_class_f1"]}
+    assert classes == set(direct[0].classes)
+    for r in data["per_class_f1"]:
+        for name, res in zip(("good", "small"), direct):
+            expected = next(p["f1"] for p in res.per_class if p["class"] == r["class"])
+            assert r["f1"][name] == pytest.approx(expected)
+    assert set(data["reliability"]) == {"good", "small"} and all(data["reliability"].values())
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Per-class F1" in html and "good" in html and "small" in html
+    for r in data["per_class_f1"]:
+        assert f">{r['class']}<" in html
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == 1 and base64.b64decode(images[0])[:4] == b"\x89PNG"
+    assert not re.search(r'(src|href)="(?!data:)', html)  # self-contained
+    assert (out / "reliability.png").read_bytes()[:4] == b"\x89PNG" and (out / "settings.toml").is_file()
+    # the same folder twice: numbered names, not one overwriting the other
+    compare([tmp_path / "good", tmp_path / "good"], ds / "test.parquet", out=tmp_path / "twice")
+    twice = json.loads((tmp_path / "twice" / "compare.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in twice["models"]] == ["1. good", "2. good"]
+
+
 def test_calibrate_lowers_ece_of_an_overconfident_model(ds: Path, tmp_path: Path, registered: None) -> None:
     folder = tmp_path / "m"
     fit(_table(ds / "train.parquet"), sharpness=6.0).save(folder)

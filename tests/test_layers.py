@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "siteclass"
 # table readers they use (predict and serve apply overrides).
 LAYERS: list[set[str]] = [
     {"_version", "errors"},
-    {"config"},
+    {"config", "charsets"},
     {"records", "metrics", "training_log", "prediction.schema"},
     {"models", "report"},
     {"crawling"},

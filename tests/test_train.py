@@ -154,3 +154,21 @@ def test_refit_keeps_what_val_chose_and_fits_on_train_plus_val(dataset: Path, tm
     assert "train + val" in (out / "README.md").read_text()
     assert result.metrics == first.metrics  # validation metrics are those of the fit on train alone
     assert result.model.predict({"text": "attorney court lawyer"}) == "law"
+
+
+def test_progress_in_a_log_is_one_line_per_epoch(dataset: Path, tmp_path: Path) -> None:
+    """stderr not a terminal (CI, `make demo > log`): no tqdm carriage-return frames, one plain line per epoch."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "siteclass", "train", "--data", str(dataset), "--model", "fasttext", "--epochs", "3",
+         "--out", str(tmp_path / "model")],
+        capture_output=True, timeout=600,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "\r" not in err and "\x1b[" not in err, err[:500]
+    epoch_lines = [line for line in err.splitlines() if line.startswith("fasttext epoch ")]
+    assert [line.split(":")[0] for line in epoch_lines] == [f"fasttext epoch {i}/3" for i in (1, 2, 3)], err
+    assert all("loss=" in line for line in epoch_lines)

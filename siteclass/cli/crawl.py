@@ -7,42 +7,44 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, app, default_help, settings_from
 
 
 @app.command()
 def crawl(
     sites: Annotated[Path, typer.Argument(help="CSV or Parquet with a 'url' column ('id' and 'name' optional).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or fsspec URL (s3://bucket/prefix).")],
-    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages per site, home page included.")] = None,
-    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Link hops from the home page.")] = None,
-    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy every request goes through.")] = None,
+    max_pages: Annotated[int | None, typer.Option("--max-pages", help=default_help("crawl.max_pages", "Pages per site, home page included."))] = None,
+    max_depth: Annotated[int | None, typer.Option("--max-depth", help=default_help("crawl.max_depth", "Link hops from the home page."))] = None,
+    proxy: Annotated[str | None, typer.Option("--proxy", help=default_help("crawl.proxy", "HTTP proxy every request goes through."))] = None,
     concurrency: Annotated[
-        int | None, typer.Option("--concurrency", help="Requests in flight across all sites.")
+        int | None, typer.Option("--concurrency", help=default_help("crawl.concurrent_requests", "Requests in flight across all sites."))
     ] = None,
     per_domain: Annotated[
-        int | None, typer.Option("--per-domain", help="Requests in flight per site (1-2 is polite).")
+        int | None, typer.Option("--per-domain", help=default_help("crawl.concurrent_per_domain", "Requests in flight per site (1-2 is polite)."))
     ] = None,
     page_timeout: Annotated[
-        float | None, typer.Option("--page-timeout", help="Total deadline for one page, in seconds.")
+        float | None, typer.Option("--page-timeout", help=default_help("crawl.page_timeout_s", "Total deadline for one page, in seconds."))
     ] = None,
     site_timeout: Annotated[
-        float | None, typer.Option("--site-timeout", help="Total deadline for one site, in seconds.")
+        float | None, typer.Option("--site-timeout", help=default_help("crawl.site_timeout_s", "Total deadline for one site, in seconds."))
     ] = None,
     max_bytes: Annotated[
-        int | None, typer.Option("--max-bytes", help="Cap on a page's decompressed size, in bytes.")
+        int | None, typer.Option("--max-bytes", help=default_help("crawl.max_bytes", "Cap on a page's decompressed size, in bytes."))
     ] = None,
     robots: Annotated[
-        bool | None, typer.Option("--robots/--ignore-robots", help="Obey robots.txt (default: obey).")
+        bool | None, typer.Option("--robots/--ignore-robots", help=default_help("crawl.obey_robots", "Obey robots.txt."))
     ] = None,
     keep_raw: Annotated[
-        bool | None, typer.Option("--raw/--no-raw", help="Keep the raw HTML in raw.parquet (default: keep).")
+        bool | None, typer.Option("--raw/--no-raw", help=default_help("crawl.keep_raw", "Keep the raw HTML in raw.parquet."))
     ] = None,
     scrapyd: Annotated[
         str | None,
         typer.Option("--scrapyd", help="Scrapyd URL(s), comma-separated: crawl as Scrapyd jobs (docs/scaling.md)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary table.")] = False,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Crawl each site's home page and its most informative internal pages into DIR/pages.parquet,
@@ -61,8 +63,10 @@ def crawl(
     if scrapyd:
         from siteclass.cli.scale import crawl_with_scrapyd
 
-        crawl_with_scrapyd(sites, out, scrapyd, settings, quiet=quiet)
+        with use_encoding(encoding):
+            crawl_with_scrapyd(sites, out, scrapyd, settings, quiet=quiet)
         return
-    result = run_crawl(sites, out, settings.crawl, progress=not quiet)
+    with use_encoding(encoding):
+        result = run_crawl(sites, out, settings.crawl, progress=not quiet)
     if quiet:
         typer.echo(f"{result.n_ok}/{result.n_sites} sites ok, {result.n_pages} pages → {result.out}")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.cli.app import ConfigOption, EncodingOption, app, default_help, settings_from
 from siteclass.errors import InputError
 
 dataset_app = typer.Typer(
@@ -38,34 +38,35 @@ def build(
         str | None, typer.Option("--labels", help="CSV/Parquet with 'id', 'item' (site id or URL) or 'url', and 'label' (list or ';'-separated: multi-label); e.g. the consensus.csv of `siteclass labels agree`.")
     ] = None,
     min_share: Annotated[
-        float | None, typer.Option("--min-share", help="Keep only --labels items whose 'share' of agreeing judgements (consensus.csv of `siteclass labels agree`; compared at two decimals) is at least this, e.g. 0.67.")
+        float | None, typer.Option("--min-share", help=default_help("dataset.min_share", "Keep only --labels items whose 'share' of agreeing judgements (consensus.csv of `siteclass labels agree`; compared at two decimals) is at least this, e.g. 0.67."))
     ] = None,
     table: Annotated[
         str | None, typer.Option("--table", help="Any CSV, Parquet or JSONL table (local path or fsspec URL).")
     ] = None,
     text: Annotated[str | None, typer.Option("--text", help="Text column(s) of --table, comma-separated; joined.")] = None,
     label: Annotated[
-        str | None, typer.Option("--label", help="Label column of --table (a list column: multi-label).")
+        str | None, typer.Option("--label", help=default_help("dataset.label_column", "Label column of --table (a list column: multi-label)."))
     ] = None,
     split: Annotated[
-        str | None, typer.Option("--split", help="TRAIN,VAL,TEST fractions (default 0.6,0.2,0.2; 0,0,1: test only).")
+        str | None, typer.Option("--split", help=default_help("dataset.split", "TRAIN,VAL,TEST fractions (0,0,1: test only)."))
     ] = None,
     balance: Annotated[
-        str | None, typer.Option("--balance", help="none | downsample | upsample | weights (train split only).")
+        str | None, typer.Option("--balance", help=default_help("dataset.balance", "none | downsample | upsample | weights (train split only)."))
     ] = None,
     min_per_class: Annotated[
-        int | None, typer.Option("--min-per-class", help="Drop classes with fewer rows (they are named).")
+        int | None, typer.Option("--min-per-class", help=default_help("dataset.min_per_class", "Drop classes with fewer rows (they are named)."))
     ] = None,
-    min_chars: Annotated[int | None, typer.Option("--min-chars", help="Drop texts shorter than this.")] = None,
+    min_chars: Annotated[int | None, typer.Option("--min-chars", help=default_help("dataset.min_chars", "Drop texts shorter than this."))] = None,
     fasttext: Annotated[
-        bool | None, typer.Option("--fasttext/--no-fasttext", help="Also write train/val/test.txt in fastText format.")
+        bool | None, typer.Option("--fasttext/--no-fasttext", help=default_help("dataset.fasttext_files", "Also write train/val/test.txt in fastText format."))
     ] = None,
-    dedup: Annotated[bool | None, typer.Option("--dedup/--no-dedup", help="Drop near-duplicates (default on).")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="local (default) or spark.")] = None,
+    dedup: Annotated[bool | None, typer.Option("--dedup/--no-dedup", help=default_help("dataset.dedup", "Drop near-duplicates."))] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help=default_help("dataset.engine", "local or spark."))] = None,
     spark_master: Annotated[
-        str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default local[*]).")
+        str | None, typer.Option("--spark-master", help=default_help("spark.master", "Spark master URL for --engine spark."))
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split and shuffle hashes.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=default_help("dataset.seed", "Seed of the split and shuffle hashes."))] = None,
+    encoding: EncodingOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary table.")] = False,
     config: ConfigOption = None,
 ) -> None:
@@ -85,7 +86,7 @@ def build(
             "dataset.min_chars": min_chars, "dataset.fasttext_files": fasttext, "dataset.dedup": dedup,
             "dataset.engine": engine, "dataset.seed": seed, "dataset.min_share": min_share,
             "dataset.text_columns": [c.strip() for c in text.split(",") if c.strip()] if text else None,
-            "dataset.label_column": label, "spark.master": spark_master,
+            "dataset.label_column": label, "spark.master": spark_master, "dataset.encoding": encoding,
         },
     )
     result = build_dataset(crawl=crawl, labels=labels, table=table, out=out, settings=settings.dataset,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, app, settings_from
 from siteclass.errors import InputError
 
 
@@ -26,19 +27,29 @@ def evaluate(
         typer.Argument(help="Model folders to put side by side (with --compare).", show_default=False),
     ] = None,
     model: Annotated[Path | None, typer.Option("--model", "-m", help="Model folder written by `siteclass train`.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (metrics.json, report.html, …).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report folder (metrics.json, report.html, …; "
+                                                                  "with --compare: compare.csv, compare.json, report.html).")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Compare the models given as arguments: "
                                                             "`--compare M1 M2 … --data FILE`.")] = False,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Score a model on a labelled split: metrics, per-class table, confusion matrix, calibration, HTML report."""
+    settings = settings_from(config)
+    with use_encoding(encoding):
+        _evaluate(data, models, model, out, compare, settings)
+
+
+def _evaluate(data: Path, models: list[Path] | None, model: Path | None, out: Path | None, compare: bool,
+              settings: Any) -> None:
     from siteclass.evaluation import compare as run_compare
     from siteclass.evaluation import evaluate as run_evaluate
 
-    settings = settings_from(config)
     if compare or (models and len(models) > 1):
         folders = [*(models or []), *([model] if model else [])]
-        _print_table(run_compare(folders, data, settings=settings))
+        _print_table(run_compare(folders, data, settings=settings, out=out))
+        if out is not None:
+            typer.echo(f"report: {out / 'report.html'} (compare.csv, compare.json, reliability.png beside it)")
         return
     target = model or (models[0] if models else None)
     if target is None:
@@ -75,12 +86,14 @@ def calibrate(
     model: Annotated[Path, typer.Option("--model", "-m", help="Model folder; its temperature is updated in place.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Validation split (DS/val.parquet) or a dataset folder "
                                                             "(its val split).")],
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Fit temperature scaling on a validation split, save it in the model, print ECE before and after."""
     from siteclass.evaluation import calibrate as stage
 
-    r = stage(model, data, save=True, settings=settings_from(config))
+    with use_encoding(encoding):
+        r = stage(model, data, save=True, settings=settings_from(config))
     typer.echo(f"temperature {r['temperature_before']:.4f} → {r['temperature_after']:.4f} on {r['n']} rows")
     typer.echo(f"ECE {r['ece_before']:.4f} → {r['ece_after']:.4f}   "
                f"log loss {r['log_loss_before']:.4f} → {r['log_loss_after']:.4f}")

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, app, default_help, settings_from
 from siteclass.errors import InputError
 
 labels_app = typer.Typer(
@@ -30,8 +31,9 @@ def agree(
                                                           "labellers.csv, groups.csv, report.html).")],
     gold: Annotated[str | None, typer.Option("--gold", help="Gold labels: item,label. Scores labellers; "
                                                             "shown beside the consensus, never replacing it.")] = None,
-    max_seconds: Annotated[float | None, typer.Option("--max-seconds", help="Mark the groups whose median "
-                                                                            "seconds per judgement is within this.")] = None,
+    max_seconds: Annotated[float | None, typer.Option("--max-seconds", help=default_help("labels.max_seconds", "Mark the groups whose median "
+                                                                            "seconds per judgement is within this."))] = None,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Consensus per item (agreed / majority / tie / single), Fleiss' kappa and Krippendorff's alpha, leave-one-out
@@ -39,7 +41,8 @@ def agree(
     from siteclass.labels.agree import LabelAgreement
 
     settings = settings_from(config, **{"labels.max_seconds": max_seconds})
-    result = LabelAgreement.from_settings(settings.labels).run(judgements, out, gold)
+    with use_encoding(encoding):
+        result = LabelAgreement.from_settings(settings.labels).run(judgements, out, gold)
     a, c = result.agreement, result.agreement["counts"]
     typer.echo(f"{c['judgements']} judgements, {c['items']} items, {c['labellers']} labellers, "
                f"{c['groups']} groups, {c['labels']} labels")
@@ -61,15 +64,15 @@ def queue(
     predictions: Annotated[str, typer.Option("--predictions", "-p", help="Predictions Parquet written by "
                                                                          "`siteclass predict --out`.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Queue CSV to write (OUT.settings.toml beside it).")],
-    budget: Annotated[int | None, typer.Option("--budget", "-n", help="Sites to queue (default 200).")] = None,
-    strategy: Annotated[str | None, typer.Option("--strategy", help="margin (default) | entropy | diverse.")] = None,
+    budget: Annotated[int | None, typer.Option("--budget", "-n", help=default_help("labels.budget", "Sites to queue."))] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help=default_help("labels.strategy", "margin | entropy | diverse."))] = None,
     crawl: Annotated[Path | None, typer.Option("--crawl", help="Crawl folder: add each site's name and page "
                                                                "titles.")] = None,
     exclude: Annotated[list[str] | None, typer.Option("--exclude", help="Labels file(s) whose items are skipped "
                                                                         "(judgements, consensus.csv, id/url,label); "
                                                                         "repeatable.")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Labels and probabilities shown per site "
-                                                              "(default 3).")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("labels.top_k", "Labels and probabilities shown per site."))] = None,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """The N sites most worth labelling next: smallest margin between the two best labels, largest entropy, or
@@ -78,7 +81,8 @@ def queue(
 
     settings = settings_from(config, **{"labels.budget": budget, "labels.strategy": strategy,
                                         "labels.top_k": top_k})
-    result = label_queue(predictions, out, crawl=crawl, exclude=exclude or [], settings=settings.labels)
+    with use_encoding(encoding):
+        result = label_queue(predictions, out, crawl=crawl, exclude=exclude or [], settings=settings.labels)
     c = result.counts
     skipped = f"{c['skipped_not_ok']} not ok"
     if "skipped_excluded" in c:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from siteclass.cli.app import ConfigOption, ModelOption, app, settings_from
+from siteclass.charsets import use_encoding
+from siteclass.cli.app import ConfigOption, EncodingOption, ModelOption, app, default_help, settings_from
 
 NO_PREDICTION = 1  # the exit code of `siteclass predict URL` when the site could not be classified
 
@@ -21,19 +22,20 @@ def predict_command(
     sites: Annotated[Path | None, typer.Option("--sites", help="CSV/Parquet with url[,id,name]: crawl, then predict.")] = None,
     crawl: Annotated[Path | None, typer.Option("--crawl", help="An existing crawl folder (sites.parquet, pages.parquet).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl).")] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Industries listed per site.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("predict.top_k", "Industries listed per site."))] = None,
     min_confidence: Annotated[
-        float | None, typer.Option("--min-confidence", help="Below this probability the label is 'unknown'.")
+        float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'."))
     ] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Sites per model call.")] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="local, or spark (mapInPandas) with --crawl.")] = None,
-    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
-    max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages crawled per site.")] = None,
-    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy the crawl goes through.")] = None,
-    overrides: Annotated[Path | None, typer.Option("--overrides", help="CSV/Parquet/JSONL of domain|site_id,label[,note]: "
-                                                  "those sites get that label (source 'override').")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help=default_help("predict.batch_size", "Sites per model call."))] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help=default_help("predict.engine", "local, or spark (mapInPandas) with --crawl."))] = None,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help=default_help("spark.master", "Spark master URL."))] = None,
+    max_pages: Annotated[int | None, typer.Option("--max-pages", help=default_help("crawl.max_pages", "Pages crawled per site."))] = None,
+    proxy: Annotated[str | None, typer.Option("--proxy", help=default_help("crawl.proxy", "HTTP proxy the crawl goes through."))] = None,
+    overrides: Annotated[Path | None, typer.Option("--overrides", help=default_help("predict.overrides", "CSV/Parquet/JSONL of domain|site_id,label[,note]: "
+                                                  "those sites get that label (source 'override')."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the single-site answer as JSON.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Industry of one website (crawled live), or of every site of a sites file or crawl, into Parquet.
@@ -52,7 +54,8 @@ def predict_command(
             "crawl.max_pages": max_pages, "crawl.proxy": proxy, "spark.master": spark_master,
         },
     )
-    result = predict(url, sites=sites, crawl=crawl, out=out, model=model, name=name, settings=settings)
+    with use_encoding(encoding):
+        result = predict(url, sites=sites, crawl=crawl, out=out, model=model, name=name, settings=settings)
     if isinstance(result, PredictResult):
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(result.status_counts.items()))
         typer.echo(f"{result.n_sites} sites, {result.n_predicted} predicted ({counts}) → {result.out}")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.cli.app import ConfigOption, app, default_help, settings_from
 from siteclass.errors import InputError
 
 if TYPE_CHECKING:
@@ -21,16 +21,16 @@ if TYPE_CHECKING:
 
 @app.command("scrapyd-conf")
 def scrapyd_conf_command(
-    port: Annotated[int | None, typer.Option("--port", help="HTTP port of the Scrapyd API (default 6800).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help=default_help("scrapyd.http_port", "HTTP port of the Scrapyd API."))] = None,
     bind: Annotated[
-        str | None, typer.Option("--bind", help="Address to listen on (default 127.0.0.1; 0.0.0.0 for a cluster "
-                                                "node behind a firewall).")
+        str | None, typer.Option("--bind", help=default_help("scrapyd.bind_address", "Address to listen on (0.0.0.0 for a cluster "
+                                                "node behind a firewall)."))
     ] = None,
     max_proc: Annotated[
-        int | None, typer.Option("--max-proc", help="Crawl processes at once; 0 = max_proc_per_cpu × CPUs.")
+        int | None, typer.Option("--max-proc", help=default_help("scrapyd.max_proc", "Crawl processes at once; 0 = max_proc_per_cpu × CPUs."))
     ] = None,
     max_proc_per_cpu: Annotated[
-        int | None, typer.Option("--max-proc-per-cpu", help="Crawl processes per CPU when --max-proc is 0.")
+        int | None, typer.Option("--max-proc-per-cpu", help=default_help("scrapyd.max_proc_per_cpu", "Crawl processes per CPU when --max-proc is 0."))
     ] = None,
     directory: Annotated[
         Path | None, typer.Option("--dir", help="Folder for Scrapyd's eggs/, logs/ and dbs/ (default: the folder "

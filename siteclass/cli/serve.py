@@ -7,48 +7,48 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, ModelOption, app, settings_from
+from siteclass.cli.app import ConfigOption, ModelOption, app, default_help, settings_from
 
 
 @app.command("serve")
 def serve_command(
     model: ModelOption = None,
-    host: Annotated[str | None, typer.Option("--host", help="Interface to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port (default 8000).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help=default_help("serve.host", "Interface to bind."))] = None,
+    port: Annotated[int | None, typer.Option("--port", help=default_help("serve.port", "Port."))] = None,
     allow_private: Annotated[
         bool, typer.Option("--allow-private", help="Let live fetches reach private/loopback addresses (intranets, tests).")
     ] = False,
     allow_network: Annotated[
-        list[str] | None, typer.Option("--allow-network", help="A CIDR range live fetches may reach; repeatable.")
+        list[str] | None, typer.Option("--allow-network", help=default_help("serve.allow_networks", "A CIDR range live fetches may reach; repeatable."))
     ] = None,
     proxy: Annotated[
         str | None,
-        typer.Option("--proxy", help="HTTP proxy for live fetches: a CONNECT tunnel to the address checked here."),
+        typer.Option("--proxy", help=default_help("serve.proxy", "HTTP proxy for live fetches: a CONNECT tunnel to the address checked here.")),
     ] = None,
     proxy_resolves: Annotated[
         bool,
         typer.Option("--proxy-resolves", help="Send names that do not resolve here to the proxy unchecked "
                      "(the proxy must then refuse private addresses itself)."),
     ] = False,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Industries per answer.")] = None,
-    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help="'unknown' below this.")] = None,
-    deadline: Annotated[float | None, typer.Option("--deadline", help="Seconds per request before 504.")] = None,
-    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help="Requests in flight before 503.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Server processes, each with the model.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("serve.top_k", "Industries per answer."))] = None,
+    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help=default_help("serve.min_confidence", "'unknown' below this."))] = None,
+    deadline: Annotated[float | None, typer.Option("--deadline", help=default_help("serve.deadline_s", "Seconds per request before 504."))] = None,
+    max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help=default_help("serve.max_concurrency", "Requests in flight before 503."))] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help=default_help("serve.workers", "Server processes, each with the model."))] = None,
     inference: Annotated[
-        str | None, typer.Option("--inference", help="Where the model runs: auto (default: a child process for "
-                                 "fasttext/linear, a worker thread for the others), thread, inline or process.")
+        str | None, typer.Option("--inference", help=default_help("serve.inference", "Where the model runs: auto (a child process for "
+                                 "fasttext/linear, a worker thread for the others), thread, inline or process."))
     ] = None,
     model_cpus: Annotated[
-        int | None, typer.Option("--model-cpus", help="CPUs reserved for the model process (inference process, "
-                                 "Linux); the HTTP process runs on the others. Default 0: no pinning.")
+        int | None, typer.Option("--model-cpus", help=default_help("serve.model_cpus", "CPUs reserved for the model process (inference process, "
+                                 "Linux); the HTTP process runs on the others; 0: no pinning."))
     ] = None,
     access_log: Annotated[
-        bool | None, typer.Option("--access-log/--no-access-log", help="A log line per request (default: on).")
+        bool | None, typer.Option("--access-log/--no-access-log", help=default_help("serve.access_log", "A log line per request."))
     ] = None,
-    overrides: Annotated[Path | None, typer.Option("--overrides", help="CSV/Parquet/JSONL of domain|site_id,label[,note]: "
+    overrides: Annotated[Path | None, typer.Option("--overrides", help=default_help("serve.overrides", "CSV/Parquet/JSONL of domain|site_id,label[,note]: "
                                                   "those sites get that label (source 'override'); re-read when "
-                                                  "the file changes, no restart.")] = None,
+                                                  "the file changes, no restart."))] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     config: ConfigOption = None,
 ) -> None:

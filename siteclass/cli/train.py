@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.cli.app import ConfigOption, app, default_help, settings_from
 
 
 @app.command("train")
@@ -15,18 +15,18 @@ def train_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="linear, fasttext, transformer, zeroshot, or package.module:Class.")
+        str | None, typer.Option("--model", "-m", help=default_help("train.model", "linear, fasttext, transformer, zeroshot, or package.module:Class."))
     ] = None,
     config: ConfigOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from OUT/checkpoints.")] = False,
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Training epochs (torch models).")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size (torch models).")] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help="Learning rate (torch models).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help=default_help("train.*.epochs", "Training epochs (torch models)."))] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help=default_help("train.*.batch_size", "Batch size (torch models)."))] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help=default_help("train.*.lr", "Learning rate (torch models)."))] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help=default_help("train.seed", "Random seed."))] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option("--checkpoint-every", help="Checkpoint every N steps (0: each epoch).")
+        int | None, typer.Option("--checkpoint-every", help=default_help("train.checkpoint_every_steps", "Checkpoint every N steps (0: each epoch)."))
     ] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help=default_help("train.device", "auto, cpu or cuda."))] = None,
     no_calibrate: Annotated[bool, typer.Option("--no-calibrate", help="Skip temperature calibration.")] = False,
     refit: Annotated[bool, typer.Option("--refit", help="Choose epochs, calibration and thresholds on val, then fit "
                                         "again on train + val with those choices (small datasets gain most).")] = False,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from siteclass.cli.app import ConfigOption, app, settings_from
+from siteclass.cli.app import ConfigOption, app, default_help, settings_from
 
 
 @app.command()
@@ -15,12 +15,12 @@ def tune(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="linear, fasttext, transformer, zeroshot, or "
                                               "package.module:Class. Default: [train] model.")] = None,
-    trials: Annotated[int | None, typer.Option("--trials", "-n", help="Trials in the study in total "
-                                                                      "(a resumed study counts earlier ones).")] = None,
-    parallel: Annotated[int | None, typer.Option("--parallel", "-p", help="Trials run at once (processes).")] = None,
-    metric: Annotated[str | None, typer.Option("--metric", help="Validation metric to optimise (macro_f1, "
-                                                                "accuracy, log_loss, …).")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop starting trials after N seconds.")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", "-n", help=default_help("tune.trials", "Trials in the study in total "
+                                                                      "(a resumed study counts earlier ones)."))] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", "-p", help=default_help("tune.parallel", "Trials run at once (processes)."))] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help=default_help("tune.metric", "Validation metric to optimise (macro_f1, "
+                                                                "accuracy, log_loss, …)."))] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help=default_help("tune.timeout_s", "Stop starting trials after N seconds."))] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Study folder: study.db, best.toml, best_model/, "
                                                           "report.html. An existing study there is resumed.")] = Path("tune"),
     config: ConfigOption = None,

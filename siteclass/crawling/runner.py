@@ -86,8 +86,12 @@ def read_sites(path: str | Path) -> list[SiteInput]:
         data = {key: table[col].to_pylist() for key, col in columns.items() if key in ("id", "name", "url")}
         records = [dict(zip(data, values)) for values in zip(*data.values())]
         return sites_from_records(records, str(path))
+    from siteclass.charsets import resolve_encoding
+
+    with path.open("rb") as raw:
+        encoding = resolve_encoding(raw.read(1 << 20), f"sites file {path}")
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
             reader = csv.DictReader(fh)
             fields = [f.strip().lower() for f in reader.fieldnames or []]
             if "url" not in fields:
@@ -96,7 +100,8 @@ def read_sites(path: str | Path) -> list[SiteInput]:
             reader.fieldnames = fields
             records = list(reader)
     except UnicodeDecodeError as exc:
-        raise InputError(f"sites file {path} is not UTF-8 text: {exc}") from exc
+        raise InputError(f"sites file {path} is not valid {encoding} text ({exc}); pass its encoding, e.g. "
+                         "--encoding cp1252 (Excel on Windows) or --encoding latin-1") from exc
     return sites_from_records(records, str(path))
 
 

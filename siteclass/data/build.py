@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from siteclass.charsets import use_encoding
 from siteclass.config import DatasetSettings, SparkSettings, save_settings
 from siteclass.data import rows as R
 from siteclass.data.balance import Meta, Plan, make_plan
@@ -289,6 +290,12 @@ def build_dataset(
         raise InputError("pass either --crawl DIR with --labels FILE, or --table FILE (with --text and --label)")
     if sum(s.split) <= 0:
         raise InputError(f"--split {','.join(map(str, s.split))} must have a positive sum, e.g. 0.6,0.2,0.2")
+    with use_encoding(s.encoding):
+        return _build(crawl, labels, table, Path(out), s, spark_settings)
+
+
+def _build(crawl: str | Path | None, labels: str | Path | None, table: str | Path | None, out: Path,
+           s: DatasetSettings, spark_settings: SparkSettings | None) -> DatasetResult:
     source: TableSource | CrawlSource
     if crawl is not None:
         if labels is None:
@@ -312,7 +319,13 @@ def build_dataset(
         else:
             source = TableSource(table, s.text_columns, s.label_column)
         size = _input_bytes(table) if "://" not in str(table) else 0
-    return run_build(source, size, Path(out), s)
+    return run_build(source, size, out, s)
+
+
+def _label_column(source: TableSource | CrawlSource) -> str:
+    if isinstance(source, TableSource):
+        return f"label column {source.label_column!r} of {source.path}"
+    return f"column 'label' of {getattr(source, 'labels_path', 'the labels file')}"
 
 
 def run_build(source: TableSource | CrawlSource, size: int, out: Path, s: DatasetSettings) -> DatasetResult:
@@ -330,6 +343,10 @@ def run_build(source: TableSource | CrawlSource, size: int, out: Path, s: Datase
             raise InputError(f"{where} has no rows; pass a table with at least one row")
         meta = b.meta()
         plan = make_plan(meta, s.min_per_class, s.balance, s.downsample_factor)
+        if len(plan.labels) == 1 and s.split[0] > 0:  # nothing to learn: fail here, not at `siteclass train`
+            # (a test-only build, --split 0,0,1, may hold one class: it evaluates a model, it trains none)
+            raise InputError(f"{_label_column(source)} has one class, {plan.labels[0]!r}, in the rows kept; a "
+                             "classifier needs at least two: add rows of other classes (or lower --min-per-class)")
         b.drops[R.CLASS_TOO_SMALL] += plan.class_too_small
         b.drops[R.DOWNSAMPLED] += plan.downsampled
         counts = b.pass2(out, plan, meta.vocab, source.multi_label, s.fasttext_files)

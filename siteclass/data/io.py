@@ -18,9 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from siteclass.charsets import encoding_hint, resolve_encoding
 from siteclass.errors import InputError
 
 BATCH_ROWS = 16_384
+SAMPLE_BYTES = 1 << 20
 ROW_GROUP_ROWS = 65_536
 SPLITS = ("train", "val", "test")
 _FORMATS = {
@@ -81,19 +83,56 @@ def _parquet_file(path: str | Path) -> Any:
     return pq.ParquetFile(_open_binary(p) if _is_url(p) else p)
 
 
-def table_columns(path: str | Path) -> list[str]:
-    """Column names of a table without reading its rows (CSV/JSONL: from the first batch)."""
+def table_columns(path: str | Path, encoding: str | None = None) -> list[str]:
+    """Column names of a table without reading its rows (CSV: its header; JSONL: from the first batch)."""
     _check_exists(path)
-    if table_format(path) == "parquet":
+    fmt = table_format(path)
+    if fmt == "parquet":
         try:
             src = _parquet_file(path)
             schema = src.schema_arrow if isinstance(src, pq.ParquetFile) else src.schema
             return list(schema.names)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"cannot read {path} as Parquet: {exc}") from exc
-    for batch in iter_batches(path):
+    if fmt == "csv":
+        try:
+            return list(_csv_reader(path, encoding).schema.names)
+        except InputError:
+            raise
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            raise _csv_error(path, exc) from exc
+    for batch in iter_batches(path, encoding=encoding):
         return list(batch.schema.names)
     return []
+
+
+def csv_encoding(path: str | Path, encoding: str | None = None) -> str:
+    """The encoding a CSV file is read with (:func:`siteclass.charsets.resolve_encoding` on its first bytes)."""
+    with _open_binary(path) as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    return resolve_encoding(bytes(sample), str(path), encoding)
+
+
+def _arrow_encoding(encoding: str) -> str:
+    return "utf8" if encoding == "utf-8" else encoding
+
+
+def _csv_error(path: str | Path, exc: BaseException) -> InputError:
+    text = str(exc)
+    if isinstance(exc, UnicodeDecodeError) or "invalid UTF8" in text or "codec can't decode" in text:
+        used = "UTF-8" if "UTF8" in text else "the chosen encoding's"
+        return InputError(f"cannot read {path} as CSV: {encoding_hint(str(path), used)}")
+    return InputError(f"cannot read {path} as CSV: {exc}")
+
+
+def has_rows(path: str | Path, encoding: str | None = None) -> bool:
+    """Whether a table has at least one row (a header-only CSV has none)."""
+    return any(batch.num_rows for batch in iter_batches(path, encoding=encoding))
+
+
+def no_rows_error(path: str | Path, columns: list[str]) -> InputError:
+    head = f" (only a header: {', '.join(columns)})" if columns else ""
+    return InputError(f"{path} has no rows{head}; pass a table with a header and at least one row")
 
 
 def check_columns(path: str | Path, present: list[str], wanted: list[str], what: str = "column") -> None:
@@ -113,17 +152,25 @@ def _iter_parquet(path: str | Path, columns: list[str] | None, batch_rows: int) 
         yield from src.to_batches(columns=columns, batch_size=batch_rows)
 
 
-def _iter_csv(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _csv_reader(path: str | Path, encoding: str | None) -> Any:
     import pyarrow.csv as pcsv
 
     delimiter = "\t" if ".tsv" in str(path).lower() else ","
-    reader = pcsv.open_csv(
+    return pcsv.open_csv(
         _open_binary(path),
-        read_options=pcsv.ReadOptions(block_size=1 << 22),
+        read_options=pcsv.ReadOptions(block_size=1 << 22, encoding=_arrow_encoding(csv_encoding(path, encoding))),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
         convert_options=pcsv.ConvertOptions(strings_can_be_null=False),
     )
+
+
+def _iter_csv(path: str | Path, batch_rows: int, encoding: str | None) -> Iterator[pa.RecordBatch]:
+    reader = _csv_reader(path, encoding)
     for batch in reader:
+        binary = [f.name for f in batch.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        if binary:  # arrow keeps undecodable cells as bytes: that would be mojibake downstream
+            raise InputError(f"cannot read column {binary[0]!r} of {path} as text: "
+                             f"{encoding_hint(str(path), 'UTF-8')}")
         yield from pa.Table.from_batches([batch]).to_batches(max_chunksize=batch_rows)
 
 
@@ -145,9 +192,10 @@ def _iter_jsonl(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
 
 
 def iter_batches(
-    path: str | Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+    path: str | Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS, encoding: str | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a table as Arrow record batches; errors name the file (and the missing column)."""
+    """Stream a table as Arrow record batches; errors name the file (and the missing column). *encoding*: of a
+    CSV (None: the one of :func:`siteclass.charsets.use_encoding`, by default detected)."""
     _check_exists(path)
     fmt = table_format(path)
     if columns is not None and fmt == "parquet":
@@ -156,7 +204,7 @@ def iter_batches(
         if fmt == "parquet":
             it: Iterator[pa.RecordBatch] = _iter_parquet(path, columns, batch_rows)
         elif fmt == "csv":
-            it = _iter_csv(path, batch_rows)
+            it = _iter_csv(path, batch_rows, encoding)
         else:
             it = _iter_jsonl(path, batch_rows)
         for batch in it:
@@ -167,14 +215,16 @@ def iter_batches(
     except InputError:
         raise
     except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        if fmt == "csv":
+            raise _csv_error(path, exc) from exc
         raise InputError(f"cannot read {path} as {fmt.upper()}: {exc}") from exc
 
 
-def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+def read_table(path: str | Path, columns: list[str] | None = None, encoding: str | None = None) -> pa.Table:
     """Read a whole CSV / Parquet / JSONL table; InputError when missing, unreadable, lacking a column, empty."""
-    batches = list(iter_batches(path, columns))
+    batches = list(iter_batches(path, columns, encoding=encoding))
     if not batches:
-        raise InputError(f"{path} has no rows; pass a table with a header and at least one row")
+        raise no_rows_error(path, table_columns(path, encoding) if table_format(path) == "csv" else [])
     table = pa.Table.from_batches(batches) if len({b.schema for b in batches}) == 1 else pa.concat_tables(
         [pa.Table.from_batches([b]) for b in batches], promote_options="permissive"
     )
@@ -249,7 +299,7 @@ class Split:
 SPLIT_SUFFIXES = (".parquet", ".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 
 
-def read_split(data: Any, split: str = "test", *, allow_empty: bool = False) -> Split:
+def read_split(data: Any, split: str = "test", *, allow_empty: bool = False, encoding: str | None = None) -> Split:
     """The one reader of labelled rows: *data* is a dataset folder (its ``<split>.parquet``), a .parquet, .csv,
     .tsv, .jsonl/.ndjson or .json file (a local path or an fsspec URL), a pandas/polars DataFrame, an Arrow table
     or record batch, or a list of dicts. Every row needs a ``label``; a ``weight`` column becomes
@@ -266,7 +316,7 @@ def read_split(data: Any, split: str = "test", *, allow_empty: bool = False) -> 
     """
     columns: list[str] | None
     if isinstance(data, str | Path):
-        rows, columns, source = _read_split_file(data, split)
+        rows, columns, source = _read_split_file(data, split, encoding)
     else:
         rows, columns, source = _read_split_object(data)
     if columns is not None and "label" not in columns:
@@ -316,7 +366,9 @@ def _weights(values: list[Any], source: str) -> np.ndarray | None:
     return out
 
 
-def _read_split_file(data: str | Path, split: str) -> tuple[list[dict[str, Any]], list[str] | None, str]:
+def _read_split_file(
+    data: str | Path, split: str, encoding: str | None = None
+) -> tuple[list[dict[str, Any]], list[str] | None, str]:
     """(rows, column names when known, source) of a dataset folder's split or of a table file."""
     text = str(data)
     url = _is_url(text)
@@ -348,7 +400,7 @@ def _read_split_file(data: str | Path, split: str) -> tuple[list[dict[str, Any]]
         if suffix == ".parquet":
             table = pq.read_table(_open_binary(path) if url else path)
         elif fmt == "CSV":
-            table = _read_csv_as_text(path, "\t" if suffix == ".tsv" else ",")
+            table = _read_csv_as_text(path, "\t" if suffix == ".tsv" else ",", encoding)
         elif not (first := _first_byte(path)):
             return [], None, str(path)  # an empty file
         elif suffix == ".json" and first == b"[":
@@ -358,6 +410,8 @@ def _read_split_file(data: str | Path, split: str) -> tuple[list[dict[str, Any]]
     except InputError:
         raise
     except (pa.ArrowException, OSError, UnicodeDecodeError, ValueError) as exc:
+        if fmt == "CSV":
+            raise _csv_error(path, exc) from exc
         raise InputError(f"cannot read {path} as {fmt}: {exc}") from exc
     return table.to_pylist(), table.column_names or None, str(path)
 
@@ -400,21 +454,22 @@ def _json_array(path: str | Path) -> list[dict[str, Any]]:
     return list(items)
 
 
-def _read_csv_as_text(path: str | Path, delimiter: str) -> pa.Table:
+def _read_csv_as_text(path: str | Path, delimiter: str, encoding: str | None = None) -> pa.Table:
     """A CSV file with every column a string and empty cells as "" (no type inference, no missing values)."""
     import csv
 
     import pyarrow.csv as pcsv
 
+    enc = csv_encoding(path, encoding)
     with _open_binary(path) as fh:
-        head = fh.read(1 << 20).decode("utf-8-sig", errors="replace")
+        head = bytes(fh.read(SAMPLE_BYTES)).decode("utf-8-sig" if enc == "utf-8" else enc, errors="replace")
     header = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), None)
     if not header:
         return pa.table({})
     with _open_binary(path) as fh:
         return pcsv.read_csv(
             fh,
-            read_options=pcsv.ReadOptions(block_size=1 << 22),
+            read_options=pcsv.ReadOptions(block_size=1 << 22, encoding=_arrow_encoding(enc)),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string()),
                                                 strings_can_be_null=False),

@@ -13,7 +13,15 @@ from typing import Any
 import pyarrow as pa
 
 from siteclass.data.domains import registered_domain
-from siteclass.data.io import BATCH_ROWS, check_columns, iter_batches, read_table, table_columns
+from siteclass.data.io import (
+    BATCH_ROWS,
+    check_columns,
+    has_rows,
+    iter_batches,
+    no_rows_error,
+    read_table,
+    table_columns,
+)
 from siteclass.data.rows import join_texts, parse_label
 from siteclass.errors import InputError
 
@@ -42,6 +50,8 @@ class TableSource:
             raise InputError("--text is required with --table: name the text column(s), e.g. --text name,description")
         self.path = path
         present = table_columns(path)
+        if present and not has_rows(path):  # a header-only file: say so, not "columns not found"
+            raise no_rows_error(path, present)
         check_columns(path, present, [*text_columns, label_column])
         self.text_columns = text_columns
         self.label_column = label_column
@@ -132,6 +142,7 @@ class CrawlSource:
         check_columns(self.sites_path, sites.column_names, ["site_id", "name", "input_url"])
         check_columns(self.pages_path, table_columns(self.pages_path) if self.pages_path.is_file()
                       else ["site_id", "url", "title", "text", "order"], ["site_id", "url", "title", "text", "order"])
+        self.labels_path = labels
         lab = read_table(labels)
         check_columns(labels, lab.column_names, ["label"])
         key = next((c for c in ("id", "site_id", "item", "url") if c in lab.column_names), None)

@@ -43,7 +43,8 @@ What it does:
   module is wrapped in ``DistributedDataParallel`` (gloo on CPU, nccl on GPU). Every rank evaluates the same
   validation data, so early-stopping decisions agree without communication; rank 0 writes checkpoints.
 - **Device**: ``"auto"`` uses CUDA (``cuda:LOCAL_RANK``) when present, else the CPU.
-- **Progress**: a tqdm bar per epoch (step, loss, validation metric) on rank 0, when ``progress``.
+- **Progress**: a tqdm bar per epoch (step, loss, validation metric) on rank 0, when ``progress`` and stderr is
+  a terminal; one line per epoch on stderr (loss, validation metrics) in either case.
 """
 
 from __future__ import annotations
@@ -343,7 +344,9 @@ def fit_loop(
         train_module.train()
         bar = tqdm(
             total=len(batches), initial=first, desc=f"{s.desc} epoch {epoch + 1}/{s.epochs}",
-            disable=not s.progress or rank != 0, leave=False, dynamic_ncols=True,
+            # disable=None: no bar where stderr is not a terminal (CI, `> log`): carriage-return frames would
+            # fill the log; the one line per epoch below is written there instead
+            disable=None if s.progress and rank == 0 else True, leave=False, dynamic_ncols=True,
         )
         running, seen = (resumed_running if first else (0.0, 0))
         for step in range(first, len(batches)):
@@ -389,7 +392,7 @@ def fit_loop(
         history.append(record)
         if rank == 0 and s.progress:
             shown = ", ".join(f"{k}={v:.4f}" for k, v in record.items() if k != "epoch")
-            tqdm.write(f"{s.desc} epoch {epoch + 1}/{s.epochs}: {shown}")
+            tqdm.write(f"{s.desc} epoch {epoch + 1}/{s.epochs}: {shown}", file=sys.stderr)
         if s.patience and bad_epochs >= s.patience:
             stopped_early = done = True
         if epoch + 1 == s.epochs:

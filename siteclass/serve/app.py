@@ -23,9 +23,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from pydantic_core import to_json
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Receive, Scope, Send
 
 from siteclass._version import __version__
@@ -77,6 +78,64 @@ def _answer(body: Answer) -> Response:
 
 def _error(status: int, code: str, detail: Any, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status)
+
+
+API_DESCRIPTION = (
+    "Industry of a business from its website. POST /v1/predict reads the site live (guarded fetch); "
+    "/v1/predict/pages and /v1/predict/batch classify pages you already have. Every error answers "
+    '`{"error": code, "detail": message}`: invalid_request (422), payload_too_large (413), not_found (404), '
+    "method_not_allowed (405), model_not_ready (503), …"
+)
+HTTP_ERROR_CODES = {404: "not_found", 405: "method_not_allowed"}
+DOCS_ASSETS = "/docs-assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from the assets fastapi-offline installs: nothing is fetched from a CDN."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=static), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png", with_google_fonts=False,
+        )
+
+
+async def _json_syntax_error(request: Request, error: dict[str, Any]) -> JSONResponse:
+    """422 for a body that is not JSON: the position (character offset, line, column) and what was expected."""
+    loc = error.get("loc", ())
+    position = next((p for p in loc if isinstance(p, int)), None)
+    reason = (error.get("ctx") or {}).get("error") or "not valid JSON"
+    where = ""
+    if position is not None:
+        where = f" at position {position}"
+        try:
+            text = (await request.body()).decode("utf-8", errors="replace")[:position]
+            where += f" (line {text.count(chr(10)) + 1}, column {position - (text.rfind(chr(10)) + 1) + 1})"
+        except Exception:  # the body may be gone: the offset alone still says where
+            pass
+    return _error(422, "invalid_request", f"body is not valid JSON: {reason}{where}", position=position,
+                  fields=[{"field": "body", "message": f"{reason}{where}"}])
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -131,17 +190,34 @@ def create_app(
     app = ServeAPI(
         title="siteclass",
         version=__version__,
-        description="Industry of a business from its website.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets: the default pages fetch Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.serve = state
+    _offline_docs(app)
 
     # ------------------------------------------------------------------ errors
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        broken = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if broken is not None:  # loc is ("body", <character offset>): a position, not a field
+            return await _json_syntax_error(request, broken)
         fields = [{"field": _field_name(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()]
         detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:10]) or "invalid request body"
         return _error(422, "invalid_request", detail, fields=fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail
+        if exc.status_code == 404:
+            detail = "no such endpoint; see /docs or /openapi.json for the endpoints"
+        elif exc.status_code == 405:
+            allowed = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
+            detail = f"method not allowed here; allowed: {allowed}" if allowed else "method not allowed here"
+        return JSONResponse({"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(FieldError)
     async def _bad_field(_: Request, exc: FieldError) -> JSONResponse:
@@ -162,23 +238,28 @@ def create_app(
         return _error(500, "model_error", str(exc))
 
     # ------------------------------------------------------------------ health
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], summary="Liveness",
+             description="200 while the process answers, whether or not the model is loaded.")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], responses={503: ERROR_RESPONSES[503]})
+    @app.get("/readyz", tags=["ops"], responses={503: ERROR_RESPONSES[503]}, summary="Readiness",
+             description="200 once the model is loaded and has answered its warm-up record; 503 until then.")
     async def readyz() -> Response:
         if state.model is None or not state.warm:
             body = {"error": "model_not_ready", "detail": state.load_error or "the model is still loading"}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ready", "model": state.model.model_type})
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get("/metrics", tags=["ops"], response_class=Response, summary="Prometheus metrics",
+             description="Request counts and latencies, queue time, batch sizes, cache hits (text format).")
     async def metrics() -> Response:
         data, content_type = state.metrics.render()
         return Response(data, media_type=content_type)
 
-    @app.get("/v1/model", tags=["model"], response_model=ModelInfo, responses={503: ERROR_RESPONSES[503]})
+    @app.get("/v1/model", tags=["model"], response_model=ModelInfo, responses={503: ERROR_RESPONSES[503]},
+             summary="The model served", description="Model type and version, its labels, calibration "
+             "temperature, top-k, minimum confidence, where inference runs, the model card and the overrides file.")
     async def model_info() -> ModelInfo:
         m = state.require_model()
         return ModelInfo(
@@ -208,7 +289,11 @@ def create_app(
 
     live_errors = {400: {"model": ERROR_RESPONSES[422]["model"], "description": "url_not_allowed"}, **ERROR_RESPONSES}
 
-    @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse, responses=live_errors)
+    @app.post("/v1/predict", tags=["predict"], response_model=PredictResponse, responses=live_errors,
+              summary="Industry of a website, read live", description="Fetches the site's home page and its most "
+              "informative internal pages (public addresses only, unless the server allows others), then predicts; "
+              "answers are cached per domain. A site that cannot be read answers 200 with its status "
+              "(unreachable, timeout, …) and no label.")
     async def predict_live(body: PredictRequest) -> Response:
         from siteclass.crawling.urls import normalize_input_url
 
@@ -269,11 +354,15 @@ def create_app(
                           else state.response(record["domain"], "ok", record["pages"], next(tops)) if usable
                           else empty_answer(record) for (record, usable), hit in zip(prepared, fixed)]}
 
-    @app.post("/v1/predict/pages", tags=["predict"], response_model=PredictResponse, responses=ERROR_RESPONSES)
+    @app.post("/v1/predict/pages", tags=["predict"], response_model=PredictResponse, responses=ERROR_RESPONSES,
+              summary="Industry from pages you have", description="No fetch: classifies the pages given (home "
+              "page first), with the site's URL and the business name as features.")
     async def predict_pages(body: PagesRequest) -> Response:
         return _answer(await pages_answer(body))
 
-    @app.post("/v1/predict/batch", tags=["predict"], response_model=BatchResponse, responses=ERROR_RESPONSES)
+    @app.post("/v1/predict/batch", tags=["predict"], response_model=BatchResponse, responses=ERROR_RESPONSES,
+              summary="Industries of several sites from their pages", description="Up to [serve] max_batch_items "
+              "items, each as in /v1/predict/pages; answers in the same order.")
     async def predict_batch(body: BatchRequest) -> Response:
         return _answer(await batch_answer(body))
 

@@ -19,7 +19,22 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EXAMPLE_PAGES: dict[str, Any] = {
+    "name": "Acme Plumbing",
+    "url": "https://www.acme-plumbing.com/",
+    "pages": [
+        {"url": "https://www.acme-plumbing.com/", "title": "Acme Plumbing",
+         "text": "Emergency plumbers: we fix leaks, pipes and drains, 24/7."},
+        {"url": "https://www.acme-plumbing.com/about", "title": "About us",
+         "text": "Family-run plumbing and heating company since 1988."},
+    ],
+}
+
+
 class PredictRequest(_Body):
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"url": "acme-plumbing.com", "name": "Acme Plumbing"}]})
+
     url: str = Field(..., min_length=1, max_length=MAX_URL_CHARS, description="the website, e.g. acme.com")
     name: str | None = Field(None, max_length=MAX_NAME_CHARS, description="the business name, when known")
 
@@ -31,12 +46,18 @@ class PageIn(_Body):
 
 
 class PagesRequest(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_PAGES]})
+
     name: str | None = Field(None, max_length=MAX_NAME_CHARS)
     url: str = Field("", max_length=MAX_URL_CHARS, description="the site's URL (its domain is a model feature)")
     pages: list[PageIn] = Field(..., max_length=MAX_PAGES, description="pages in crawl order, home page first")
 
 
 class BatchRequest(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [
+        EXAMPLE_PAGES, {"url": "bright-smile.com", "pages": [{"text": "Family dentistry, implants and whitening."}]},
+    ]}]})
+
     items: list[PagesRequest] = Field(..., min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
@@ -86,13 +107,17 @@ class ModelInfo(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": "invalid_request", "detail": "pages: Field required"}]})
+
     error: str = Field(..., description="a stable code: url_not_allowed, invalid_request, payload_too_large, …")
     detail: Any = None
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "request body larger than the limit"},
-    422: {"model": ErrorBody, "description": "invalid body; detail names the field"},
+    422: {"model": ErrorBody, "description": "invalid body; detail names the field, or the position of a JSON "
+          "syntax error"},
     503: {"model": ErrorBody, "description": "model not loaded yet, or too many requests in flight"},
     504: {"model": ErrorBody, "description": "the request deadline passed"},
 }

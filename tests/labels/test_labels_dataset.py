@@ -42,8 +42,9 @@ def test_consensus_is_a_labels_file_and_min_share_filters(loop: tuple[Path, Path
     for i, q in enumerate(queued):
         # items by site id for even rows, by URL spelled differently for odd rows
         item = q["site_id"] if i % 2 == 0 else q["url"].replace("https://www.", "http://")
-        labels = ["Bakery", "Bakery", "Bakery"] if i < 10 else ["Bakery", "Bakery", "Florist"] if i < 20 \
-            else ["Bakery", "Florist"]
+        # two classes among the agreed items: a one-class dataset is refused by `dataset build` (nothing to learn)
+        agreed = "Bakery" if i % 2 == 0 else "Florist"
+        labels = [agreed] * 3 if i < 10 else ["Bakery", "Bakery", "Florist"] if i < 20 else ["Bakery", "Florist"]
         judgements += [{"item": item, "labeller": f"ann{k}", "label": lab} for k, lab in enumerate(labels)]
     path = write_csv(tmp_path / "judgements.csv", judgements)
     assert run(["labels", "agree", str(path), "--out", str(tmp_path / "agree")]) == 0
