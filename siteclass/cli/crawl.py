@@ -14,6 +14,7 @@ from siteclass.cli.app import ConfigOption, app, settings_from
 def crawl(
     sites: Annotated[Path, typer.Argument(help="CSV or Parquet with a 'url' column ('id' and 'name' optional).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or fsspec URL (s3://bucket/prefix).")],
+    url_column: Annotated[str | None, typer.Option("--url-column", help="The sites file's URL column (default url).")] = None,
     max_pages: Annotated[int | None, typer.Option("--max-pages", help="Pages per site, home page included.")] = None,
     max_depth: Annotated[int | None, typer.Option("--max-depth", help="Link hops from the home page.")] = None,
     proxy: Annotated[str | None, typer.Option("--proxy", help="HTTP proxy every request goes through.")] = None,
@@ -56,6 +57,7 @@ def crawl(
             "crawl.concurrent_requests": concurrency, "crawl.concurrent_per_domain": per_domain,
             "crawl.page_timeout_s": page_timeout, "crawl.site_timeout_s": site_timeout,
             "crawl.max_bytes": max_bytes, "crawl.obey_robots": robots, "crawl.keep_raw": keep_raw,
+            "crawl.url_column": url_column,
         },
     )
     if scrapyd:
