@@ -113,15 +113,22 @@ def _iter_parquet(path: str | Path, columns: list[str] | None, batch_rows: int) 
         yield from src.to_batches(columns=columns, batch_size=batch_rows)
 
 
-def _iter_csv(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _iter_csv(path: str | Path, batch_rows: int, as_text: bool = False) -> Iterator[pa.RecordBatch]:
+    import csv
+
     import pyarrow.csv as pcsv
 
     delimiter = "\t" if ".tsv" in str(path).lower() else ","
+    types: dict[str, pa.DataType] = {}
+    if as_text:
+        with _open_binary(path) as fh:
+            head = fh.read(1 << 20).decode("utf-8-sig", errors="replace")
+        types = dict.fromkeys(next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), []), pa.string())
     reader = pcsv.open_csv(
         _open_binary(path),
         read_options=pcsv.ReadOptions(block_size=1 << 22),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pcsv.ConvertOptions(strings_can_be_null=False),
+        convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False),
     )
     for batch in reader:
         yield from pa.Table.from_batches([batch]).to_batches(max_chunksize=batch_rows)
@@ -145,9 +152,11 @@ def _iter_jsonl(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
 
 
 def iter_batches(
-    path: str | Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS
+    path: str | Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS, *, csv_as_text: bool = False
 ) -> Iterator[pa.RecordBatch]:
-    """Stream a table as Arrow record batches; errors name the file (and the missing column)."""
+    """Stream a table as Arrow record batches; errors name the file (and the missing column).
+
+    *csv_as_text*: every CSV column a string (no type inference: ``007`` stays ``007``)."""
     _check_exists(path)
     fmt = table_format(path)
     if columns is not None and fmt == "parquet":
@@ -156,7 +165,7 @@ def iter_batches(
         if fmt == "parquet":
             it: Iterator[pa.RecordBatch] = _iter_parquet(path, columns, batch_rows)
         elif fmt == "csv":
-            it = _iter_csv(path, batch_rows)
+            it = _iter_csv(path, batch_rows, csv_as_text)
         else:
             it = _iter_jsonl(path, batch_rows)
         for batch in it:
