@@ -49,6 +49,7 @@ FIRMS = [
     {"firm_id": "008", "company": "Crumbs", "about": "fresh bread and birthday cakes", "sector_code": 31},
     {"firm_id": "009", "company": "Smith & Co", "about": "", "sector_code": 54},
     {"firm_id": "010", "company": "Müller Backstube", "about": GERMAN, "sector_code": 31},
+    {"firm_id": "011", "company": "Cabinet Durand", "about": FRENCH, "sector_code": 54},
 ]
 
 
@@ -71,13 +72,13 @@ def test_a_table_is_classified_row_by_row_keeping_id_name_and_kept_columns(tmp_p
     written = pq.read_table(out)
     assert written.schema.names == [*PREDICTION_SCHEMA.names, "sector_code"]
     rows = written.to_pylist()
-    assert [r["site_id"] for r in rows] == ["007", "008", "009", "010"]  # a CSV id keeps its leading zeros
+    assert [r["site_id"] for r in rows] == ["007", "008", "009", "010", "011"]  # a CSV id keeps its leading zeros
     assert [r["name"] for r in rows] == [f["company"] for f in FIRMS]
-    assert [str(r["sector_code"]) for r in rows] == ["23", "31", "54", "31"]  # CSV cells stay text
+    assert [str(r["sector_code"]) for r in rows] == ["23", "31", "54", "31", "54"]  # CSV cells stay text
     assert [r["label"] for r in rows[:2]] == ["plumbing", "bakery"]
     assert rows[2]["status"] == "ok" and rows[2]["label"] is not None  # the name alone is text
     assert all(r["source"] == "model" for r in rows)
-    assert [r["warning"] for r in rows] == [None, None, None, "non_english_text"]
+    assert [r["warning"] for r in rows] == [None, None, None, "non_english_text", "non_english_text"]
 
 
 def test_a_table_without_an_id_column_keeps_row_numbers_and_empty_rows_are_reported(tmp_path: Path,
@@ -268,3 +269,29 @@ def test_your_own_taxonomy_zero_shot_with_and_without_descriptions(tmp_path: Pat
         assert [r["label"] for r in rows[:3]] == ["Dentist", "Plumber", "Bakery"], taxonomy.name
         assert {lab for r in rows for lab in r["labels"]} <= {"Dentist", "Plumber", "Bakery"}
         assert [r["warning"] for r in rows] == [None, None, None, "non_english_text"]
+
+
+def test_a_crawl_warns_by_the_pages_declared_language(tmp_path: Path, model_dir: Path) -> None:
+    """Crawled pages carry their <html lang>: it decides when present; text is detected only without one."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "serve"))
+    import serve_models
+
+    crawl = tmp_path / "crawl"
+    serve_models.write_crawl(crawl, 4, failed_every=0)
+    pages = pq.read_table(crawl / "pages.parquet").to_pylist()
+    sites = sorted({p["site_id"] for p in pages})
+    for p in pages:
+        if p["site_id"] == sites[0]:
+            p["lang"] = "de-DE"  # declared German: a warning, whatever the text
+        elif p["site_id"] == sites[1]:
+            p["lang"], p["text"] = "", GERMAN  # nothing declared: German detected
+        elif p["site_id"] == sites[2]:
+            p["lang"], p["text"] = "en", FRENCH  # declared English: taken at its word
+    pq.write_table(pa.Table.from_pylist(pages, pq.read_schema(crawl / "pages.parquet")), crawl / "pages.parquet")
+    out = tmp_path / "p.parquet"
+    assert _predict("--crawl", crawl, "--model", model_dir, "--out", out) == 0
+    warning = {r["site_id"]: r["warning"] for r in _rows(out)}
+    assert [warning[s] for s in sites] == ["non_english_text", "non_english_text", None, None]
+    assert {r["name"] for r in _rows(out)} == {f"Business {i}" for i in range(4)}
