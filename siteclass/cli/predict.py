@@ -33,7 +33,7 @@ def predict_command(
                                              "prediction row keeps.")] = None,
     html: Annotated[str | None, typer.Option("--html", help="Saved HTML: a file, a folder (one site per file or "
                                              "sub-folder of pages) or a quoted glob.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl/--table/--html).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Industries listed per site.")] = None,
     min_confidence: Annotated[
         float | None, typer.Option("--min-confidence", help="Below this probability the label is 'unknown'.")

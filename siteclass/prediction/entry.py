@@ -53,6 +53,11 @@ def _model(model: ModelLike, labels: str | Path | None, settings: Settings | Non
     return taxonomy_model(labels, settings)
 
 
+def _local_only(settings: Settings, what: str) -> None:
+    if settings.predict.engine != "local":
+        raise InputError(f"{what} runs on the local engine (it streams the input); --engine spark takes --crawl DIR")
+
+
 def _check_out(out: str | Path) -> None:
     if Path(out).suffix.lower() not in (".parquet", ".pq"):
         raise InputError(f"--out {out} must be a .parquet file")
@@ -99,6 +104,7 @@ def predict_table(table: str | Path, out: str | Path, text: str | list[str], *, 
 
     settings = _settings(settings)
     _check_out(out)
+    _local_only(settings, "--table")
     source = TableInput(table, split_columns(text), id_column=id_column, name_column=name_column, keep=keep)
     predictor = BatchPredictor.from_settings(resolve_model(model), settings)
     result = predictor.write(source.sites(), out, kept=source.kept())
@@ -114,6 +120,7 @@ def predict_html(html: str | Path, out: str | Path, model: ModelLike = None,
 
     settings = _settings(settings)
     _check_out(out)
+    _local_only(settings, "--html")
     source = HtmlInput(html, pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars)
     predictor = BatchPredictor.from_settings(resolve_model(model), settings)
     result = predictor.write(source.sites(), out, total=len(source.targets))
