@@ -208,6 +208,9 @@ def test_sites_keep_columns_and_url_column_without_crawling(tmp_path: Path, mode
     read = read_sites(sites, "website")
     assert [(s.site_id, s.name, s.url, bool(s.error)) for s in read] == [("007", "Acme", "http://acme.com/", False),
                                                                          ("008", "Bad", "", True)]
+    as_parquet = tmp_path / "sites.parquet"  # a column named url besides the URL column is not the URL
+    pq.write_table(pa.table({"url": ["x"], "Website": ["acme.com"], "id": ["7"]}), as_parquet)
+    assert [(s.site_id, s.url) for s in read_sites(as_parquet, "website")] == [("7", "http://acme.com/")]
     kept = sites_kept(sites, ["owner"])
     assert kept.by_id == {"007": {"owner": "ann"}, "008": {"owner": "bob"}}
     capsys.readouterr()

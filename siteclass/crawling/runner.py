@@ -88,7 +88,10 @@ def read_sites(path: str | Path, url_column: str = "url") -> list[SiteInput]:
         if url_key not in columns:
             raise InputError(f"sites file {path} has no {url_column!r} column (columns: {', '.join(table.column_names)})"
                              "; name the URL column with --url-column")
-        wanted = {"id": "id", "site_id": "site_id", "name": "name", url_key: "url"}
+        wanted = {"id": "id", "site_id": "site_id", "name": "name"}
+        wanted[url_key] = "url"  # a column named url besides another URL column is ignored, as in a CSV
+        if url_key != "url":
+            columns.pop("url", None)
         data = {wanted[key]: table[col].to_pylist() for key, col in columns.items() if key in wanted}
         records = [dict(zip(data, values)) for values in zip(*data.values())]
         return sites_from_records(records, str(path))
