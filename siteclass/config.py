@@ -33,6 +33,7 @@ class _Section(BaseModel):
 
 
 class CrawlSettings(_Section):
+    url_column: str = Field("url", min_length=1, description="the sites file's column holding each site's URL")
     max_pages: int = Field(5, ge=1, le=100, description="pages per site, home page included")
     max_depth: int = Field(2, ge=0, le=10, description="link hops from the home page")
     max_failed_pages: int = Field(5, ge=0, description="sub-pages that may fail (404, refused, off-site) per site")

@@ -15,6 +15,7 @@ from siteclass.cli.app import ConfigOption, EncodingOption, app, default_help, s
 def crawl(
     sites: Annotated[Path, typer.Argument(help="CSV or Parquet with a 'url' column ('id' and 'name' optional).")],
     out: Annotated[str, typer.Option("--out", "-o", help="Output folder or fsspec URL (s3://bucket/prefix).")],
+    url_column: Annotated[str | None, typer.Option("--url-column", help=default_help("crawl.url_column", "The sites file's URL column."))] = None,
     max_pages: Annotated[int | None, typer.Option("--max-pages", help=default_help("crawl.max_pages", "Pages per site, home page included."))] = None,
     max_depth: Annotated[int | None, typer.Option("--max-depth", help=default_help("crawl.max_depth", "Link hops from the home page."))] = None,
     proxy: Annotated[str | None, typer.Option("--proxy", help=default_help("crawl.proxy", "HTTP proxy every request goes through."))] = None,
@@ -58,6 +59,7 @@ def crawl(
             "crawl.concurrent_requests": concurrency, "crawl.concurrent_per_domain": per_domain,
             "crawl.page_timeout_s": page_timeout, "crawl.site_timeout_s": site_timeout,
             "crawl.max_bytes": max_bytes, "crawl.obey_robots": robots, "crawl.keep_raw": keep_raw,
+            "crawl.url_column": url_column,
         },
     )
     if scrapyd:

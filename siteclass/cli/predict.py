@@ -17,11 +17,24 @@ NO_PREDICTION = 1  # the exit code of `siteclass predict URL` when the site coul
 @app.command("predict")
 def predict_command(
     url: Annotated[str | None, typer.Argument(help="A website to crawl live and classify, e.g. acme.com.")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="The business name (a model feature).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The business name (a model feature); with --table: "
+                                             "the column holding it.")] = None,
     model: ModelOption = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="CSV label[,description]: score against your own "
+                                                "taxonomy zero-shot (no training); not with --model.")] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="CSV/Parquet with url[,id,name]: crawl, then predict.")] = None,
+    url_column: Annotated[str | None, typer.Option("--url-column", help="The sites file's URL column (default url).")] = None,
     crawl: Annotated[Path | None, typer.Option("--crawl", help="An existing crawl folder (sites.parquet, pages.parquet).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl).")] = None,
+    table: Annotated[Path | None, typer.Option("--table", help="CSV/Parquet/JSONL of descriptions: classify each row "
+                                               "(no crawl).")] = None,
+    text: Annotated[str | None, typer.Option("--text", help="With --table: the text column(s), COL[,COL…].")] = None,
+    id_column: Annotated[str | None, typer.Option("--id", help="With --table: the id column (default: the row "
+                                                  "number from 1).")] = None,
+    keep: Annotated[str | None, typer.Option("--keep", help="With --table/--sites: input columns COL[,COL…] every "
+                                             "prediction row keeps.")] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Saved HTML: a file, a folder (one site per file or "
+                                             "sub-folder of pages) or a quoted glob.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl/--table/--html).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("predict.top_k", "Industries listed per site."))] = None,
     min_confidence: Annotated[
         float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'."))
@@ -38,11 +51,13 @@ def predict_command(
     encoding: EncodingOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Industry of one website (crawled live), or of every site of a sites file or crawl, into Parquet.
+    """Industry of one website (crawled live), or of every site of a sites file, crawl, table of descriptions or
+    set of saved HTML pages, into Parquet.
 
     Exit codes: 0 a prediction; 1 no prediction for the one website asked for (unreachable, invalid, blocked by
     robots.txt …: its status is printed); 2 bad input.
     """
+    from siteclass.errors import InputError
     from siteclass.prediction import PredictResult, predict
 
     settings = settings_from(
@@ -52,13 +67,20 @@ def predict_command(
             "predict.engine": engine, "predict.progress": False if no_progress else None,
             "predict.overrides": str(overrides) if overrides else None,
             "crawl.max_pages": max_pages, "crawl.proxy": proxy, "spark.master": spark_master,
+            "crawl.url_column": url_column,
         },
     )
+    if url_column is not None and sites is None:
+        raise InputError("--url-column goes with --sites FILE")
     with use_encoding(encoding):
-        result = predict(url, sites=sites, crawl=crawl, out=out, model=model, name=name, settings=settings)
+        result = predict(url, sites=sites, crawl=crawl, table=table, html=html, out=out, model=model,
+                         labels=labels, name=None if table is not None else name, text=text, id_column=id_column,
+                         name_column=name if table is not None else None, keep=keep, settings=settings)
     if isinstance(result, PredictResult):
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(result.status_counts.items()))
         typer.echo(f"{result.n_sites} sites, {result.n_predicted} predicted ({counts}) → {result.out}")
+        if result.n_warned:
+            typer.echo(f"{result.n_warned} with warning non_english_text: the bundled encoder reads English only")
         return
     if as_json:
         typer.echo(json.dumps({**result.row(), "pages": result.pages, "error": result.error}, indent=2))
@@ -83,6 +105,8 @@ def _print_site(result: Any) -> None:
         for label, p in zip(result.labels, result.probabilities):
             table.add_row(label, f"{p:.3f}")
         console.print(table)
+    if result.warning:
+        console.print(f"warning: {result.warning} (the encoder reads English only)")
         console.print(f"label: [bold]{result.label}[/bold]")
     if result.pages:
         console.print("pages used:")

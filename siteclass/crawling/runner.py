@@ -68,11 +68,15 @@ def sites_from_records(records: list[dict[str, Any]], source: str = "sites") -> 
     return out
 
 
-def read_sites(path: str | Path) -> list[SiteInput]:
-    """Read a CSV or Parquet file with a ``url`` column (``id``, ``name`` optional)."""
+def read_sites(path: str | Path, url_column: str = "url") -> list[SiteInput]:
+    """Read a CSV or Parquet file with a URL column (*url_column*, ``url`` by default; ``id``, ``name`` optional).
+
+    Column names match case-insensitively and with surrounding spaces ignored.
+    """
     path = Path(path)
+    url_key = url_column.strip().lower()
     if not path.is_file():
-        raise InputError(f"sites file {path} does not exist; pass a CSV or Parquet file with a 'url' column")
+        raise InputError(f"sites file {path} does not exist; pass a CSV or Parquet file with a {url_column!r} column")
     if path.suffix.lower() in (".parquet", ".pq"):
         import pyarrow.parquet as pq
 
@@ -81,9 +85,14 @@ def read_sites(path: str | Path) -> list[SiteInput]:
         except Exception as exc:
             raise InputError(f"sites file {path} is not a readable Parquet file: {exc}") from exc
         columns = {c.strip().lower(): c for c in table.column_names}
-        if "url" not in columns:
-            raise InputError(f"sites file {path} has no 'url' column (columns: {', '.join(table.column_names)})")
-        data = {key: table[col].to_pylist() for key, col in columns.items() if key in ("id", "name", "url")}
+        if url_key not in columns:
+            raise InputError(f"sites file {path} has no {url_column!r} column (columns: {', '.join(table.column_names)})"
+                             "; name the URL column with --url-column")
+        wanted = {"id": "id", "site_id": "site_id", "name": "name"}
+        wanted[url_key] = "url"  # a column named url besides another URL column is ignored, as in a CSV
+        if url_key != "url":
+            columns.pop("url", None)
+        data = {wanted[key]: table[col].to_pylist() for key, col in columns.items() if key in wanted}
         records = [dict(zip(data, values)) for values in zip(*data.values())]
         return sites_from_records(records, str(path))
     from siteclass.charsets import resolve_encoding
@@ -94,9 +103,12 @@ def read_sites(path: str | Path) -> list[SiteInput]:
         with path.open(encoding="utf-8-sig" if encoding == "utf-8" else encoding, newline="") as fh:
             reader = csv.DictReader(fh)
             fields = [f.strip().lower() for f in reader.fieldnames or []]
-            if "url" not in fields:
+            if url_key not in fields:
                 found = ", ".join(reader.fieldnames or []) or "none"
-                raise InputError(f"sites file {path} has no 'url' column (columns: {found}); add a header row with url")
+                raise InputError(f"sites file {path} has no {url_column!r} column (columns: {found}); add a header "
+                                 "row with url, or name the URL column with --url-column")
+            if url_key != "url":  # the URL column is read as url; a column named url besides it is ignored
+                fields = ["url" if f == url_key else ("" if f == "url" else f) for f in fields]
             reader.fieldnames = fields
             records = list(reader)
     except UnicodeDecodeError as exc:
@@ -139,7 +151,7 @@ def crawl(
     if isinstance(sites, list):
         inputs = sites_from_records(sites)
     else:
-        inputs = read_sites(sites)
+        inputs = read_sites(sites, crawl_settings.url_column)
     out = str(out)
     store = OutputStore(out)
     store.write_text(tomli_w.dumps({"crawl": settings_dict(crawl_settings)}), "settings.toml")

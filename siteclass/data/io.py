@@ -152,20 +152,30 @@ def _iter_parquet(path: str | Path, columns: list[str] | None, batch_rows: int) 
         yield from src.to_batches(columns=columns, batch_size=batch_rows)
 
 
-def _csv_reader(path: str | Path, encoding: str | None) -> Any:
+def _csv_reader(path: str | Path, encoding: str | None, as_text: bool = False) -> Any:
+    """Arrow's streaming CSV reader in the file's encoding; *as_text*: every column a string (no type inference)."""
+    import csv
+
     import pyarrow.csv as pcsv
 
     delimiter = "\t" if ".tsv" in str(path).lower() else ","
+    used = csv_encoding(path, encoding)
+    types: dict[str, pa.DataType] = {}
+    if as_text:
+        with _open_binary(path) as fh:
+            head = bytes(fh.read(1 << 20)).decode("utf-8-sig" if used == "utf-8" else used, errors="replace")
+        types = dict.fromkeys(next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), []), pa.string())
     return pcsv.open_csv(
         _open_binary(path),
-        read_options=pcsv.ReadOptions(block_size=1 << 22, encoding=_arrow_encoding(csv_encoding(path, encoding))),
+        read_options=pcsv.ReadOptions(block_size=1 << 22, encoding=_arrow_encoding(used)),
         parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-        convert_options=pcsv.ConvertOptions(strings_can_be_null=False),
+        convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False),
     )
 
 
-def _iter_csv(path: str | Path, batch_rows: int, encoding: str | None) -> Iterator[pa.RecordBatch]:
-    reader = _csv_reader(path, encoding)
+def _iter_csv(path: str | Path, batch_rows: int, encoding: str | None, as_text: bool = False
+              ) -> Iterator[pa.RecordBatch]:
+    reader = _csv_reader(path, encoding, as_text)
     for batch in reader:
         binary = [f.name for f in batch.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
         if binary:  # arrow keeps undecodable cells as bytes: that would be mojibake downstream
@@ -192,10 +202,12 @@ def _iter_jsonl(path: str | Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
 
 
 def iter_batches(
-    path: str | Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS, encoding: str | None = None
+    path: str | Path, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS, encoding: str | None = None,
+    *, csv_as_text: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Stream a table as Arrow record batches; errors name the file (and the missing column). *encoding*: of a
-    CSV (None: the one of :func:`siteclass.charsets.use_encoding`, by default detected)."""
+    CSV (None: the one of :func:`siteclass.charsets.use_encoding`, by default detected); *csv_as_text*: every CSV
+    column a string (no type inference: ``007`` stays ``007``)."""
     _check_exists(path)
     fmt = table_format(path)
     if columns is not None and fmt == "parquet":
@@ -204,7 +216,7 @@ def iter_batches(
         if fmt == "parquet":
             it: Iterator[pa.RecordBatch] = _iter_parquet(path, columns, batch_rows)
         elif fmt == "csv":
-            it = _iter_csv(path, batch_rows, encoding)
+            it = _iter_csv(path, batch_rows, encoding, csv_as_text)
         else:
             it = _iter_jsonl(path, batch_rows)
         for batch in it:

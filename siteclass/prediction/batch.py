@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,11 @@ class BatchPredictor:
         index = {sid: i for i, sid in enumerate(sites.column("site_id").to_pylist())}
         done = bytearray(sites.num_rows)
         if pages_path.is_file():
+            columns = _page_columns(pages_path)
             if _contiguous(pages_path):
-                runs = _runs(pages_path)
+                runs = _runs(pages_path, columns)
             else:
-                runs = self._partitioned_runs(pages_path)
+                runs = self._partitioned_runs(pages_path, columns)
             for site_id, rows in runs:
                 i = index.get(site_id)
                 if i is None or done[i]:
@@ -91,6 +93,7 @@ class BatchPredictor:
                 rows.sort(key=lambda r: r["order"] if r["order"] is not None else 1 << 15)
                 site = _site_row(sites, i)
                 site["domain"] = rows[0]["domain"] or ""
+                site["lang"] = rows[0].get("lang") or ""  # the home page's declared language (crawls with one)
                 yield site, [
                     {"url": r["url"] or "", "title": r["title"] or "", "text": (r["text"] or "")[: self.page_chars]}
                     for r in rows[: self.pages_per_site]
@@ -99,7 +102,7 @@ class BatchPredictor:
             if not done[i]:
                 yield _site_row(sites, i), []
 
-    def _partitioned_runs(self, pages: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    def _partitioned_runs(self, pages: Path, columns: list[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
         """Runs of a pages file whose sites are scattered: hash-partition it into temporary files small enough
         for ``memory_limit_mb``, then group each partition in memory (an external hash group-by)."""
         import zlib
@@ -114,10 +117,10 @@ class BatchPredictor:
         parts = max(1, min(256, -(-size // (self.memory_limit_mb * (1 << 20) // 4))))
         with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as tmp:
             schema = source.schema_arrow
-            schema = pa.schema([schema.field(c) for c in _PAGE_COLUMNS])
+            schema = pa.schema([schema.field(c) for c in columns])
             writers = [pq.ParquetWriter(Path(tmp) / f"{p}.parquet", schema) for p in range(parts)]
             try:
-                for batch in source.iter_batches(columns=_PAGE_COLUMNS, batch_size=2048, use_threads=False):
+                for batch in source.iter_batches(columns=columns, batch_size=2048, use_threads=False):
                     batch = batch.set_column(4, "text", pc.utf8_slice_codeunits(batch.column(4), 0, self.page_chars))
                     which = np.fromiter((zlib.crc32((s or "").encode()) % parts
                                          for s in batch.column(0).to_pylist()), np.int64, batch.num_rows)
@@ -133,18 +136,28 @@ class BatchPredictor:
 
     # ------------------------------------------------------------------ predicting
     def predict_group(self, group: list[tuple[dict[str, Any], list[dict[str, str]]]]) -> list[SitePrediction]:
+        """Predictions of a group of (site, pages): a site with pages (or a ready ``record``) goes to the model;
+        ``warning`` is set from the site's declared ``lang``, else from its text (``prediction.language``)."""
         from siteclass.metrics import apply_min_confidence
+        from siteclass.prediction.language import language_warning
 
         out: list[SitePrediction] = []
         todo: list[int] = []
         records: list[Record] = []
         for site, pages in group:
             url = site.get("input_url") or site.get("final_url") or ""
-            out.append(SitePrediction(str(site["site_id"]), url, str(site.get("status") or ""), pages=pages))
-            if pages:
+            prediction = SitePrediction(str(site["site_id"]), url, str(site.get("status") or ""), pages=pages,
+                                        name=site.get("name") or "")
+            prediction.extra = site.get("keep") or {}
+            out.append(prediction)
+            record = site.get("record")
+            if record is None and pages:
+                record = site_record(site.get("name") or "", site.get("final_url") or url, pages,
+                                     domain=site.get("domain") or "")
+            if record is not None:
                 todo.append(len(out) - 1)
-                records.append(site_record(site.get("name") or "", site.get("final_url") or url, pages,
-                                           domain=site.get("domain") or ""))
+                records.append(record)
+                prediction.warning = language_warning(record, site.get("lang"))
         if records:
             for i, top in zip(todo, self.model.predict_top_k(records, k=self.top_k)):
                 d = apply_min_confidence(top, self.min_confidence)
@@ -161,8 +174,13 @@ class BatchPredictor:
 
     def iter_predictions(self, crawl_dir: str | Path) -> Iterator[tuple[int, SitePrediction]]:
         """(position in sites.parquet, prediction) per site, model calls of ``batch_size`` sites."""
+        return self.iter_group_predictions(self.iter_sites(crawl_dir))
+
+    def iter_group_predictions(self, sites: Iterable[tuple[dict[str, Any], list[dict[str, str]]]]
+                               ) -> Iterator[tuple[int, SitePrediction]]:
+        """(``pos``, prediction) for every (site, pages) of *sites*, model calls of ``batch_size`` sites."""
         group: list[tuple[dict[str, Any], list[dict[str, str]]]] = []
-        for item in self.iter_sites(crawl_dir):
+        for item in sites:
             group.append(item)
             if len(group) >= self.batch_size:
                 yield from zip((s["pos"] for s, _ in group), self.predict_group(group))
@@ -170,48 +188,65 @@ class BatchPredictor:
         if group:
             yield from zip((s["pos"] for s, _ in group), self.predict_group(group))
 
-    def predict_crawl(self, crawl_dir: str | Path, out: str | Path) -> PredictResult:
-        """Write one prediction row per site of *crawl_dir* to *out*, in the order of sites.parquet."""
+    def predict_crawl(self, crawl_dir: str | Path, out: str | Path, kept: Kept | None = None) -> PredictResult:
+        """Write one prediction row per site of *crawl_dir* to *out*, in the order of sites.parquet.
+
+        *kept*: columns of the sites file to add, looked up by site id (``--sites FILE --keep COL,…``).
+        """
+        import pyarrow.parquet as pq
+
+        sites_path = Path(crawl_dir) / "sites.parquet"
+        total = pq.ParquetFile(sites_path).metadata.num_rows if sites_path.is_file() else 0
+        sites = self.iter_sites(crawl_dir)
+        if kept is not None and kept.by_id is not None:
+            sites = kept.attach(sites)
+        return self.write(sites, out, total=total, kept=kept)
+
+    def write(self, sites: Iterable[tuple[dict[str, Any], list[dict[str, str]]]], out: str | Path, *,
+              total: int | None = None, kept: Kept | None = None) -> PredictResult:
+        """Predict every (site, pages) of *sites* (each site with its ``pos``) into *out*, ordered by ``pos``:
+        :data:`PREDICTION_SCHEMA`, then the kept columns. Streams: ``batch_size`` sites at a time."""
         import pyarrow.parquet as pq
         from tqdm import tqdm
 
         out = Path(out)
         if out.suffix.lower() not in (".parquet", ".pq"):
             raise InputError(f"--out {out} must be a .parquet file")
-        sites_path = Path(crawl_dir) / "sites.parquet"
-        total = pq.ParquetFile(sites_path).metadata.num_rows if sites_path.is_file() else 0
+        fields = kept.fields if kept is not None else []
+        schema = pa.schema([*POSITIONED_SCHEMA, *fields])
+        target = pa.schema([*PREDICTION_SCHEMA, *fields])
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         unordered = out.with_name(f".{out.name}.unordered-{os.getpid()}")
-        schema = POSITIONED_SCHEMA
         counts: dict[str, int] = {}
-        n = predicted = 0
+        n = predicted = warned = 0
         in_order, last_pos = True, -1
         rows: list[dict[str, Any]] = []
         bar = tqdm(total=total, unit="site", desc="predict", disable=not self.progress)
         try:
             with pq.ParquetWriter(unordered, schema) as writer:
-                for pos, pred in self.iter_predictions(crawl_dir):
-                    rows.append({**pred.row(), "pos": pos})
+                for pos, pred in self.iter_group_predictions(sites):
+                    rows.append({**pred.extra, **pred.row(), "pos": pos})
                     in_order, last_pos = in_order and pos > last_pos, pos
                     counts[pred.status] = counts.get(pred.status, 0) + 1
                     n += 1
                     predicted += pred.label is not None
+                    warned += pred.warning is not None
                     if len(rows) >= self.batch_size:
-                        writer.write_table(pa.Table.from_pylist(rows, schema))
+                        writer.write_table(_table(rows, schema))
                         bar.update(len(rows))
                         rows = []
-                writer.write_table(pa.Table.from_pylist(rows, schema))
+                writer.write_table(_table(rows, schema))
                 bar.update(len(rows))
-            self._finish(unordered, tmp, in_order)
+            self._finish(unordered, tmp, in_order, target)
             os.replace(tmp, out)
         finally:
             bar.close()
             tmp.unlink(missing_ok=True)
             unordered.unlink(missing_ok=True)
-        return PredictResult(str(out), n, predicted, counts)
+        return PredictResult(str(out), n, predicted, counts, warned)
 
-    def _finish(self, unordered: Path, target: Path, in_order: bool) -> None:
+    def _finish(self, unordered: Path, target: Path, in_order: bool, schema: pa.Schema = PREDICTION_SCHEMA) -> None:
         """Drop the ``pos`` column, restoring the order of sites.parquet when the stream was out of order."""
         import pyarrow.parquet as pq
 
@@ -225,19 +260,50 @@ class BatchPredictor:
                 try:
                     reader = con.sql("SELECT * EXCLUDE (pos) FROM read_parquet(?) ORDER BY pos",
                                      params=[str(unordered)]).to_arrow_reader(8192)
-                    with pq.ParquetWriter(target, PREDICTION_SCHEMA) as writer:
+                    with pq.ParquetWriter(target, schema) as writer:
                         for batch in reader:
-                            writer.write_table(pa.Table.from_batches([batch]).cast(PREDICTION_SCHEMA))
+                            writer.write_table(pa.Table.from_batches([batch]).cast(schema))
                 finally:
                     con.close()
             return
-        with pq.ParquetWriter(target, PREDICTION_SCHEMA) as writer:
-            for batch in source.iter_batches(batch_size=8192, columns=PREDICTION_SCHEMA.names):
-                writer.write_table(pa.Table.from_batches([batch]).cast(PREDICTION_SCHEMA))
+        with pq.ParquetWriter(target, schema) as writer:
+            for batch in source.iter_batches(batch_size=8192, columns=schema.names):
+                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
 
 
 _SITE_COLUMNS = ("site_id", "name", "input_url", "final_url", "status")
-_PAGE_COLUMNS = ["site_id", "url", "domain", "title", "text", "order"]
+_PAGE_COLUMNS = ["site_id", "url", "domain", "title", "text", "order"]  # text is column 4 (cut to page_chars)
+
+
+@dataclass
+class Kept:
+    """Input columns a prediction keeps (``--keep COL,…``): their Arrow fields and, for a crawl, each site's values
+    by site id (a table's rows carry theirs in ``site["keep"]``)."""
+
+    fields: list[pa.Field]
+    by_id: dict[str, dict[str, Any]] | None = None
+
+    def attach(self, sites: Iterable[tuple[dict[str, Any], list[dict[str, str]]]]
+               ) -> Iterator[tuple[dict[str, Any], list[dict[str, str]]]]:
+        empty = {f.name: None for f in self.fields}
+        for site, pages in sites:
+            site["keep"] = (self.by_id or {}).get(str(site["site_id"]), empty)
+            yield site, pages
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    try:
+        return pa.Table.from_pylist(rows, schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # a kept column whose type changes down the file
+        raise InputError(f"a kept column changes type down the input ({exc}); keep columns of one type") from exc
+
+
+def _page_columns(pages: Path) -> list[str]:
+    """The page columns read: :data:`_PAGE_COLUMNS`, and ``lang`` when the crawl has it."""
+    import pyarrow.parquet as pq
+
+    names = pq.ParquetFile(pages).schema_arrow.names
+    return [*_PAGE_COLUMNS, *(["lang"] if "lang" in names else [])]
 
 
 def _site_row(sites: pa.Table, i: int) -> dict[str, Any]:
@@ -263,12 +329,12 @@ def _contiguous(pages: Path) -> bool:
     return True
 
 
-def _runs(pages: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def _runs(pages: Path, columns: list[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     import pyarrow.parquet as pq
 
     # No read-ahead and no threads: one row group's column chunks at a time, whatever the file's size.
     reader = pq.ParquetFile(pages, pre_buffer=False, buffer_size=1 << 20)
-    yield from _group_runs(reader.iter_batches(columns=_PAGE_COLUMNS, batch_size=1024, use_threads=False))
+    yield from _group_runs(reader.iter_batches(columns=columns, batch_size=1024, use_threads=False))
 
 
 def _group_runs(batches: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:

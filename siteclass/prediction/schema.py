@@ -11,13 +11,17 @@ from typing import Any
 import pyarrow as pa
 
 PREDICTION_SCHEMA = pa.schema([
-    ("site_id", pa.string()), ("url", pa.string()), ("status", pa.string()), ("label", pa.string()),
-    ("probability", pa.float64()), ("labels", pa.list_(pa.string())), ("probabilities", pa.list_(pa.float64())),
-    ("source", pa.string()), ("note", pa.string()),
+    ("site_id", pa.string()), ("name", pa.string()), ("url", pa.string()), ("status", pa.string()),
+    ("label", pa.string()), ("probability", pa.float64()), ("labels", pa.list_(pa.string())),
+    ("probabilities", pa.list_(pa.float64())), ("source", pa.string()), ("note", pa.string()),
+    ("warning", pa.string()),
 ])
-"""``source`` is ``model``, or ``override`` where an overrides file (``--overrides``) fixed the answer (probability
-1.0, the file's ``note``); sites without a prediction have no label and no source."""
-OPTIONAL_COLUMNS = ("source", "note")  # predictions written before overrides existed lack them
+"""``site_id`` and ``name`` are the input's (a sites file's or table's id column, else its row number from 1).
+``source`` is ``model``, or ``override`` where an overrides file (``--overrides``) fixed the answer (probability
+1.0, the file's ``note``); sites without a prediction have no label and no source. ``warning`` is
+``non_english_text`` where the model read text whose language is not English (``siteclass.prediction.language``),
+else null. ``siteclass predict --keep COL,…`` adds the input's columns after these."""
+OPTIONAL_COLUMNS = ("name", "source", "note", "warning")  # predictions written before these existed lack them
 
 
 @dataclass
@@ -31,8 +35,11 @@ class SitePrediction:
     probabilities: list[float] = field(default_factory=list)
     source: str | None = None
     note: str | None = None
+    name: str = ""
+    warning: str | None = None
     pages: list[dict[str, str]] = field(default_factory=list)
     error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)  # the input's kept columns (--keep)
 
     def override(self, hit: Any) -> None:
         """Take the answer of an override (``siteclass.labels.overrides.Override``) instead of the model's."""
@@ -40,6 +47,7 @@ class SitePrediction:
         self.label, self.probability = answer["label"], answer["probability"]
         self.labels, self.probabilities = answer["labels"], answer["probabilities"]
         self.source, self.note = answer["source"], answer["note"]
+        self.warning = None  # the answer did not come from the text
 
     def row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in PREDICTION_SCHEMA.names}
@@ -51,6 +59,7 @@ class PredictResult:
     n_sites: int
     n_predicted: int
     status_counts: dict[str, int]
+    n_warned: int = 0  # rows with a warning (non_english_text)
 
 
 

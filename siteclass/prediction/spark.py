@@ -50,6 +50,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
         import pyarrow as pa
 
         from siteclass.metrics import apply_min_confidence
+        from siteclass.prediction.language import language_warning
 
         model = _worker_model(source)
         for rb in batches:
@@ -61,6 +62,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
             top_probs: list[list[float]] = [[] for _ in range(n)]
             sources: list[Any] = [None] * n
             notes: list[Any] = [None] * n
+            warnings: list[Any] = [None] * n
             todo, records = [], []
             for i, (name, url, domain, pages) in enumerate(zip(c["name"], c["final_url"], c["domain"], c["pages"])):
                 if not pages:
@@ -68,6 +70,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
                 page_list = [{"url": p["url"] or "", "title": p["title"] or "", "text": p["text"] or ""} for p in pages]
                 todo.append(i)
                 records.append(site_record(name or "", url or "", page_list, domain=domain or ""))
+                warnings[i] = language_warning(records[-1], c["lang"][i])  # as the local engine
             if records:
                 for i, top in zip(todo, model.predict_top_k(records, k=top_k)):
                     d = apply_min_confidence(top, min_confidence)
@@ -81,11 +84,11 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
                         a = hit.prediction()
                         labels[i], probability[i], top_labels[i], top_probs[i] = \
                             a["label"], a["probability"], a["labels"], a["probabilities"]
-                        sources[i], notes[i] = a["source"], a["note"]
+                        sources[i], notes[i], warnings[i] = a["source"], a["note"], None
             yield pa.RecordBatch.from_pydict({
-                "pos": c["pos"], "site_id": c["site_id"], "url": c["input_url"], "status": c["status"],
-                "label": labels, "probability": probability, "labels": top_labels, "probabilities": top_probs,
-                "source": sources, "note": notes,
+                "pos": c["pos"], "site_id": c["site_id"], "name": c["name"], "url": c["input_url"],
+                "status": c["status"], "label": labels, "probability": probability, "labels": top_labels,
+                "probabilities": top_probs, "source": sources, "note": notes, "warning": warnings,
             }, schema=POSITIONED_SCHEMA)
 
     return run
@@ -120,12 +123,17 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
         pages = spark.read.parquet(str((crawl / "pages.parquet").resolve()))
         page = F.struct(F.coalesce(F.col("order").cast("int"), F.lit(1 << 15)).alias("_n"), F.col("url"),
                         F.col("title"), F.substring("text", 1, ds.page_chars).alias("text"))
+        # the home page's declared language (the first page in crawl order), when the crawl has a lang column
+        lang = (F.array_sort(F.collect_list(F.struct(F.coalesce(F.col("order").cast("int"), F.lit(1 << 15)),
+                                                      F.col("lang"))))[0]["lang"]
+                if "lang" in pages.columns else F.lit(None).cast("string"))
         grouped = pages.groupBy("site_id").agg(
-            F.first("domain").alias("domain"),
+            F.first("domain").alias("domain"), lang.alias("lang"),
             F.slice(F.array_sort(F.collect_list(page)), 1, ds.pages_per_site).alias("pages"))
         joined = sites.join(grouped, "site_id", "left")
     else:
         joined = sites.withColumn("domain", F.lit(None).cast("string")).withColumn(
+            "lang", F.lit(None).cast("string")).withColumn(
             "pages", F.lit(None).cast("array<struct<_n:int,url:string,title:string,text:string>>")
         )
     classes = model.classes_ if isinstance(model, Classifier) else resolve_model(source).classes_
@@ -134,7 +142,7 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}
-    n = predicted = 0
+    n = predicted = warned = 0
     try:
         with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
             # the model once per site on all executors, then sorted like sites.parquet; Arrow all the way
@@ -144,8 +152,9 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
                     counts[status.as_py()] = counts.get(status.as_py(), 0) + k.as_py()
                 n += table.num_rows
                 predicted += table.num_rows - table.column("label").null_count
+                warned += table.num_rows - table.column("warning").null_count
                 writer.write_table(table)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return PredictResult(str(out), n, predicted, counts)
+    return PredictResult(str(out), n, predicted, counts, warned)

@@ -83,6 +83,8 @@ class PredictResponse(BaseModel):
     source: str | None = Field(None, description="model, or override (the overrides file fixed this site's answer: "
                                "probability 1.0); null without a prediction")
     note: str | None = Field(None, description="the override's note")
+    warning: str | None = Field(None, description="non_english_text: the pages' text is not English, which the "
+                                "bundled encoder does not read well; null otherwise")
 
 
 class BatchResponse(BaseModel):

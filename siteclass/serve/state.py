@@ -17,6 +17,8 @@ from siteclass.labels.overrides import SOURCE_MODEL, SOURCE_OVERRIDE, Override, 
 from siteclass.metrics import apply_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.models.registry import ModelLike, resolve_model
+from siteclass.prediction.language import language_warning
+from siteclass.prediction.language import warm_up as warm_up_language
 from siteclass.records import Record
 from siteclass.serve.batching import MicroBatcher
 from siteclass.serve.cache import TTLCache
@@ -111,6 +113,8 @@ class ServeState:
             if self.pinned is not None:
                 self.pinned.apply()
         self.metrics.model_loaded.set(1)
+        with contextlib.suppress(Exception):  # the language check's model (~0.8 s), not on a first request
+            await asyncio.to_thread(warm_up_language)
         # One record through the model before /readyz says 200: the first call imports and allocates lazily
         # (scipy.sparse, ONNX Runtime's first run: up to a second), which would otherwise land on real requests.
         if self.process is None:  # (the model process answered its own warm-up record before it said ready)
@@ -152,11 +156,13 @@ class ServeState:
         return {"domain": domain, "status": "ok", "label": hit.label, "probability": 1.0,
                 "industries": [{"label": hit.label, "probability": 1.0}],
                 "pages": [{"url": p.get("url") or "", "title": p.get("title") or ""} for p in pages or []],
-                "error": "", "cached": False, "source": SOURCE_OVERRIDE, "note": hit.note}
+                "error": "", "cached": False, "source": SOURCE_OVERRIDE, "note": hit.note, "warning": None}
 
     def response(self, domain: str, status: str, pages: list[dict[str, str]], top: list[tuple[str, float]],
                  error: str = "") -> Answer:
-        """The answer as plain data in the shape of :class:`PredictResponse` (a test checks it validates)."""
+        """The answer as plain data in the shape of :class:`PredictResponse` (a test checks it validates).
+
+        ``warning``: ``non_english_text`` when the pages' text (its first 1,000 characters) is not English."""
         decision = apply_min_confidence(top, self.serve.min_confidence) if top else None
         return {
             "domain": domain,
@@ -169,4 +175,5 @@ class ServeState:
             "cached": False,
             "source": SOURCE_MODEL if decision else None,
             "note": None,
+            "warning": language_warning({"pages": pages}) if decision else None,
         }

@@ -51,6 +51,23 @@ def test_predict_pages_batch_and_model_card(keyword_model) -> None:
     asyncio.run(go())
 
 
+def test_answers_warn_on_text_that_is_not_english(keyword_model) -> None:
+    german = "Wir sind eine Bäckerei in Berlin und backen jeden Tag frisches Brot und Kuchen für unsere Kunden."
+    french = "Nous sommes un cabinet d'avocats spécialisé dans le droit des affaires et le droit du travail."
+
+    async def go() -> None:
+        async with running(create_app(keyword_model, ServeSettings())) as c:
+            r = await c.post("/v1/predict/pages", json=PAGES)
+            assert r.status_code == 200 and r.json()["warning"] is None
+            items = [{"url": "baeckerei.de", "pages": [{"title": "Bäckerei", "text": german}]},
+                     {"url": "avocats.fr", "pages": [{"text": french}]}, PAGES, {"url": "x.org", "pages": []}]
+            got = (await c.post("/v1/predict/batch", json={"items": items})).json()["items"]
+            assert [g["warning"] for g in got] == ["non_english_text", "non_english_text", None, None]
+            assert got[0]["label"] is not None  # a warning, not a refusal
+
+    asyncio.run(go())
+
+
 def test_min_confidence_gives_unknown_but_keeps_guesses(keyword_model) -> None:
     async def go() -> None:
         async with running(create_app(keyword_model, ServeSettings(min_confidence=0.999))) as c:

@@ -132,7 +132,7 @@ class ScrapydCrawler:
         self, sites: str | list[dict[str, Any]], out: str, settings: Settings | None = None
     ) -> ScrapydCrawlResult:
         started = time.monotonic()
-        site_list = SiteList.read(sites)
+        site_list = SiteList.read(sites, self.crawl.url_column)
         store = ChunkStore.open(out, site_list, self.chunk_size, self.project, self.crawl)
         resumed = store.resumed
         if not store.merged:

@@ -70,13 +70,13 @@ class SiteList:
     rows: list[SiteInput]
 
     @classmethod
-    def read(cls, sites: str | Path | list[dict[str, Any]]) -> SiteList:
-        """A CSV/Parquet file with a ``url`` column, or records ``{url, id?, name?}`` like a local crawl takes."""
+    def read(cls, sites: str | Path | list[dict[str, Any]], url_column: str = "url") -> SiteList:
+        """A CSV/Parquet file with a URL column, or records ``{url, id?, name?}`` like a local crawl takes."""
         from siteclass.crawling.runner import read_sites, sites_from_records
 
         if isinstance(sites, list):
             return cls(sites_from_records(sites))
-        return cls(list(read_sites(sites)))  # duplicate ids come back as invalid rows
+        return cls(list(read_sites(sites, url_column)))  # duplicate ids come back as invalid rows
 
     @property
     def valid(self) -> list[SiteInput]:
