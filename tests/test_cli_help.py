@@ -18,6 +18,7 @@ from siteclass.cli.app import HELP_DEFAULTS, escape, format_default, setting_def
 NO_SETTING = {
     "--config", "--out", "--data", "--model", "--crawl", "--labels", "--table", "--text", "--sites", "--name",
     "--predictions", "--exclude", "--gold", "--scrapyd", "--dir", "--overrides-check", "--recheck-margin",
+    "--id", "--keep", "--html",
 }
 
 

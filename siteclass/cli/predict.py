@@ -23,7 +23,7 @@ def predict_command(
     labels: Annotated[Path | None, typer.Option("--labels", help="CSV label[,description]: score against your own "
                                                 "taxonomy zero-shot (no training); not with --model.")] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="CSV/Parquet with url[,id,name]: crawl, then predict.")] = None,
-    url_column: Annotated[str | None, typer.Option("--url-column", help="The sites file's URL column (default url).")] = None,
+    url_column: Annotated[str | None, typer.Option("--url-column", help=default_help("crawl.url_column", "With --sites: the sites file's URL column."))] = None,
     crawl: Annotated[Path | None, typer.Option("--crawl", help="An existing crawl folder (sites.parquet, pages.parquet).")] = None,
     table: Annotated[Path | None, typer.Option("--table", help="CSV/Parquet/JSONL of descriptions: classify each row "
                                                "(no crawl).")] = None,

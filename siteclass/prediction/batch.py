@@ -222,7 +222,7 @@ class BatchPredictor:
         n = predicted = warned = 0
         in_order, last_pos = True, -1
         rows: list[dict[str, Any]] = []
-        bar = tqdm(total=total, unit="site", desc="predict", disable=not self.progress)
+        bar = tqdm(total=total, unit="site", desc="predict", disable=None if self.progress else True)  # None: no bar when stderr is no terminal
         try:
             with pq.ParquetWriter(unordered, schema) as writer:
                 for pos, pred in self.iter_group_predictions(sites):
