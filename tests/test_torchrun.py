@@ -129,3 +129,21 @@ def test_a_worker_whose_group_never_forms_exits_after_the_timeout() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and time.monotonic() - started < 60
     assert "did not form within 3 s" in r.stderr, r.stderr[-2000:]
+
+
+def test_a_model_without_ddp_is_fitted_by_rank_0_alone(tmp_path: Path) -> None:
+    """Under torchrun, a model without the ``distributed`` capability is fitted once, by rank 0; the other rank
+    waits at the barrier (it used to fit the whole model too)."""
+    ds = make_dataset(tmp_path / "ds", n_train=60, n_val=20, seed=5)
+    log = tmp_path / "fits.log"
+    tests_dir = str(Path(__file__).parent)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TINY_FIT_LOG": str(log),
+           "PYTHONPATH": os.pathsep.join(p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p)}
+    done = subprocess.run(
+        [TORCHRUN, "--standalone", "--nproc_per_node", "2", "-m", "siteclass.training", "--data", str(ds),
+         "--model", "custom_model.tiny:TinyClassifier", "--out", str(tmp_path / "m"), "--no-progress"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert log.read_text().split() == ["0"]
+    assert (tmp_path / "m" / "config.json").is_file()

@@ -172,3 +172,27 @@ def test_progress_in_a_log_is_one_line_per_epoch(dataset: Path, tmp_path: Path) 
     epoch_lines = [line for line in err.splitlines() if line.startswith("fasttext epoch ")]
     assert [line.split(":")[0] for line in epoch_lines] == [f"fasttext epoch {i}/3" for i in (1, 2, 3)], err
     assert all("loss=" in line for line in epoch_lines)
+
+
+def test_linear_trains_where_torch_cannot_be_imported(dataset: Path, tmp_path: Path) -> None:
+    """The core install has no torch: `siteclass train --model linear` must not import it (defect of #17)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib.abc, sys\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):  # `import torch` raises ImportError, as without torch\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'torch':\n"
+        "            raise ImportError('torch is not installed here')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from siteclass.cli import run\n"
+        f"code = run(['train', '--data', {str(dataset)!r}, '--model', 'linear', '--out', {str(tmp_path / 'm')!r},"
+        " '--no-progress'])\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'torch'], 'torch was imported'\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "WORLD_SIZE"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert load_model(tmp_path / "m").predict({"text": "attorney court lawyer legal"}) == "law"

@@ -11,6 +11,7 @@ holding ``custom_model/`` on ``PYTHONPATH`` (or the package installed).
 
 from __future__ import annotations
 
+import os
 import re
 import zlib
 from pathlib import Path
@@ -50,6 +51,9 @@ class TinyClassifier(Classifier):
 
     def _fit(self, records: list[Record], Y: np.ndarray, *, val: Any, sample_weight: np.ndarray | None,
              **options: Any) -> None:
+        if os.environ.get("TINY_FIT_LOG"):  # tests count the processes that fit (torchrun: rank 0 alone)
+            with open(os.environ["TINY_FIT_LOG"], "a", encoding="utf-8") as fh:
+                fh.write(f"{os.environ.get('RANK', '-')}\n")
         X = self._vectors(records)
         w = np.ones(len(records)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         members = Y.astype(np.float64) if self.multi_label_ else np.eye(len(self.classes_))[Y]  # (n, classes)
