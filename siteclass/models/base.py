@@ -405,6 +405,7 @@ def _jsonable(obj: Any) -> Any:
 MODEL_CLASSES: dict[str, str] = {
     "linear": "siteclass.models.linear:LinearClassifier",
     "fasttext": "siteclass.models.fasttext:FastTextClassifier",
+    "ensemble": "siteclass.models.ensemble:SparseEnsembleClassifier",
     "transformer": "siteclass.models.transformer:TransformerClassifier",
     "zeroshot": "siteclass.models.zeroshot:ZeroShotClassifier",
 }
