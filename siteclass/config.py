@@ -100,6 +100,24 @@ class LinearParams(_Section):
     n_jobs: int = Field(0, ge=0, description="multi-label: one-vs-rest problems solved at once (processes); 0: CPUs")
 
 
+class EnsembleParams(_Section):
+    C_svm: float = Field(0.1, gt=0, description="inverse regularisation strength of the per-class linear SVMs")
+    C_lr: float = Field(4.0, gt=0, description="inverse regularisation strength of the per-class logistic regressions")
+    svm_weight: float = Field(0.5, ge=0, le=1, description="blend weight of the SVM scores (the LR's: 1 − it), "
+                              "each member on a probability scale by a temperature fitted on val")
+    thresholds: Literal["none", "val"] = Field("none", description="multi-label: val: per-class decision "
+                                               "thresholds fitted on val to maximise each class's F1")
+    word_ngrams: tuple[int, int] = Field((1, 2), description="word n-gram lengths")
+    char_ngrams: tuple[int, int] = Field((2, 5), description="character n-gram lengths (within word bounds)")
+    max_features: int = Field(600_000, ge=1000, description="features kept, split evenly word/char")
+    min_df: int = Field(2, ge=1)
+    sublinear_tf: bool = True
+    max_iter: int = Field(1000, ge=10, description="liblinear iterations per binary problem")
+    tol: float = Field(0.01, gt=0, description="liblinear stopping tolerance of each binary problem")
+    max_pages: int = Field(5, ge=1, description="pages of a site record that make its text")
+    n_jobs: int = Field(0, ge=0, description="binary problems solved at once (processes); 0: CPUs")
+
+
 class FastTextParams(_Section):
     dim: int = Field(64, ge=8, le=1024, description="embedding size")
     word_ngrams: int = Field(2, ge=1, le=5, description="word n-grams 1..N")
@@ -163,6 +181,7 @@ class TrainSettings(_Section):
     )
     linear: LinearParams = Field(default_factory=LinearParams)
     fasttext: FastTextParams = Field(default_factory=FastTextParams)
+    ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
     transformer: TransformerParams = Field(default_factory=TransformerParams)
     zeroshot: ZeroShotParams = Field(default_factory=ZeroShotParams)
 
@@ -197,6 +216,11 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         "dim": {"type": "int", "low": 100, "high": 200, "step": 10},
         "word_ngrams": {"type": "int", "low": 1, "high": 3},
         "epochs": {"type": "int", "low": 5, "high": 50},
+    },
+    "ensemble": {
+        "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
+        "C_lr": {"type": "float", "low": 0.5, "high": 30.0, "log": True},
+        "svm_weight": {"type": "float", "low": 0.0, "high": 1.0},
     },
     "transformer": {
         "lr": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},

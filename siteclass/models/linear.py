@@ -147,19 +147,10 @@ class LinearClassifier(Classifier):
         return sparse.hstack(parts, format="csr")
 
     # --------------------------------------------------------------- fit / logits
-    def _fit(
-        self,
-        records: list[Record],
-        Y: np.ndarray,
-        *,
-        val: tuple[list[Record], np.ndarray] | None,
-        sample_weight: np.ndarray | None,
-        **options: Any,
-    ) -> None:
+    def _fit_features(self, texts: list[str]) -> Any:
+        """Fit the vocabularies and idf vectors on ``texts``; return their TF-IDF matrix (csr, float64)."""
         from scipy import sparse
-        from sklearn.linear_model import LogisticRegression
 
-        texts = [record_text(r, self.max_pages) for r in records]
         n = len(texts)
         word_vec = self._word_counter()
         try:
@@ -177,6 +168,20 @@ class LinearClassifier(Classifier):
             parts.append(self._tfidf(counts, self.idf_[key]))
         X = sparse.hstack(parts, format="csr")
         self._forget_vectorizers()
+        return X
+
+    def _fit(
+        self,
+        records: list[Record],
+        Y: np.ndarray,
+        *,
+        val: tuple[list[Record], np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+        **options: Any,
+    ) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        X = self._fit_features([record_text(r, self.max_pages) for r in records])
         weights = self._class_weights(Y) if self.class_weight == "balanced" else None
         sw = sample_weight
         if weights is not None and not self.multi_label_:

@@ -25,6 +25,7 @@ from siteclass.models.base import Classifier, load_model
 MODEL_CLASSES: dict[str, str] = {
     "linear": "siteclass.models.linear:LinearClassifier",
     "fasttext": "siteclass.models.fasttext:FastTextClassifier",
+    "ensemble": "siteclass.models.ensemble:SparseEnsembleClassifier",
     "transformer": "siteclass.models.transformer:TransformerClassifier",
     "zeroshot": "siteclass.models.zeroshot:ZeroShotClassifier",
 }

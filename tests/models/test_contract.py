@@ -42,6 +42,7 @@ TINY = "custom_model.tiny:TinyClassifier"
 # The smallest settings with which each model still learns the synthetic data.
 SMALL: dict[str, dict[str, Any]] = {
     "linear": {"C": 4.0, "max_features": 5000, "min_df": 1, "n_jobs": 1},
+    "ensemble": {"max_features": 5000, "min_df": 1, "n_jobs": 1, "thresholds": "val"},
     "fasttext": {"dim": 16, "epochs": 8, "batch_size": 16, "lr": 0.5, "early_stopping_patience": 0, "seed": 1},
     "transformer": {"freeze_encoder": True, "max_tokens": 32, "pages": 1, "epochs": 8, "head_lr": 1e-2,
                     "batch_size": 8, "early_stopping_patience": 0, "seed": 1},

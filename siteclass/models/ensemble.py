@@ -1,0 +1,185 @@
+"""``ensemble``: word + char TF-IDF → a linear SVM and a logistic regression per class, blended into one linear model.
+
+Features are the ``linear`` model's (word n-grams + ``char_wb`` n-grams, sublinear TF-IDF, see linear.py). Per
+class two one-vs-rest scorers are fitted on them, both with balanced class weights:
+
+- a linear SVM (squared hinge, liblinear dual; ``C_svm``) — the better macro-F1 of the two;
+- a logistic regression (liblinear dual; ``C_lr``) — the better ranking (P@1) of the two.
+
+Single-label data: every sample is weighted by its class's balanced weight ``n / (k · n_class)`` in each of the
+k binary problems (what ``LinearSVC(class_weight="balanced")`` does); multi-label data: each class's binary
+problem is balanced on its own. With a val split each member's scores are put on one scale by a temperature
+fitted on val (:func:`siteclass.models.base.fit_temperature`); without one, the SVM's training scores are scaled
+to the spread of the LR's. The blend ``svm_weight · svm / T_svm + (1 − svm_weight) · lr / T_lr`` is linear in
+the features, so it is stored as ONE coefficient matrix: the model saves, loads (no pickle) and predicts exactly
+as a ``linear`` model does, at its speed. With ``thresholds = "val"`` (multi-label), each class's decision
+threshold is fitted on val to maximise that class's F1 and folded into its intercept, so the contract's rule
+(probability ≥ 0.5) applies it; ``calibrate`` then fits the temperature of the whole blend.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+
+from siteclass.config import TrainSettings
+from siteclass.models.base import Classifier, fit_temperature
+from siteclass.models.linear import LinearClassifier
+from siteclass.records import Record, record_text
+
+_T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
+_P = _T.ensemble
+
+
+class SparseEnsembleClassifier(LinearClassifier):
+    """TF-IDF (word + char_wb) → per-class linear SVM + logistic regression, blended; see the module docstring."""
+
+    model_type = "ensemble"
+
+    def __init__(
+        self,
+        C_svm: float = _P.C_svm,
+        C_lr: float = _P.C_lr,
+        svm_weight: float = _P.svm_weight,
+        thresholds: Literal["none", "val"] = _P.thresholds,
+        word_ngrams: tuple[int, int] = _P.word_ngrams,
+        char_ngrams: tuple[int, int] = _P.char_ngrams,
+        max_features: int = _P.max_features,
+        min_df: int = _P.min_df,
+        sublinear_tf: bool = _P.sublinear_tf,
+        max_iter: int = _P.max_iter,
+        tol: float = _P.tol,
+        max_pages: int = _P.max_pages,
+        n_jobs: int = _P.n_jobs,
+        seed: int = _T.seed,
+    ) -> None:
+        self.C_svm = C_svm
+        self.C_lr = C_lr
+        self.svm_weight = svm_weight
+        self.thresholds = thresholds
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.max_features = max_features
+        self.min_df = min_df
+        self.sublinear_tf = sublinear_tf
+        self.max_iter = max_iter
+        self.tol = tol
+        self.max_pages = max_pages
+        self.n_jobs = n_jobs
+        self.seed = seed
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> SparseEnsembleClassifier:
+        return cls(**settings.ensemble.model_dump(), seed=settings.seed)
+
+    def _fit(
+        self,
+        records: list[Record],
+        Y: np.ndarray,
+        *,
+        val: tuple[list[Record], np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+        **options: Any,
+    ) -> None:
+        from joblib import Parallel, delayed
+
+        if not 0.0 <= self.svm_weight <= 1.0:
+            from siteclass.errors import InputError
+
+            raise InputError(f"svm_weight {self.svm_weight} is not a blend weight; use a value in [0, 1]")
+        X = self._fit_features([record_text(r, self.max_pages) for r in records])
+        k = len(self.classes_)
+        if self.multi_label_:
+            targets, sw = Y.astype(np.int64), sample_weight
+        else:  # one-vs-rest on one-hot targets, every sample weighted by its class's balanced weight
+            targets = np.eye(k, dtype=np.int64)[Y]
+            counts = np.bincount(Y, minlength=k).astype(np.float64)
+            sw = (len(Y) / (k * np.maximum(counts, 1.0)))[Y] * (sample_weight if sample_weight is not None else 1.0)
+        balanced = self.multi_label_  # multi-label: each binary problem balanced on its own
+        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, 2 * k))
+        problems = [(kind, j) for kind in ("svm", "lr") for j in range(k)]
+        solved = Parallel(n_jobs=jobs, backend="loky")(  # processes: liblinear's generator is per process
+            delayed(_solve)(kind, X, targets[:, j], sw, self._solver_params(kind, balanced)) for kind, j in problems
+        )
+        members = {}
+        for kind in ("svm", "lr"):
+            rows = [s for (kd, _), s in zip(problems, solved) if kd == kind]
+            members[kind] = (np.asarray([c for c, _ in rows]), np.asarray([b for _, b in rows]))
+        X_val = self._transform([record_text(r, self.max_pages) for r in val[0]]) if val is not None else None
+        scale = {kind: self._member_scale(kind, members, X, X_val, val) for kind in members}
+        w = {"svm": self.svm_weight, "lr": 1.0 - self.svm_weight}
+        self.coef_ = w["svm"] / scale["svm"] * members["svm"][0] + w["lr"] / scale["lr"] * members["lr"][0]
+        self.intercept_ = w["svm"] / scale["svm"] * members["svm"][1] + w["lr"] / scale["lr"] * members["lr"][1]
+        if self.thresholds == "val" and self.multi_label_ and X_val is not None and val is not None:
+            shift = fit_thresholds(np.asarray(X_val @ self.coef_.T) + self.intercept_, val[1])
+            self.intercept_ = self.intercept_ - shift
+            self.card_["threshold_shift"] = [float(v) for v in shift]
+        self.card_["n_features"] = int(X.shape[1])
+        self.card_["member_scales"] = {m: float(s) for m, s in scale.items()}
+
+    def carry_choices(self, chosen: Classifier) -> None:
+        """After ``train --refit``: the temperature, and the per-class thresholds the val split chose."""
+        super().carry_choices(chosen)
+        shift = (getattr(chosen, "card_", {}) or {}).get("threshold_shift")
+        if shift is not None and self.multi_label_ and list(chosen.classes_) == list(self.classes_):
+            self.intercept_ = self.intercept_ - np.asarray(shift, dtype=self.intercept_.dtype)
+            self.card_["threshold_shift"] = list(shift)
+
+    def _solver_params(self, kind: str, balanced: bool) -> dict[str, Any]:
+        C = self.C_svm if kind == "svm" else self.C_lr
+        return {"C": C, "tol": self.tol, "max_iter": self.max_iter, "random_state": self.seed,
+                "class_weight": "balanced" if balanced else None}
+
+    def _member_scale(self, kind: str, members: dict[str, tuple[np.ndarray, np.ndarray]], X: Any, X_val: Any,
+                      val: tuple[list[Record], np.ndarray] | None) -> float:
+        """The temperature that puts this member's scores on a probability scale (see the module docstring)."""
+        coef, intercept = members[kind]
+        if X_val is not None and val is not None:
+            Y_val = val[1]
+            logits = np.asarray(X_val @ coef.T) + intercept
+            if not self.multi_label_:
+                keep = Y_val >= 0
+                logits, Y_val = logits[keep], Y_val[keep]
+            if len(Y_val):
+                return fit_temperature(logits, Y_val, self.multi_label_)
+        if kind == "lr":
+            return 1.0
+        lr, svm = (np.asarray(X @ members[m][0].T) + members[m][1] for m in ("lr", "svm"))
+        return float(svm.std() / max(lr.std(), 1e-12))
+
+
+def fit_thresholds(scores: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Per class, the score threshold maximising its F1 on (``scores``, ``Y``): midway between the two scores
+    around the best cut; 0 (no shift) for a class without positives."""
+    out = np.zeros(scores.shape[1])
+    for j in range(scores.shape[1]):
+        y = Y[:, j] > 0
+        if not y.any():
+            continue
+        order = np.argsort(-scores[:, j], kind="stable")
+        s, hits = scores[order, j], y[order]
+        f1 = 2 * np.cumsum(hits) / (np.arange(1, len(s) + 1) + hits.sum())
+        i = int(np.argmax(f1))
+        out[j] = (s[i] + s[i + 1]) / 2 if i + 1 < len(s) else s[i] - 1e-6
+    return out
+
+
+def _solve(kind: str, X: Any, y: np.ndarray, sample_weight: np.ndarray | None,
+           params: dict[str, Any]) -> tuple[np.ndarray, float]:
+    """One binary problem of one member (liblinear, dual coordinate descent)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    if y.min() == y.max():  # a class on every row or on none: a constant score
+        return np.zeros(X.shape[1]), (8.0 if y.max() == 1 else -8.0)
+    clf: Any = (LinearSVC(dual=True, **params) if kind == "svm"
+                else LogisticRegression(solver="liblinear", dual=True, **params))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y, sample_weight=sample_weight)
+    return np.asarray(clf.coef_[0], dtype=np.float64), float(clf.intercept_[0])
+

@@ -1,0 +1,148 @@
+"""Contract tests of the ``ensemble`` model (TF-IDF → SVM + LR per class, blended into one linear model)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from synthetic import CLASSES, synth
+
+from siteclass.errors import InputError
+from siteclass.models.base import load_model
+from siteclass.models.ensemble import SparseEnsembleClassifier, fit_thresholds
+from siteclass.models.registry import model_class
+
+
+def small(**kw) -> SparseEnsembleClassifier:
+    return SparseEnsembleClassifier(max_features=5000, min_df=1, n_jobs=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def single() -> tuple[SparseEnsembleClassifier, list[dict], list]:
+    X, y = synth(200, 0)
+    Xv, yv = synth(60, 5)
+    Xt, yt = synth(80, 1)
+    return small().fit(X, y, X_val=Xv, y_val=yv).calibrate(Xv, yv), Xt, yt  # type: ignore[return-value]
+
+
+def test_registered() -> None:
+    assert model_class("ensemble") is SparseEnsembleClassifier
+
+
+def test_fit_predict_proba(single) -> None:
+    model, Xt, yt = single
+    pred = model.predict(Xt)
+    assert np.mean(np.array(pred) == np.array(yt)) > 0.9
+    assert model.predict("fresh bread and croissant from our oven pastry baker") == "bakery"
+    proba = model.predict_proba(Xt)
+    assert proba.shape == (len(Xt), len(CLASSES))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert model.temperature_ != 1.0  # calibrated on val
+
+
+def test_blend_is_the_weighted_members(single) -> None:
+    """The stored coefficients are the two members' coefficients blended with the documented weights."""
+    model, Xt, _ = single
+    X, y = synth(200, 0)
+    Xv, yv = synth(60, 5)
+    svm = small(svm_weight=1.0).fit(X, y, X_val=Xv, y_val=yv)
+    lr = small(svm_weight=0.0).fit(X, y, X_val=Xv, y_val=yv)
+    assert svm.card_["member_scales"] == model.card_["member_scales"] == lr.card_["member_scales"]
+    blended = 0.5 * svm.decision_function(Xt) + 0.5 * lr.decision_function(Xt)
+    np.testing.assert_allclose(model.decision_function(Xt), blended, rtol=1e-9, atol=1e-9)
+
+
+def test_save_load_round_trip_without_pickle(single, tmp_path) -> None:
+    model, Xt, _ = single
+    model.save(tmp_path / "m")
+    files = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "labels.json", "model.safetensors", "README.md", "vocabulary.json"} <= files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".pt", ".bin", ".joblib"))]
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model_type"] == "ensemble"
+    assert set(config["params"]) == set(model.get_params())
+    loaded = load_model(tmp_path / "m")
+    assert isinstance(loaded, SparseEnsembleClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(Xt), model.predict_proba(Xt))
+    assert loaded.temperature_ == model.temperature_
+
+
+def test_multi_label_with_thresholds(tmp_path) -> None:
+    X, y = synth(240, 2, multi=True)
+    Xv, yv = synth(80, 4, multi=True)
+    Xt, yt = synth(80, 3, multi=True)
+    plain = small().fit(X, y, X_val=Xv, y_val=yv)
+    model = small(thresholds="val").fit(X, y, X_val=Xv, y_val=yv)
+    assert model.multi_label_
+    # the thresholds are folded into the intercepts, nothing else changes
+    np.testing.assert_allclose(model.coef_, plain.coef_)
+    shift = plain.intercept_ - model.intercept_
+    Zv = plain.decision_function(Xv)
+    np.testing.assert_allclose(shift, fit_thresholds(Zv, model.encode(yv)))
+    assert np.any(shift != 0)
+    proba = model.calibrate(Xv, yv).predict_proba(Xt)
+    assert proba.shape == (len(Xt), len(CLASSES)) and np.all((proba >= 0) & (proba <= 1))
+    pred = model.predict(Xt)
+    assert all(isinstance(p, list) and p for p in pred)
+    hits = np.mean([set(p) == set(t) for p, t in zip(pred, yt)])
+    assert hits > 0.8
+    model.save(tmp_path / "ml")
+    np.testing.assert_array_equal(load_model(tmp_path / "ml").predict_proba(Xt), proba)
+
+
+def test_fit_thresholds_maximise_f1() -> None:
+    scores = np.array([[3.0], [2.0], [1.0], [0.0], [-1.0]])
+    Y = np.array([[1], [1], [0], [1], [0]])
+    # cuts after rows 1, 2, 4: F1 = 2/3, 0.8, 0.75 → the cut after the 4th row, between 0 and -1
+    assert fit_thresholds(scores, Y)[0] == pytest.approx(-0.5)
+    assert fit_thresholds(scores, np.zeros_like(Y))[0] == 0.0
+
+
+def test_deterministic_with_a_seed() -> None:
+    X, y = synth(150, 7)
+    Xv, yv = synth(40, 8)
+    a = small(seed=3).fit(X, y, X_val=Xv, y_val=yv)
+    b = small(seed=3).fit(X, y, X_val=Xv, y_val=yv)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+def test_without_val_and_bad_weight() -> None:
+    X, y = synth(120, 9)
+    model = small().fit(X, y)
+    assert model.card_["member_scales"]["lr"] == 1.0 and model.card_["member_scales"]["svm"] > 0
+    assert model.predict("attorney court lawyer legal litigation") == "law"
+    with pytest.raises(InputError):
+        small(svm_weight=1.5).fit(X, y)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_beats_tuned_lr_on_crunchbase_single(crunchbase) -> None:
+    """On the single-label task (``bench quality``'s seed-0 split: CRC-32 of the domain, 70/10/20), the ensemble's
+    test macro-F1 beats anchor A (tuned TF-IDF + LogisticRegression, trained on the same rows) by ≥ 2 points.
+    Measured: 0.470 vs 0.422 (+4.7 points); on a 4K-row sample the two were level (0.346 vs 0.353), so the test
+    uses the whole task, where rare classes have enough rows to tell them apart (~2 minutes on 2 cores)."""
+    import zlib
+
+    import pyarrow.parquet as pq
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+
+    cols = ["name", "domain", "description", "full_description", "industry_group_single"]
+    parts: dict[str, tuple[list[str], list[str]]] = {s: ([], []) for s in ("train", "val", "test")}
+    for r in pq.read_table(crunchbase, columns=cols).to_pylist():
+        if r["industry_group_single"]:
+            h = zlib.crc32(r["domain"].encode("utf-8")) % 10
+            texts, labels = parts["train" if h < 7 else ("val" if h == 7 else "test")]
+            texts.append(f"{r['name'] or ''}\n{r['description'] or ''}\n{r['full_description'] or ''}")
+            labels.append(r["industry_group_single"])
+    (X, y), (Xv, yv), (Xt, yt) = parts["train"], parts["val"], parts["test"]
+    model = SparseEnsembleClassifier(n_jobs=2).fit(X, y, X_val=Xv, y_val=yv)
+    ours = f1_score(yt, model.predict(Xt), average="macro")
+    vec = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2), max_features=300_000)
+    anchor = LogisticRegression(C=8, class_weight="balanced", max_iter=2000).fit(vec.fit_transform(X), y)
+    theirs = f1_score(yt, anchor.predict(vec.transform(Xt)), average="macro")
+    assert ours >= theirs + 0.02, (ours, theirs)
