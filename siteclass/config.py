@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from siteclass.errors import InputError
 
@@ -62,7 +62,12 @@ class CrawlSettings(_Section):
     extractor: Extractor = Field(DEFAULT_EXTRACTOR, description="page text extraction: fast (scripts and styles "
                                  "stripped before trafilatura, links without a urljoin per anchor) or exact (as "
                                  "before #21, byte for byte)")
-    extract_processes: int = Field(-1, ge=-1, description="text extraction processes; -1: spare CPUs (≤ 4), 0: inline")
+    workers: int = Field(
+        -1, ge=-1, validation_alias=AliasChoices("workers", "extract_processes"),
+        description="page-processing processes (decode, text, links) beside the downloading one; -1: one per CPU "
+        "core, 0: in the crawl process (Scrapyd jobs: 0 unless set); extract_processes is its former name",
+    )
+    max_pending_pages: int = Field(0, ge=0, description="pages handed to the workers at a time; 0: 4 per worker")
     flush_every: int = Field(50, ge=1, description="sites buffered before a Parquet part is written")
     flush_interval_s: float = Field(10.0, gt=0, description="seconds after which buffered sites are written anyway")
     dns_timeout_s: float = Field(10.0, gt=0)
