@@ -94,7 +94,10 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
 
 
 def _clean(text: str) -> str:
-    lines = (_WS.sub(" ", line).strip() for line in text.splitlines())
+    # one regex pass over the joined lines, not one per line: the same result (no line holds a line break after
+    # splitlines, and _WS matches none of \n), several times faster on text-dense pages
+    spaced = _WS.sub(" ", "\n".join(text.splitlines())).split("\n")
+    lines = (line.strip() for line in spaced)
     return _NL.sub("\n\n", "\n".join(line for line in lines if line)).strip()
 
 
