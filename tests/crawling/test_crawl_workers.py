@@ -3,6 +3,7 @@ no page — its pages are tried again in a restarted pool, and a page that kills
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -91,3 +92,19 @@ def test_a_page_that_kills_its_worker_twice_is_an_error(fixture_web: LocalWeb, t
     sub = {u.rstrip("/").rsplit("/", 1)[-1] for u in pages[pages.site_id == "crash-sub.com"].url}
     assert "team" not in sub and {"about-us", "services"} <= sub
     assert len(pages[pages.site_id == "crash-none.com"]) == 4
+
+
+def test_workers_setting_defaults_and_former_name() -> None:
+    import json
+
+    from siteclass.config import CrawlSettings
+    from siteclass.crawling.pool import worker_count
+    from siteclass.crawling.scrapy_settings import SETTINGS_KEY
+    from siteclass.crawling.scrapyd.state import job_settings
+
+    assert CrawlSettings.model_validate({"extract_processes": 3}).workers == 3  # a settings.toml from before #21
+    assert worker_count(CrawlSettings().workers) == (os.cpu_count() or 1)
+    assert worker_count(0) == 0
+    # Scrapyd jobs process their pages inline unless workers is set
+    assert json.loads(job_settings(CrawlSettings())[SETTINGS_KEY])["workers"] == 0
+    assert json.loads(job_settings(CrawlSettings(workers=2))[SETTINGS_KEY])["workers"] == 2
