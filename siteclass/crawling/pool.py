@@ -1,4 +1,4 @@
-"""Page processing (decode, text and title, links) off the reactor thread, in a pool of worker processes.
+"""Page processing (decode, text and title, links and their canonical forms) off the reactor thread, in a pool of worker processes.
 
 The reactor only downloads: each HTML response's bytes go to :func:`process_page` in a ``spawn`` process pool
 (``[crawl] workers``; 0 runs it inline, in the crawl process). Back-pressure: at most ``max_pending`` pages are
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from siteclass.config import Extractor
 from siteclass.crawling.extract import PageContent, decode_html, extract_page
+from siteclass.crawling.urls import link_facts
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class Processed:
 
     html: str
     content: PageContent | None
+    link_facts: list[tuple[str, str, bool]] | None = None  # urls.link_facts of each of content.links
 
 
 def process_page(body: bytes, content_type: str, url: str, extractor: Extractor, keep_html: bool) -> Processed:
@@ -51,7 +53,8 @@ def process_page(body: bytes, content_type: str, url: str, extractor: Extractor,
     html = decode_html(body, content_type)
     if not content_type and html.lstrip()[:1] != "<":
         return Processed("", None)
-    return Processed(html if keep_html else "", extract_page(html, url, extractor))
+    content = extract_page(html, url, extractor)
+    return Processed(html if keep_html else "", content, [link_facts(link) for link, _ in content.links])
 
 
 def _test_crash(body: bytes) -> None:

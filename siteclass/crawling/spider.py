@@ -29,16 +29,9 @@ from siteclass.crawling.items import PageRow, RawRow, SiteResult, SiteRow
 from siteclass.crawling.pool import PagePool, Processed, process_page, worker_count
 from siteclass.crawling.ranking import LinkRanker
 from siteclass.crawling.scrapy_settings import SETTINGS_KEY
-from siteclass.crawling.urls import canonicalize, registered_domain
+from siteclass.crawling.urls import canonicalize, link_facts, registered_domain
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
-# links with these extensions are never requested (documents, images, archives, media)
-_SKIP = (
-    "pdf doc docx xls xlsx ppt pptx odt ods zip gz tgz rar 7z tar bz2 xz exe dmg apk msi iso jpg jpeg png gif "
-    "webp svg bmp ico tif tiff mp3 mp4 m4a wav avi mov wmv mkv webm flv ogg css js json xml rss atom txt csv "
-    "woff woff2 ttf eot"
-)
-SKIP_EXTENSIONS = frozenset(_SKIP.split())
 # A response that is not HTML is read up to this many bytes, then cancelled (it is refused either way). Not
 # StopDownload: when a small body arrives in the same read as the headers, Twisted finishes the response after
 # the headers callback and returns the connection to the pool although StopDownload has begun closing it; the
@@ -229,7 +222,7 @@ class SiteclassSpider(scrapy.Spider):
             site.stored.discard(canon)
             self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page")
             return
-        self._store(site, response, ctype, processed.html, processed.content)
+        self._store(site, response, ctype, processed.html, processed.content, processed.link_facts)
 
     async def _process(self, body: bytes, ctype: str, url: str) -> Processed:
         """Decode and extract the page in the worker pool (retried once if its worker dies), or inline."""
@@ -238,7 +231,8 @@ class SiteclassSpider(scrapy.Spider):
             return await self.pool.process(body, ctype, url, extractor, keep_html)
         return process_page(body, ctype, url, extractor, keep_html)
 
-    def _store(self, site: _SiteState, response: Response, ctype: str, html: str, content: PageContent) -> None:
+    def _store(self, site: _SiteState, response: Response, ctype: str, html: str, content: PageContent,
+               facts: list[tuple[str, str, bool]] | None = None) -> None:
         depth = int(response.meta["sc_depth"])
         parts = urlsplit(response.url)
         site.pages.append(PageRow(
@@ -252,21 +246,16 @@ class SiteclassSpider(scrapy.Spider):
         if self.crawl_settings.keep_raw:
             site.raw.append(RawRow(site_id=site.site_id, url=response.url, html=html))
         if depth < self.crawl_settings.max_depth:
-            self._add_links(site, content.links, depth + 1)
+            self._add_links(site, content.links, depth + 1, facts)
 
-    def _add_links(self, site: _SiteState, links: list[tuple[str, str]], depth: int) -> None:
-        for url, text in links:
-            try:
-                parts = urlsplit(url)
-                canon = canonicalize(url)
-            except ValueError:
+    def _add_links(self, site: _SiteState, links: list[tuple[str, str]], depth: int,
+                   facts: list[tuple[str, str, bool]] | None = None) -> None:
+        """*facts*: each link's :func:`link_facts`, computed in the page worker (else here)."""
+        for index, (url, text) in enumerate(links):
+            canon, host, skipped = facts[index] if facts is not None else link_facts(url)
+            if not canon or canon in site.seen or skipped:
                 continue
-            if canon in site.seen:
-                continue
-            last = parts.path.rsplit("/", 1)[-1]
-            if "." in last and last.rsplit(".", 1)[-1].lower() in SKIP_EXTENSIONS:
-                continue
-            if registered_domain(parts.hostname or "") not in site.domains:
+            if registered_domain(host) not in site.domains:
                 continue
             site.seen.add(canon)
             site.seq += 1
