@@ -14,7 +14,7 @@ run as a subprocess in the same run: pages received per minute from its final st
 
 ``--real`` serves the saved real pages (../shared/data/real_pages, several charsets, ~130 kB on average) as the
 home and internal pages of local sites (each home page gets links to four internal pages, themselves real pages),
-and reports, beside one ``scrapy bench`` run: pages/min, CPU seconds per page (the crawl command and all its
+and reports, beside ``scrapy bench`` (run before and after; ratios against their mean): pages/min, CPU seconds per page (the crawl command and all its
 processes), peak RSS (the sum over the crawl's processes, sampled every 0.2 s), the same for generated 40 kB and
 130 kB pages, and the HTML processing rate (decode + extract, pages/s) of the page worker pool alone.
 """
@@ -239,15 +239,26 @@ def main_real(args: argparse.Namespace) -> int:
         print(f"error: no real pages under {REAL_PAGES}", file=sys.stderr)
         return 2
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs", flush=True)
-    anchor = None if args.skip_anchor else scrapy_bench()
-    if anchor:
-        print(f"{'scrapy bench':22s} {anchor['pages_per_min']:7.0f} pages/min (follows links only)", flush=True)
-    result: dict[str, Any] = {"scrapy_bench": anchor, "target_ratio": TARGET_RATIO, "crawls": {}}
+    # the anchor runs before and after the crawls (the machine's speed drifts when it is shared): ratios are
+    # against the mean of the two
+    anchors = [] if args.skip_anchor else [scrapy_bench()]
+    if anchors:
+        print(f"{'scrapy bench (before)':22s} {anchors[0]['pages_per_min']:7.0f} pages/min (follows links only)",
+              flush=True)
+    crawls: dict[str, dict[str, float]] = {}
     for label, kb, real in ((f"real pages ({len(files)})", 0, files), ("generated 40 kB", 40, None),
                             ("generated 130 kB", 130, None)):
-        r = siteclass_crawl(args.sites, kb, args.crawl_args, real)
-        result["crawls"][label] = r
-        print(_line(label, r, anchor), flush=True)
+        crawls[label] = siteclass_crawl(args.sites, kb, args.crawl_args, real)
+        print(_line(label, crawls[label], None), flush=True)
+    anchor = None
+    if anchors:
+        anchors.append(scrapy_bench())
+        anchor = {"pages_per_min": sum(a["pages_per_min"] for a in anchors) / 2}
+        print(f"{'scrapy bench (after)':22s} {anchors[1]['pages_per_min']:7.0f} pages/min; mean "
+              f"{anchor['pages_per_min']:.0f}", flush=True)
+        for label, r in crawls.items():
+            print(f"ratio {label:16s} {r['pages_per_min'] / anchor['pages_per_min']:.2f}")
+    result: dict[str, Any] = {"scrapy_bench": anchors, "target_ratio": TARGET_RATIO, "crawls": crawls}
     cores = os.cpu_count() or 1
     for workers, extractor in ((0, "exact"), (0, "fast"), (cores, "fast")):
         r = processing_rate(files, workers, extractor)
