@@ -1,6 +1,7 @@
 """Crawl throughput: pages/min of ``siteclass crawl`` over local sites, beside ``scrapy bench`` in the same run.
 
     python -m bench crawl [--sites 500] [--page-kb 40] [--skip-anchor]
+    python -m bench crawl --real [--sites 300]     # the 109 real pages, then generated 40 kB and 130 kB pages
 
 The sites (default 500, 5 pages crawled of each, ~40 kB of realistic HTML a page: head, navigation, scripts and
 styles, paragraphs, footer; robots.txt) are generated in memory and served by LocalWeb, the forward proxy the tests
@@ -10,11 +11,18 @@ of the whole command's wall time (start-up, crawl, text extraction, Parquet, mer
 
 Anchor: ``scrapy bench`` (its own local server, a spider that only follows links: no parsing, no storage),
 run as a subprocess in the same run: pages received per minute from its final stats. Target ratio ≥ 0.3.
+
+``--real`` serves the saved real pages (../shared/data/real_pages, several charsets, ~130 kB on average) as the
+home and internal pages of local sites (each home page gets links to four internal pages, themselves real pages),
+and reports, beside ``scrapy bench`` (run before and after; ratios against their mean): pages/min, CPU seconds per page (the crawl command and all its
+processes), peak RSS (the sum over the crawl's processes, sampled every 0.2 s), the same for generated 40 kB and
+130 kB pages, and the HTML processing rate (decode + extract, pages/s) of the page worker pool alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import re
@@ -29,6 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGET_RATIO = 0.3
+REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_pages"
 OUT = Path(__file__).resolve().parent / "out"
 
 _SYLLABLES = ["ka", "lo", "mi", "ser", "vin", "dra", "ten", "por", "lu", "ba", "ric", "mon", "tal", "es", "ver", "na", "qui", "sto", "pel", "gar", "den", "ship", "ment", "al"]
@@ -81,6 +90,62 @@ def build_web(n_sites: int, page_kb: int, seed: int = 7) -> tuple[Any, list[dict
     return web, rows
 
 
+def build_real_web(n_sites: int, files: list[Path]) -> tuple[Any, list[dict[str, str]]]:
+    """A LocalWeb with *n_sites* sites made of the real pages: home + /about-us, /services, /products, /our-team."""
+    from siteclass.demo.web import LocalWeb, Reply
+
+    bodies = [f.read_bytes() for f in files]
+    inner = [*PAGES[:3], "/our-team"]
+    links = "".join(f"<a href='{p}'>{p.strip('/').replace('-', ' ')}</a> " for p in inner).encode()
+    web = LocalWeb()
+    rows = []
+    for i in range(n_sites):
+        host = f"real{i:04d}.com"
+        home = bodies[(5 * i) % len(bodies)]
+        cut = home.lower().rfind(b"</body>")
+        home = home[:cut] + links + home[cut:] if cut >= 0 else home + links
+        web.add(host, "/", Reply(home, content_type="text/html"))
+        for k, path in enumerate(inner, start=1):
+            web.add(host, path, Reply(bodies[(5 * i + k) % len(bodies)], content_type="text/html"))
+        rows.append({"id": f"r{i}", "name": "", "url": host})
+    return web, rows
+
+
+class _RssSampler:
+    """Peak of the summed RSS of a process and its descendants, sampled every *interval* seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        import threading
+
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for proc in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        total += proc.memory_info().rss
+            except psutil.Error:
+                break
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
 def scrapy_bench(timeout_s: float = 120.0) -> dict[str, float]:
     """Run ``scrapy bench`` (default 10 s); pages/min = responses received / elapsed seconds × 60."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,34 +160,129 @@ def scrapy_bench(timeout_s: float = 120.0) -> dict[str, float]:
     return {"pages": pages, "seconds": seconds, "pages_per_min": 60.0 * pages / seconds}
 
 
-def siteclass_crawl(n_sites: int, page_kb: int, extra: list[str]) -> dict[str, float]:
+def siteclass_crawl(n_sites: int, page_kb: int, extra: list[str], real: list[Path] | None = None) -> dict[str, float]:
+    """One ``siteclass crawl`` command over generated (or, with *real*, real) pages: pages/min, CPU, peak RSS."""
+    import resource
+
     import pandas as pd
 
-    web, rows = build_web(n_sites, page_kb)
+    web, rows = build_real_web(n_sites, real) if real else build_web(n_sites, page_kb)
     with web, tempfile.TemporaryDirectory() as tmp:
         sites_csv = Path(tmp) / "sites.csv"
         pd.DataFrame(rows).to_csv(sites_csv, index=False)
         out = Path(tmp) / "out"
         cmd = [sys.executable, "-m", "siteclass", "crawl", str(sites_csv), "--out", str(out), "--proxy",
                web.proxy_url, "--quiet", *extra]
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        proc = subprocess.Popen(cmd)
+        sampler = _RssSampler(proc.pid)
+        code = proc.wait()
         seconds = time.perf_counter() - started
+        peak_rss = sampler.stop()
+        if code != 0:
+            raise RuntimeError(f"siteclass crawl failed with exit code {code}")
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
         sites = pd.read_parquet(out / "sites.parquet")
         pages = int(sites.pages.sum())
         ok = int((sites.status == "ok").sum())
         requests = len(web.requests)
     return {"sites": n_sites, "sites_ok": ok, "pages": pages, "requests": requests, "seconds": seconds,
-            "pages_per_min": 60.0 * pages / seconds}
+            "pages_per_min": 60.0 * pages / seconds, "cpu_s": cpu, "cpu_ms_per_page": 1000 * cpu / max(pages, 1),
+            "peak_rss_mb": peak_rss / 2**20}
+
+
+def processing_rate(files: list[Path], workers: int, extractor: str, rounds: int = 3) -> dict[str, float]:
+    """Pages/s of decode + extract of the real pages in the page worker pool (*workers* processes; 0: inline)."""
+    import asyncio
+
+    from siteclass.crawling.pool import PagePool, process_page
+
+    bodies = [f.read_bytes() for f in files] * rounds
+
+    async def pooled(pool: PagePool) -> float:
+        """Seconds for all the pages, after a warm-up round (worker start-up, imports)."""
+        await asyncio.gather(*(pool.process(b, "text/html", "https://a.com/", extractor, True)  # type: ignore[arg-type]
+                               for b in bodies[:len(files)]))
+        started = time.perf_counter()
+        await asyncio.gather(*(pool.process(b, "text/html", "https://a.com/", extractor, True)  # type: ignore[arg-type]
+                               for b in bodies))
+        return time.perf_counter() - started
+
+    if workers == 0:
+        started = time.perf_counter()
+        for body in bodies:
+            process_page(body, "text/html", "https://a.com/", extractor, True)  # type: ignore[arg-type]
+        seconds = time.perf_counter() - started
+    else:
+        pool = PagePool(workers)
+        try:
+            seconds = asyncio.run(pooled(pool))
+        finally:
+            pool.close()
+    return {"pages": len(bodies), "seconds": seconds, "pages_per_s": len(bodies) / seconds}
+
+
+def _line(label: str, r: dict[str, float], anchor: dict[str, float] | None) -> str:
+    ratio = f"  ratio {r['pages_per_min'] / anchor['pages_per_min']:.2f}" if anchor else ""
+    return (f"{label:22s} {r['pages_per_min']:7.0f} pages/min ({r['pages']} pages of {r['sites_ok']}/{r['sites']} "
+            f"sites, {r['seconds']:.1f} s), {r['cpu_ms_per_page']:.1f} ms CPU/page, peak RSS "
+            f"{r['peak_rss_mb']:.0f} MB{ratio}")
+
+
+def main_real(args: argparse.Namespace) -> int:
+    import os
+
+    files = sorted(REAL_PAGES.glob("*.html"))
+    if not files:
+        print(f"error: no real pages under {REAL_PAGES}", file=sys.stderr)
+        return 2
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs", flush=True)
+    # the anchor runs before and after the crawls (the machine's speed drifts when it is shared): ratios are
+    # against the mean of the two
+    anchors = [] if args.skip_anchor else [scrapy_bench()]
+    if anchors:
+        print(f"{'scrapy bench (before)':22s} {anchors[0]['pages_per_min']:7.0f} pages/min (follows links only)",
+              flush=True)
+    crawls: dict[str, dict[str, float]] = {}
+    for label, kb, real in ((f"real pages ({len(files)})", 0, files), ("generated 40 kB", 40, None),
+                            ("generated 130 kB", 130, None)):
+        crawls[label] = siteclass_crawl(args.sites, kb, args.crawl_args, real)
+        print(_line(label, crawls[label], None), flush=True)
+    anchor = None
+    if anchors:
+        anchors.append(scrapy_bench())
+        anchor = {"pages_per_min": sum(a["pages_per_min"] for a in anchors) / 2}
+        print(f"{'scrapy bench (after)':22s} {anchors[1]['pages_per_min']:7.0f} pages/min; mean "
+              f"{anchor['pages_per_min']:.0f}", flush=True)
+        for label, r in crawls.items():
+            print(f"ratio {label:16s} {r['pages_per_min'] / anchor['pages_per_min']:.2f}")
+    result: dict[str, Any] = {"scrapy_bench": anchors, "target_ratio": TARGET_RATIO, "crawls": crawls}
+    cores = os.cpu_count() or 1
+    for workers, extractor in ((0, "exact"), (0, "fast"), (cores, "fast")):
+        r = processing_rate(files, workers, extractor)
+        result[f"processing_{extractor}_{workers}_workers"] = r
+        print(f"HTML processing, {extractor:5s} extractor, {workers} workers: {r['pages_per_s']:6.1f} pages/s", flush=True)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    OUT.mkdir(exist_ok=True)
+    (OUT / "crawl_real.json").write_text(json.dumps(result, indent=2))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench crawl", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sites", type=int, default=500)
+    parser.add_argument("--sites", type=int, default=None, help="sites per crawl (default 500; with --real 300)")
     parser.add_argument("--page-kb", type=int, default=40)
     parser.add_argument("--skip-anchor", action="store_true", help="do not run scrapy bench")
+    parser.add_argument("--real", action="store_true", help="the real pages, then 40 and 130 kB generated pages "
+                        "(--sites each; default 300 here), with CPU per page, peak RSS and the processing rate")
     parser.add_argument("crawl_args", nargs="*", help="extra flags for siteclass crawl (after --)")
     args = parser.parse_args(argv)
+    if args.real:
+        args.sites = args.sites or 300
+        return main_real(args)
+    args.sites = args.sites or 500
     anchor = None if args.skip_anchor else scrapy_bench()
     if anchor:
         print(f"scrapy bench:     {anchor['pages_per_min']:8.0f} pages/min ({anchor['pages']} pages in "

@@ -1,6 +1,12 @@
 """HTML → text: charset decoding that never fails, and page content (title, description, language, clean text,
 links). Clean text comes from trafilatura (boilerplate removal); when it returns little — short business pages
-often look like 'boilerplate' to it — a selectolax pass over the page minus nav/header/footer/aside is used."""
+often look like 'boilerplate' to it — a selectolax pass over the page minus nav/header/footer/aside is used.
+
+Two extractors (``[crawl] extractor``): ``exact`` hands trafilatura the whole page and joins every link with
+``urljoin``; ``fast`` first drops what trafilatura deletes anyway and what holds no paragraph (scripts, styles,
+SVG, templates, iframes: about a third of its time on real pages) and builds the common link forms (absolute
+http(s), root-relative) without ``urljoin``, by a method that gives exactly ``urljoin``'s result.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,19 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+from siteclass.config import DEFAULT_EXTRACTOR, Extractor
+
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]+)""", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_WS_CHARS = "\t\r\f\v\u00a0"  # _WS less the space
+_SPACES = re.compile(" {2,}")
 _NL = re.compile(r"\n\s*\n+")
 _BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe, [role=navigation]"
+# fast extractor: removed before trafilatura (it deletes them itself; none can hold the paragraphs its
+# 'recall' mode looks for, so its result is the same)
+_PRE_STRIP = "script, style, noscript, template, svg, iframe"
+# characters after which urljoin's result is no longer the href itself (or prefix + href): see _join
+_JOIN_UNSAFE = re.compile(r"[#;\[\]\\\s\x00-\x1f\x7f]|\?$")
 _SKIP_SCHEMES = ("mailto:", "tel:", "javascript:", "data:", "ftp:", "sms:", "file:", "#")
 # trafilatura below this many characters (and below half the fallback) → use the fallback text
 _MIN_CHARS = 200
@@ -80,8 +95,19 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         return body.decode("cp1252", errors="replace")
 
 
+def _one_space(text: str) -> str:
+    """``_WS.sub(" ", text)``, about 3× faster: each _WS character becomes a space, then runs of spaces one."""
+    for char in _WS_CHARS:
+        if char in text:
+            text = text.replace(char, " ")
+    return _SPACES.sub(" ", text)
+
+
 def _clean(text: str) -> str:
-    lines = (_WS.sub(" ", line).strip() for line in text.splitlines())
+    # one pass over the joined lines, not one per line: the same result (no line holds a line break after
+    # splitlines, and _WS matches none of \n), several times faster on text-dense pages
+    spaced = _one_space("\n".join(text.splitlines())).split("\n")
+    lines = (line.strip() for line in spaced)
     return _NL.sub("\n\n", "\n".join(line for line in lines if line)).strip()
 
 
@@ -107,15 +133,63 @@ def _trafilatura_text(html: str, url: str) -> str:
     return _clean(text or "")
 
 
-def _links(tree: HTMLParser, base: str) -> list[tuple[str, str]]:
+class _Joiner:
+    """``join(href) == urljoin(base, href)`` (or ValueError), without urljoin for the common forms.
+
+    - ``http://host…`` / ``https://host…``: urljoin re-assembles the parsed href, which gives the href back unless it
+      holds an empty query or fragment, ``;`` parameters, brackets (IPv6 hosts, checked), backslashes,
+      whitespace or control characters, or non-ASCII (host checks): those go to urljoin.
+    - ``/path…`` (not ``//``): scheme and host of the base + the href, unless the path has empty or dot
+      segments (urljoin removes them) or one of the characters above.
+    - anything else: urljoin, once per distinct href of the page.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.prefix: str | None = None
+        self.cache: dict[str, tuple[str, str]] = {}
+        try:
+            parts = urlsplit(base)
+        except ValueError:
+            return
+        if parts.scheme in ("http", "https") and parts.netloc:
+            self.prefix = f"{parts.scheme}://{parts.netloc}"
+
+    def join(self, href: str) -> tuple[str, str]:
+        """(absolute URL, scheme)."""
+        hit = self.cache.get(href)
+        if hit is not None:
+            return hit
+        result: tuple[str, str] | None = None
+        if href.isascii() and not _JOIN_UNSAFE.search(href):
+            scheme = "https" if href.startswith("https://") else "http" if href.startswith("http://") else ""
+            if scheme:
+                if href[len(scheme) + 3:len(scheme) + 4] not in ("", "/", "?"):  # a host: else urljoin decides
+                    result = (href, scheme)
+            elif self.prefix is not None and href.startswith("/") and not href.startswith("//"):
+                path = href.split("?", 1)[0]
+                if "//" not in path and "/." not in path:
+                    result = (self.prefix + href, self.prefix.split(":", 1)[0])
+        if result is None:
+            absolute = urljoin(self.base, href)
+            result = (absolute, urlsplit(absolute).scheme)
+        self.cache[href] = result
+        return result
+
+
+def _links(tree: HTMLParser, base: str, extractor: Extractor = DEFAULT_EXTRACTOR) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
+    joiner = _Joiner(base) if extractor == "fast" else None
     for node in tree.css("a[href]"):
         href = (node.attributes.get("href") or "").strip()
         if not href or href.lower().startswith(_SKIP_SCHEMES):
             continue
         try:
-            absolute = urljoin(base, href)
-            scheme = urlsplit(absolute).scheme
+            if joiner is not None:
+                absolute, scheme = joiner.join(href)
+            else:
+                absolute = urljoin(base, href)
+                scheme = urlsplit(absolute).scheme
         except ValueError:
             continue
         if scheme not in ("http", "https"):
@@ -127,10 +201,11 @@ def _links(tree: HTMLParser, base: str) -> list[tuple[str, str]]:
     return out
 
 
-def extract_page(html: str, url: str) -> PageContent:
+def extract_page(html: str, url: str, extractor: Extractor = DEFAULT_EXTRACTOR) -> PageContent:
     """Title, meta description, language, clean text and (absolute url, link text) links of a page.
 
-    Never raises on garbage HTML: what cannot be read comes back empty.
+    *extractor*: ``fast`` or ``exact`` (see the module's note). Never raises on garbage HTML: what cannot be read
+    comes back empty.
     """
     html = (html or "")[:MAX_HTML_CHARS].replace("\x00", "")
     if not html.strip():
@@ -155,7 +230,11 @@ def extract_page(html: str, url: str) -> PageContent:
     page.lang = lang.strip().split(",")[0].strip().lower()[:16]
     base_node = tree.css_first("base[href]")
     base = urljoin(url, base_node.attributes.get("href") or "") if base_node is not None else url
-    page.links = _links(tree, base)
+    page.links = _links(tree, base, extractor)
+    if extractor == "fast":
+        for node in tree.css(_PRE_STRIP):
+            node.decompose()
+        html = tree.html or ""
     fallback = _fallback_text(tree)
     text = _trafilatura_text(html, url) if len(fallback) >= _MIN_CHARS else ""
     page.text = text if len(text) >= _MIN_CHARS and 4 * len(text) >= len(fallback) else fallback

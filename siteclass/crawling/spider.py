@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,21 +23,15 @@ from twisted.python.failure import Failure
 
 from siteclass.config import CrawlSettings
 from siteclass.crawling import items as st
-from siteclass.crawling.extract import PageContent, decode_html, extract_page
+from siteclass.crawling.extract import PageContent
 from siteclass.crawling.failures import NOT_HTML_META, describe_failure, not_html_message
 from siteclass.crawling.items import PageRow, RawRow, SiteResult, SiteRow
+from siteclass.crawling.pool import PagePool, Processed, process_page, worker_count
 from siteclass.crawling.ranking import LinkRanker
 from siteclass.crawling.scrapy_settings import SETTINGS_KEY
-from siteclass.crawling.urls import canonicalize, registered_domain
+from siteclass.crawling.urls import canonicalize, link_facts, registered_domain
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+html")
-# links with these extensions are never requested (documents, images, archives, media)
-_SKIP = (
-    "pdf doc docx xls xlsx ppt pptx odt ods zip gz tgz rar 7z tar bz2 xz exe dmg apk msi iso jpg jpeg png gif "
-    "webp svg bmp ico tif tiff mp3 mp4 m4a wav avi mov wmv mkv webm flv ogg css js json xml rss atom txt csv "
-    "woff woff2 ttf eot"
-)
-SKIP_EXTENSIONS = frozenset(_SKIP.split())
 # A response that is not HTML is read up to this many bytes, then cancelled (it is refused either way). Not
 # StopDownload: when a small body arrives in the same read as the headers, Twisted finishes the response after
 # the headers callback and returns the connection to the pool although StopDownload has begun closing it; the
@@ -47,19 +39,6 @@ SKIP_EXTENSIONS = frozenset(_SKIP.split())
 # connection (a duplicate request, seen with a 16-byte PDF). A body over one read (64 KiB) is never complete
 # when the headers arrive, and a cancelled download aborts its connection before anything else is written to it.
 NOT_HTML_READ_BYTES = 65_536
-
-
-def _extract_pool(processes: int) -> ProcessPoolExecutor | None:
-    """Processes that extract text beside the reactor (-1: one per spare CPU, at most 4; 0: extract inline)."""
-    if processes < 0:
-        processes = min(4, (os.cpu_count() or 1) - 1)
-    if processes <= 0:
-        return None
-    import multiprocessing
-
-    from siteclass.crawling.worker import die_with_parent
-
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
 
 def request_url(response: Response) -> str:
@@ -106,7 +85,7 @@ class SiteclassSpider(scrapy.Spider):
         self.crawl_settings = CrawlSettings.model_validate({})
         self.ranker = LinkRanker.from_settings(self.crawl_settings)
         self.state: dict[str, _SiteState] = {}
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: PagePool | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> SiteclassSpider:
@@ -115,14 +94,16 @@ class SiteclassSpider(scrapy.Spider):
         if raw:
             spider.crawl_settings = CrawlSettings.model_validate(dict(raw))
         spider.ranker = LinkRanker.from_settings(spider.crawl_settings)
-        spider.pool = _extract_pool(spider.crawl_settings.extract_processes)
+        processes = worker_count(spider.crawl_settings.workers)
+        if processes > 0:
+            spider.pool = PagePool(processes, spider.crawl_settings.max_pending_pages)
         crawler.signals.connect(spider._headers_received, signal=signals.headers_received)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         return spider
 
     def _closed(self, reason: str = "") -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.close()
             self.pool = None
         if reason == "finished" and self.state and self.out:
             # Every started site must end with a row; sites left here (a bug) are recorded, not lost.
@@ -223,36 +204,35 @@ class SiteclassSpider(scrapy.Spider):
                 site.domains.add(registered_domain(url))
                 site.seen.add(canonicalize(url))
             site.final_url = response.url
-        html = ""
         if not is_html_type(ctype):
             self._refuse(site, is_home, st.NOT_HTML, not_html_message(response.url, ctype))
-        elif not is_home and registered_domain(response.url) not in site.domains:
+            return
+        if not is_home and registered_domain(response.url) not in site.domains:
             site.notes.append(f"{request_url(response)} redirected off the site to {response.url}")
-        elif canonicalize(response.url) in site.stored:
+            return
+        canon = canonicalize(response.url)
+        if canon in site.stored:
             site.notes.append(f"{response.url} was already stored")
-        else:
-            html = decode_html(response.body, ctype)
-            if not ctype and html.lstrip()[:1] != "<":
-                self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page")
-                html = ""
-            else:
-                site.stored.add(canonicalize(response.url))
-        if html:
-            # the request stays 'in flight' while its text is extracted, so the site cannot finish meanwhile
-            content = await self._extract(html, response.url)
-            self._store(site, response, ctype, html, content)
+            return
+        # claimed before processing, so a second response for the same page is not stored twice meanwhile; the
+        # request stays 'in flight' while the page is processed, so the site cannot finish meanwhile
+        site.stored.add(canon)
+        processed = await self._process(response.body, ctype, response.url)
+        if processed.content is None:
+            site.stored.discard(canon)
+            self._refuse(site, is_home, st.NOT_HTML, f"{response.url} is not an HTML page")
+            return
+        self._store(site, response, ctype, processed.html, processed.content, processed.link_facts)
 
-    async def _extract(self, html: str, url: str) -> PageContent:
+    async def _process(self, body: bytes, ctype: str, url: str) -> Processed:
+        """Decode and extract the page in the worker pool (retried once if its worker dies), or inline."""
+        keep_html, extractor = self.crawl_settings.keep_raw, self.crawl_settings.extractor
         if self.pool is not None:
-            import asyncio
+            return await self.pool.process(body, ctype, url, extractor, keep_html)
+        return process_page(body, ctype, url, extractor, keep_html)
 
-            try:
-                return await asyncio.wrap_future(self.pool.submit(extract_page, html, url))
-            except Exception:  # a broken pool (a worker killed): extract here instead
-                self.pool = None
-        return extract_page(html, url)
-
-    def _store(self, site: _SiteState, response: Response, ctype: str, html: str, content: PageContent) -> None:
+    def _store(self, site: _SiteState, response: Response, ctype: str, html: str, content: PageContent,
+               facts: list[tuple[str, str, bool]] | None = None) -> None:
         depth = int(response.meta["sc_depth"])
         parts = urlsplit(response.url)
         site.pages.append(PageRow(
@@ -266,21 +246,16 @@ class SiteclassSpider(scrapy.Spider):
         if self.crawl_settings.keep_raw:
             site.raw.append(RawRow(site_id=site.site_id, url=response.url, html=html))
         if depth < self.crawl_settings.max_depth:
-            self._add_links(site, content.links, depth + 1)
+            self._add_links(site, content.links, depth + 1, facts)
 
-    def _add_links(self, site: _SiteState, links: list[tuple[str, str]], depth: int) -> None:
-        for url, text in links:
-            try:
-                parts = urlsplit(url)
-                canon = canonicalize(url)
-            except ValueError:
+    def _add_links(self, site: _SiteState, links: list[tuple[str, str]], depth: int,
+                   facts: list[tuple[str, str, bool]] | None = None) -> None:
+        """*facts*: each link's :func:`link_facts`, computed in the page worker (else here)."""
+        for index, (url, text) in enumerate(links):
+            canon, host, skipped = facts[index] if facts is not None else link_facts(url)
+            if not canon or canon in site.seen or skipped:
                 continue
-            if canon in site.seen:
-                continue
-            last = parts.path.rsplit("/", 1)[-1]
-            if "." in last and last.rsplit(".", 1)[-1].lower() in SKIP_EXTENSIONS:
-                continue
-            if registered_domain(parts.hostname or "") not in site.domains:
+            if registered_domain(host) not in site.domains:
                 continue
             site.seen.add(canon)
             site.seq += 1

@@ -9,6 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from siteclass.errors import InputError
 
+# links with these extensions are never requested (documents, images, archives, media)
+_SKIP = (
+    "pdf doc docx xls xlsx ppt pptx odt ods zip gz tgz rar 7z tar bz2 xz exe dmg apk msi iso jpg jpeg png gif "
+    "webp svg bmp ico tif tiff mp3 mp4 m4a wav avi mov wmv mkv webm flv ogg css js json xml rss atom txt csv "
+    "woff woff2 ttf eot"
+)
+SKIP_EXTENSIONS = frozenset(_SKIP.split())
+
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
 
 
@@ -87,3 +95,16 @@ def canonicalize(url: str) -> str:
     from w3lib.url import canonicalize_url
 
     return canonicalize_url(url, keep_fragments=False)
+
+
+def link_facts(url: str) -> tuple[str, str, bool]:
+    """What the spider needs to know of a found link: (canonical form, "" when the URL is invalid; host;
+    whether its extension is never requested). Computed in the page workers, off the reactor thread."""
+    try:
+        parts = urlsplit(url)
+        canon = canonicalize(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return "", "", True
+    last = parts.path.rsplit("/", 1)[-1]
+    return canon, host, "." in last and last.rsplit(".", 1)[-1].lower() in SKIP_EXTENSIONS

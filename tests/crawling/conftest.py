@@ -20,7 +20,7 @@ def main_crawl(fixture_web: LocalWeb, tmp_path_factory: pytest.TempPathFactory) 
     inputs += _demo_inputs(fixture_web)
     out = tmp_path_factory.mktemp("main-crawl")
     # text extraction in a separate process here (the default on machines with spare CPUs), inline elsewhere
-    settings = {**TEST_SETTINGS, "extract_processes": 1}
+    settings = {**TEST_SETTINGS, "workers": 1}
     result = crawl(inputs, out, proxy=fixture_web.proxy_url, progress=False, **settings)
     return MainCrawl(
         web=fixture_web, result=result, out=out,

@@ -19,7 +19,7 @@ REAL_PAGES = Path(os.environ.get("SITECLASS_SHARED", ROOT.parent / "shared")) / 
 # fast, deterministic settings for tests: one request at a time per site so the proxy log shows the order
 TEST_SETTINGS: dict[str, Any] = {
     "page_timeout_s": 3.0, "site_timeout_s": 30.0, "autothrottle": False, "concurrent_requests": 32,
-    "concurrent_per_domain": 1, "flush_every": 5, "extract_processes": 0,
+    "concurrent_per_domain": 1, "flush_every": 5, "workers": 0,
 }
 
 # site id → (url as given, expected status)

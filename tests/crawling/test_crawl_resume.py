@@ -89,7 +89,7 @@ def test_killed_crawl_loses_at_most_the_sites_in_flight(fixture_web: LocalWeb, t
     in_flight = 3
     config.write_text(
         f"[crawl]\nflush_every = 1\nconcurrent_requests = {in_flight}\nautothrottle = false\n"
-        "concurrent_per_domain = 1\npage_timeout_s = 5.0\nextract_processes = 0\n"
+        "concurrent_per_domain = 1\npage_timeout_s = 5.0\nworkers = 0\n"
     )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "siteclass", "crawl", str(sites_csv), "--out", str(out), "--proxy",
@@ -112,7 +112,7 @@ def test_killed_crawl_loses_at_most_the_sites_in_flight(fixture_web: LocalWeb, t
     assert _homes(fixture_web, hosts) == before, "the worker kept crawling after its parent was killed"
 
     result = crawl(sites_csv, out, proxy=fixture_web.proxy_url, progress=False, flush_every=1,
-                   concurrent_requests=in_flight, autothrottle=False, concurrent_per_domain=1, extract_processes=0)
+                   concurrent_requests=in_flight, autothrottle=False, concurrent_per_domain=1, workers=0)
     after = _homes(fixture_web, hosts)
     host_of = {f"k{i}": h for i, h in enumerate(hosts)}
     for sid in committed:

@@ -42,10 +42,10 @@ def job_settings(crawl: CrawlSettings) -> dict[str, str]:
     settings (JSON) and every Scrapy setting whose value differs from the settings module's defaults."""
     from siteclass.crawling.scrapy_settings import SETTINGS_KEY, scrapy_settings
 
-    if crawl.extract_processes < 0:
-        # Scrapyd runs several crawl processes per server already: each job extracts text inline rather than
-        # starting its own pool of extraction processes.
-        crawl = crawl.model_copy(update={"extract_processes": 0})
+    if crawl.workers < 0:
+        # Scrapyd runs several crawl processes per server already: each job processes its pages inline rather
+        # than starting its own pool of worker processes (unless workers is set).
+        crawl = crawl.model_copy(update={"workers": 0})
     wanted, defaults = scrapy_settings(crawl), scrapy_settings(CrawlSettings.model_validate({}))
     out = {
         key: _setting_text(value) for key, value in wanted.items()
