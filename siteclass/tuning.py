@@ -35,7 +35,7 @@ from siteclass.config import (
 )
 from siteclass.errors import InputError, ModelError
 from siteclass.models.registry import build_model
-from siteclass.training import load_split, refit
+from siteclass.training import load_split, refit, resolve_settings
 
 __all__ = ["TuneResult", "search_space", "tune"]
 
@@ -111,16 +111,11 @@ def _suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def _train_settings(base: TrainSettings, model: str, params: dict[str, Any]) -> TrainSettings:
-    data = settings_dict(base)
-    data["model"] = model
-    if model in TrainSettings.model_tables():
-        data[model] = {**data[model], **params}
-    else:  # a model from another package: its hyperparameters live in [train] params
-        data["params"] = {**data.get("params", {}), **params}
+    """*base* with a trial's *params* laid over the model's table (or ``[train] params``), as ``train`` does."""
     try:
-        return TrainSettings.model_validate(data)
-    except Exception as exc:
-        raise InputError(f"search space gives invalid [train.{model}] values {params}: {exc}") from exc
+        return resolve_settings(base, model, params)
+    except InputError as exc:
+        raise InputError(f"search space gives invalid values {params} for model {model!r}: {exc}") from exc
 
 
 # ----------------------------------------------------------------------------------------------- data
