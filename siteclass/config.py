@@ -175,7 +175,7 @@ class ZeroShotParams(_Section):
 
 
 class TrainSettings(_Section):
-    model: str = Field("fasttext", description="linear, fasttext, transformer, zeroshot, an entry point of the "
+    model: str = Field("ensemble", description="ensemble, linear, fasttext, transformer, zeroshot, an entry point of the "
                        "'siteclass.models' group, or a class as 'package.module:ClassName'")
     params: dict[str, Any] = Field(default_factory=dict, description="hyperparameters of a model without a table "
                                    "of its own here (a model from another package)")
