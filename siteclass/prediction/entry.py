@@ -121,7 +121,8 @@ def predict_html(html: str | Path, out: str | Path, model: ModelLike = None,
     settings = _settings(settings)
     _check_out(out)
     _local_only(settings, "--html")
-    source = HtmlInput(html, pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars)
+    source = HtmlInput(html, pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars,
+                       extractor=settings.crawl.extractor)
     predictor = BatchPredictor.from_settings(resolve_model(model), settings)
     result = predictor.write(source.sites(), out, total=len(source.targets))
     _save_beside(Path(out), settings)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from siteclass.config import DEFAULT_EXTRACTOR, Extractor
 from siteclass.data.io import check_columns, iter_batches, table_columns, table_format
 from siteclass.data.rows import join_texts
 from siteclass.errors import InputError
@@ -174,11 +175,13 @@ def _host_of(path: Path) -> str:
 class HtmlInput:
     """Saved HTML pages, one site per file or per folder (see the module docstring)."""
 
-    def __init__(self, spec: str | Path, *, pages_per_site: int = 5, page_chars: int = 4000) -> None:
+    def __init__(self, spec: str | Path, *, pages_per_site: int = 5, page_chars: int = 4000,
+                 extractor: Extractor = DEFAULT_EXTRACTOR) -> None:
         self.spec = str(spec)
         self.targets = html_targets(spec)
         self.pages_per_site = pages_per_site
         self.page_chars = page_chars
+        self.extractor: Extractor = extractor
 
     def _page(self, path: Path) -> tuple[str, dict[str, str] | None, str]:
         """(status, page, declared language) of one file."""
@@ -197,7 +200,7 @@ class HtmlInput:
         html = decode_html(body)
         if "<" not in html[:65536] or "\ufffd" * 8 in html[:4096]:
             return "not_html", None, ""
-        content = extract_page(html, "")
+        content = extract_page(html, "", self.extractor)
         if not content.text.strip() and not content.title.strip():
             return "empty", None, content.lang
         page = {"url": str(path), "title": content.title, "text": content.text[: self.page_chars]}

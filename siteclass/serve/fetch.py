@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from siteclass.config import DEFAULT_EXTRACTOR, Extractor
 from siteclass.crawling.scrapy_settings import RETRY_HTTP_CODES
 from siteclass.errors import InputError
 from siteclass.serve.guard import ResolutionError, Target, UrlGuard, UrlNotAllowed
@@ -94,6 +95,7 @@ class GuardedFetcher:
         proxy: str | None = None,
         verify: Any = True,
         retries: int = 1,
+        extractor: Extractor = DEFAULT_EXTRACTOR,
     ) -> None:
         from siteclass.crawling.ranking import LinkRanker
 
@@ -113,6 +115,7 @@ class GuardedFetcher:
         if proxy and urlsplit(proxy).scheme.lower() not in ("http", "https"):
             raise InputError(f"proxy {proxy!r}: the live fetch supports http:// and https:// proxies only")
         self.retries = retries
+        self.extractor: Extractor = extractor
         self._clients: dict[bool, httpx.AsyncClient] = {}  # pinned (to an IP) → client
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self.requests_sent = 0  # connections attempted (tests assert refused URLs never get one)
@@ -137,6 +140,7 @@ class GuardedFetcher:
             concurrent_per_domain=crawl.concurrent_per_domain,
             proxy=serve.proxy or crawl.proxy,
             retries=crawl.retries,
+            extractor=crawl.extractor,
         )
 
     # ------------------------------------------------------------------ client
@@ -322,7 +326,7 @@ class GuardedFetcher:
         if fetched.status_code >= 400 or not fetched.content_type.lower().startswith(_HTML_TYPES):
             return None
         html = decode_html(fetched.body, fetched.content_type)
-        return fetched, await asyncio.to_thread(extract_page, html, fetched.url)
+        return fetched, await asyncio.to_thread(extract_page, html, fetched.url, self.extractor)
 
     async def fetch_site(self, url: str) -> SiteFetch:
         """Fetch one site; raises UrlNotAllowed when its URL (or a redirect of the home page) is refused."""
@@ -365,7 +369,9 @@ class GuardedFetcher:
             raise FetchFailed("http_error", f"HTTP {home.status_code} from {home.url}{again}")
         if not home.content_type.lower().startswith(_HTML_TYPES):
             raise FetchFailed("not_html", f"{home.url} is {home.content_type or 'of no content type'}")
-        page = await asyncio.to_thread(extract_page, decode_html(home.body, home.content_type), home.url)
+        page = await asyncio.to_thread(
+            extract_page, decode_html(home.body, home.content_type), home.url, self.extractor
+        )
         pages = [self._page_dict(home.url, page)]
         for link in self._best_links(home.url, page.links, result.domain, robots):
             if len(pages) >= self.max_pages:

@@ -273,3 +273,10 @@ def test_a_proxy_the_live_fetch_cannot_tunnel_through_is_refused_at_startup() ->
 
     with pytest.raises(InputError, match="socks5"):
         GuardedFetcher(UrlGuard(), proxy="socks5://127.0.0.1:1080")
+
+
+@pytest.mark.parametrize("extractor", ["fast", "exact"])
+def test_the_live_fetch_extracts_pages_as_the_crawl_is_configured_to(extractor: str) -> None:
+    settings = Settings(crawl=CrawlSettings(extractor=extractor))
+    fetcher = GuardedFetcher.from_settings(settings, UrlGuard.from_settings(settings.serve, settings.crawl))
+    assert fetcher.extractor == extractor
