@@ -273,9 +273,12 @@ class Classifier:
     def predict_top_k(self, X: Any, k: int = 5) -> Any:
         """The k most probable labels with their (calibrated) probabilities, best first: a list of
         ``(label, probability)`` per record, or that list alone for one record."""
-        proba = self.proba_from_logits(self._scores(X))
+        scores = self._scores(X)
+        proba = self.proba_from_logits(scores)
         k = min(k, len(self.classes_))
-        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        # Ranked by score, not probability: probabilities are monotone in the scores but saturate (a multi-label
+        # model's sigmoids reach 1.0 together), which would hand the order to the class order.
+        order = np.lexsort((-scores, -proba), axis=1)[:, :k] if scores.size else np.zeros((0, k), dtype=int)
         top = [[(self.classes_[j], float(p[j])) for j in row] for p, row in zip(proba, order)]
         return top[0] if _is_one(X) else top
 

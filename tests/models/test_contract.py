@@ -217,6 +217,18 @@ def check_top_k_of_a_single_record(s: Subject, tmp_path: Path) -> None:
     assert top[0][0] == model.predict(Xt[0])
 
 
+def check_top_k_follows_scores_when_probabilities_saturate(s: Subject, tmp_path: Path) -> None:
+    """A tiny temperature drives a multi-label model's sigmoids to 1.0 together: top-k still ranks by score."""
+    model = copy.deepcopy(s.multi)
+    _, _, Xt, _ = s.multi_data
+    model.temperature_ = 1e-6
+    scores = model.decision_function(Xt)
+    # (a model whose multi-label probabilities are a softmax, like zeroshot's, does not saturate: the order holds)
+    k = min(3, len(model.classes_))
+    for row, z in zip(model.predict_top_k(Xt, k=k), scores):
+        assert [lab for lab, _ in row] == [model.classes_[j] for j in np.argsort(-z, kind="stable")[:k]]
+
+
 def check_predict_proba_rows_sum_to_one(s: Subject, tmp_path: Path) -> None:
     model = s.single
     _, _, Xt, _ = s.data
@@ -499,6 +511,7 @@ CHECKS: list[Callable[[Subject, Path], None]] = [
     check_top_k_of_a_batch,
     check_top_k_of_a_single_record,
     check_predict_proba_rows_sum_to_one,
+    check_top_k_follows_scores_when_probabilities_saturate,
     check_proba_columns_follow_classes,
     check_input_forms_give_the_same_answer,
     check_multi_label_fit_predict,
