@@ -288,7 +288,8 @@ class ServeSettings(_Section):
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     deadline_s: float = Field(30.0, gt=0)
     max_concurrency: int = Field(64, ge=1)
-    max_batch_items: int = Field(64, ge=1)
+    max_batch_items: int = Field(1000, ge=1, le=10_000, description="items per /v1/predict/batch request "
+                                 "(the body must also fit max_body_bytes)")
     microbatch_max: int = Field(64, ge=1)
     microbatch_wait_ms: float = Field(
         0.0, ge=0, description="extra wait for more requests before a model call; 0: take what is queued"

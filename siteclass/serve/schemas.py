@@ -12,7 +12,7 @@ MAX_NAME_CHARS = 512
 MAX_PAGES = 20
 MAX_TITLE_CHARS = 2048
 MAX_TEXT_CHARS = 200_000
-MAX_BATCH_ITEMS = 64
+MAX_BATCH_ITEMS = 10_000  # the ceiling of [serve] max_batch_items
 
 
 class _Body(BaseModel):

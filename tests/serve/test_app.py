@@ -44,6 +44,11 @@ def test_predict_pages_batch_and_model_card(keyword_model) -> None:
             assert [g["label"] for g in got] == ["plumbing", "bakery", None]
             assert got[2]["status"] == "empty"
 
+            many = [PAGES, items[1]] * 250  # 500 items: well past the old cap of 64
+            r = await c.post("/v1/predict/batch", json={"items": many})
+            assert r.status_code == 200, r.text[:300]
+            assert [g["label"] for g in r.json()["items"]] == ["plumbing", "bakery"] * 250
+
             card = (await c.get("/v1/model")).json()
             assert card["labels"] == ["bakery", "law", "plumbing"]
             assert card["model_type"] == "keyword_nb" and card["version"]
@@ -87,7 +92,7 @@ def test_invalid_bodies_are_422_naming_the_field(keyword_model) -> None:
                 ("/v1/predict/pages", {"url": "a.com"}, "pages"),
                 ("/v1/predict", {"name": "x"}, "url"),
                 ("/v1/predict", {"url": "not a url at all"}, "url"),
-                ("/v1/predict/batch", {"items": [PAGES] * 65}, "items"),
+                ("/v1/predict/batch", {"items": [{"url": "a.com", "pages": []}] * 10_001}, "items"),  # the ceiling
                 ("/v1/predict/batch", {"items": [PAGES] * 4}, "items"),  # above the configured 3
             ]
             for path, body, field in cases:
