@@ -16,13 +16,11 @@ installed package needs nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,6 @@ import pytest
 
 from siteclass.cli import run
 from siteclass.config import Settings, TuneSettings
-from siteclass.crawling.items import PAGE_SCHEMA, SITE_SCHEMA  # the crawl output's schemas
 from siteclass.errors import InputError
 from siteclass.models import registry
 from siteclass.models.base import load_model
@@ -44,15 +41,10 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from custom_model.tiny import TinyClassifier  # noqa: E402  (tests/ on the path first)
+from stage_data import WORDS, dataset_rows, running, write_crawl  # noqa: E402
 
 TINY = "custom_model.tiny:TinyClassifier"
 pytestmark = pytest.mark.filterwarnings("ignore:Target and region quantiles:UserWarning")  # optuna, 2 trials
-WORDS = {
-    "bakery": ["bread", "cake", "flour", "oven", "pastry", "croissant", "baker", "dough", "sourdough", "cookies"],
-    "law": ["attorney", "court", "lawyer", "legal", "litigation", "counsel", "contract", "trial", "estate", "dispute"],
-    "plumbing": ["pipe", "leak", "drain", "boiler", "plumber", "water", "heating", "valve", "faucet", "sewer"],
-}
-COMMON = ["the", "and", "our", "we", "are", "best", "local", "team", "service", "quality", "customers", "since", "years", "family", "call", "today"]
 CONFIG = """
 [train]
 params = { dim = 128, scale = 8.0 }
@@ -64,53 +56,6 @@ prune_fractions = [0.5, 1.0]
 dim = { type = "fixed", value = 64 }
 """
 
-
-
-def _text(rng: np.random.Generator, label: str, n: int = 12) -> str:
-    words = [*rng.choice(WORDS[label], n // 2), *rng.choice(COMMON, n - n // 2)]
-    return " ".join(rng.permutation(words))
-
-
-def _dataset_rows(n: int, seed: int) -> list[dict[str, Any]]:
-    """Site dataset rows (docs/architecture.md, "Dataset output"): id, domain, name, url, ext, text, pages, label."""
-    rng = np.random.default_rng(seed)
-    labels = sorted(WORDS)
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        domain = f"site{seed}x{i}.com"
-        pages = [{"url": f"https://{domain}/{p}", "title": f"Page {p}", "text": _text(rng, label)} for p in range(2)]
-        rows.append({"id": f"{seed}-{i}", "domain": domain, "name": f"Company {i}", "url": f"https://{domain}/",
-                     "ext": "com", "text": " ".join(p["text"] for p in pages), "pages": pages, "label": label})
-    return rows
-
-
-def write_crawl(folder: Path, n_sites: int, seed: int = 7) -> dict[str, str]:
-    """A crawl folder (sites.parquet + pages.parquet); every 5th site failed. Returns site_id → true label."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    labels = sorted(WORDS)
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    sites, pages, truth = [], [], {}
-    for i in range(n_sites):
-        sid, host, label = f"s{i:05d}", f"crawled{i}.com", labels[i % len(labels)]
-        failed = i % 5 == 4
-        sites.append({"site_id": sid, "name": f"Business {i}", "input_url": f"http://{host}/",
-                      "final_url": "" if failed else f"http://{host}/", "status": "timeout" if failed else "ok",
-                      "error": "timed out" if failed else "", "pages": 0 if failed else 2, "elapsed_s": 0.2})
-        if failed:
-            continue
-        truth[sid] = label
-        for order in (2, 1):  # a site's pages in any order, as a crawl writes them
-            text = _text(rng, label)
-            pages.append({"site_id": sid, "input_url": f"http://{host}/", "url": f"http://{host}/p{order}",
-                          "domain": host, "path": f"/p{order}", "depth": order - 1, "rank": order - 1,
-                          "order": order, "click_text": "", "title": f"Page {order}", "meta_description": "",
-                          "lang": "en", "text": text, "status": 200, "content_type": "text/html",
-                          "bytes": len(text), "fetched_at": now})
-    pq.write_table(pa.Table.from_pylist(sites, SITE_SCHEMA), folder / "sites.parquet")
-    pq.write_table(pa.Table.from_pylist(pages, PAGE_SCHEMA), folder / "pages.parquet")
-    return truth
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
@@ -128,7 +73,7 @@ def pythonpath() -> Iterator[str]:
 def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("custom_ds")
     for split, n, seed in (("train", 90, 1), ("val", 30, 2), ("test", 30, 3)):
-        pq.write_table(pa.Table.from_pylist(_dataset_rows(n, seed)), folder / f"{split}.parquet")
+        pq.write_table(pa.Table.from_pylist(dataset_rows(n, seed)), folder / f"{split}.parquet")
     (folder / "labels.json").write_text(json.dumps(sorted(WORDS)), encoding="utf-8")
     return folder
 
@@ -266,22 +211,6 @@ PAGES = {"name": "Crusty Corner", "url": "https://crustycorner.example/",
                     "text": "fresh bread sourdough croissant pastry from our oven every morning"}]}
 
 
-@contextlib.asynccontextmanager
-async def _running(app: Any) -> AsyncIterator[Any]:
-    """The app with its lifespan started, an httpx client speaking ASGI to it, once the model loaded (or failed)."""
-    import httpx
-
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
-            for _ in range(3000):  # until ready, or until the model failed to load
-                ready = await client.get("/readyz")
-                if ready.status_code == 200 or "could not" in ready.text:
-                    break
-                await asyncio.sleep(0.01)
-            yield client
-
-
 @pytest.mark.parametrize("inference", ["thread", "process"])
 def test_serve(trained: Path, inference: str, pythonpath: str) -> None:
     pytest.importorskip("fastapi")
@@ -296,7 +225,7 @@ def test_serve(trained: Path, inference: str, pythonpath: str) -> None:
 
     async def go() -> None:
         app = create_app(trained, settings)
-        async with _running(app) as client:
+        async with running(app) as client:
             info = (await client.get("/v1/model")).json()
             assert info["inference"] == inference and info["model_type"] == TinyClassifier.model_type
             assert info["labels"] == model.classes_
@@ -329,7 +258,7 @@ def test_a_model_process_without_the_module_keeps_the_server_unready(trained: Pa
 
     async def go() -> None:
         app = create_app(trained, settings)
-        async with _running(app) as client:
+        async with running(app) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert f"cannot import {TINY}" in ready.text and "No module named 'custom_model'" in ready.text

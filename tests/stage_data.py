@@ -1,0 +1,90 @@
+"""Small labelled site data shared by the stage tests: dataset rows and a crawl folder of three easy classes.
+
+``tests/test_custom_model.py`` (a model from outside siteclass) and ``tests/test_default_model.py`` (the default
+model) run them through every stage; ``running`` starts an app's lifespan and speaks ASGI to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from siteclass.crawling.items import PAGE_SCHEMA, SITE_SCHEMA  # the crawl output's schemas
+
+WORDS = {
+    "bakery": ["bread", "cake", "flour", "oven", "pastry", "croissant", "baker", "dough", "sourdough", "cookies"],
+    "law": ["attorney", "court", "lawyer", "legal", "litigation", "counsel", "contract", "trial", "estate", "dispute"],
+    "plumbing": ["pipe", "leak", "drain", "boiler", "plumber", "water", "heating", "valve", "faucet", "sewer"],
+}
+COMMON = ["the", "and", "our", "we", "are", "best", "local", "team", "service", "quality", "customers", "since", "years", "family", "call", "today"]
+
+
+def text_of(rng: np.random.Generator, label: str, n: int = 12) -> str:
+    words = [*rng.choice(WORDS[label], n // 2), *rng.choice(COMMON, n - n // 2)]
+    return " ".join(rng.permutation(words))
+
+
+def dataset_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Site dataset rows (docs/architecture.md, "Dataset output"): id, domain, name, url, ext, text, pages, label."""
+    rng = np.random.default_rng(seed)
+    labels = sorted(WORDS)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        domain = f"site{seed}x{i}.com"
+        pages = [{"url": f"https://{domain}/{p}", "title": f"Page {p}", "text": text_of(rng, label)} for p in range(2)]
+        rows.append({"id": f"{seed}-{i}", "domain": domain, "name": f"Company {i}", "url": f"https://{domain}/",
+                     "ext": "com", "text": " ".join(p["text"] for p in pages), "pages": pages, "label": label})
+    return rows
+
+
+def write_crawl(folder: Path, n_sites: int, seed: int = 7) -> dict[str, str]:
+    """A crawl folder (sites.parquet + pages.parquet); every 5th site failed. Returns site_id → true label."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = sorted(WORDS)
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    sites, pages, truth = [], [], {}
+    for i in range(n_sites):
+        sid, host, label = f"s{i:05d}", f"crawled{i}.com", labels[i % len(labels)]
+        failed = i % 5 == 4
+        sites.append({"site_id": sid, "name": f"Business {i}", "input_url": f"http://{host}/",
+                      "final_url": "" if failed else f"http://{host}/", "status": "timeout" if failed else "ok",
+                      "error": "timed out" if failed else "", "pages": 0 if failed else 2, "elapsed_s": 0.2})
+        if failed:
+            continue
+        truth[sid] = label
+        for order in (2, 1):  # a site's pages in any order, as a crawl writes them
+            text = text_of(rng, label)
+            pages.append({"site_id": sid, "input_url": f"http://{host}/", "url": f"http://{host}/p{order}",
+                          "domain": host, "path": f"/p{order}", "depth": order - 1, "rank": order - 1,
+                          "order": order, "click_text": "", "title": f"Page {order}", "meta_description": "",
+                          "lang": "en", "text": text, "status": 200, "content_type": "text/html",
+                          "bytes": len(text), "fetched_at": now})
+    pq.write_table(pa.Table.from_pylist(sites, SITE_SCHEMA), folder / "sites.parquet")
+    pq.write_table(pa.Table.from_pylist(pages, PAGE_SCHEMA), folder / "pages.parquet")
+    return truth
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any) -> AsyncIterator[Any]:
+    """The app with its lifespan started, an httpx client speaking ASGI to it, once the model loaded (or failed)."""
+    import httpx
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client:
+            for _ in range(3000):  # until ready, or until the model failed to load
+                ready = await client.get("/readyz")
+                if ready.status_code == 200 or "could not" in ready.text:
+                    break
+                await asyncio.sleep(0.01)
+            yield client

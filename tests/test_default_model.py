@@ -1,0 +1,167 @@
+"""The default model (``[train] model``, today ``ensemble``) through every stage a user takes it through.
+
+``siteclass train`` without ``--model`` trains it; then evaluate (ECE reported), tune, batch predict over a crawl
+folder, serve with the model inline, in a worker thread and in a child process (the same answers as the model
+itself), predict on Spark (local mode; the same rows as the local engine), and export, which refuses ONNX for a
+model whose parts have no ONNX graph with a line that names the models that have one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from stage_data import WORDS, dataset_rows, running, write_crawl
+
+from siteclass.cli import run
+from siteclass.config import Settings, TrainSettings
+from siteclass.models.base import load_model
+from siteclass.models.registry import model_class
+from siteclass.records import site_record
+
+DEFAULT = TrainSettings().model
+pytestmark = pytest.mark.filterwarnings("ignore:Target and region quantiles:UserWarning")  # optuna, 2 trials
+PAGES = {"name": "Crusty Corner", "url": "https://crustycorner.example/",
+         "pages": [{"url": "https://crustycorner.example/", "title": "Home",
+                    "text": "fresh bread sourdough croissant pastry from our oven every morning"}]}
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("default_ds")
+    for split, n, seed in (("train", 90, 1), ("val", 30, 2), ("test", 30, 3)):
+        pq.write_table(pa.Table.from_pylist(dataset_rows(n, seed)), folder / f"{split}.parquet")
+    (folder / "labels.json").write_text(json.dumps(sorted(WORDS)), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(ds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("default_model") / "model"
+    assert run(["train", "--data", str(ds), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def crawl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("default_crawl") / "crawl"
+    return folder, write_crawl(folder, 40)
+
+
+def _accuracy(model: object, rows: list[dict]) -> float:
+    records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
+    return float(np.mean([p == r["label"] for p, r in zip(model.predict(records), rows)]))  # type: ignore[attr-defined]
+
+
+def test_the_default_is_the_recommended_model() -> None:
+    assert DEFAULT == "ensemble"  # README "Which model": the best of the bench against the anchors
+
+
+def test_train_without_model_trains_the_default(trained: Path, ds: Path) -> None:
+    config = json.loads((trained / "config.json").read_text(encoding="utf-8"))
+    assert config["model_type"] == model_class(DEFAULT).model_type
+    assert config["temperature"] != 1.0  # calibrated on val
+    assert {p.name for p in trained.iterdir()} >= {"config.json", "labels.json", "model.safetensors", "README.md"}
+    assert not [p for p in trained.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
+    model = load_model(trained)
+    assert model.classes_ == sorted(WORDS)
+    assert _accuracy(model, pq.read_table(ds / "test.parquet").to_pylist()) >= 0.9
+
+
+def test_evaluate_reports_calibration(trained: Path, ds: Path, tmp_path: Path) -> None:
+    assert run(["evaluate", "--model", str(trained), "--data", str(ds), "--out", str(tmp_path / "report")]) == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
+    test_rows = pq.read_table(ds / "test.parquet").to_pylist()
+    assert metrics["n"] == len(test_rows)
+    assert metrics["accuracy"] == pytest.approx(_accuracy(load_model(trained), test_rows))
+    assert 0.0 <= metrics["ece"] <= 1.0
+    assert (tmp_path / "report" / "report.html").is_file()
+
+
+def test_tune_two_trials(ds: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tune"
+    assert run(["tune", "--data", str(ds), "--model", DEFAULT, "--trials", "2", "--parallel", "1",
+                "--out", str(out)]) == 0
+    best = json.loads((out / "best_model" / "config.json").read_text(encoding="utf-8"))
+    assert best["model_type"] == model_class(DEFAULT).model_type
+    assert DEFAULT in (out / "best.toml").read_text(encoding="utf-8")
+
+
+def test_batch_predict_over_a_crawl_folder(trained: Path, crawl: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    folder, truth = crawl
+    out = tmp_path / "pred.parquet"
+    assert run(["predict", "--crawl", str(folder), "--out", str(out), "--model", str(trained), "--top-k", "2",
+                "--no-progress"]) == 0
+    rows = pq.read_table(out).to_pylist()
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(rows) == 40 and len(ok) == len(truth)
+    assert all(len(r["labels"]) == 2 and r["labels"][0] == r["label"] for r in ok)
+    assert np.mean([r["label"] == truth[r["site_id"]] for r in ok]) >= 0.9
+    assert all(r["label"] is None for r in rows if r["status"] != "ok")
+
+
+@pytest.mark.parametrize("inference", ["inline", "thread", "process"])
+def test_serve_answers_what_the_model_answers(trained: Path, inference: str) -> None:
+    pytest.importorskip("fastapi")
+    from siteclass.serve.app import create_app
+
+    model = load_model(trained)
+    expected = model.predict_top_k([site_record(PAGES["name"], PAGES["url"], PAGES["pages"])], k=3)[0]
+    settings = Settings()
+    settings.serve.inference = inference  # type: ignore[assignment]
+    settings.serve.top_k = 3
+
+    async def go() -> None:
+        app = create_app(trained, settings)
+        async with running(app) as client:
+            info = (await client.get("/v1/model")).json()
+            assert info["inference"] == inference and info["labels"] == model.classes_
+            process = app.state.serve.process
+            assert (process is not None and process.pid not in (None, os.getpid())) == (inference == "process")
+            r = await client.post("/v1/predict/pages", json=PAGES)
+            assert r.status_code == 200, r.text
+            got = [(i["label"], i["probability"]) for i in r.json()["industries"]]
+            assert [g[0] for g in got] == [e[0] for e in expected] and got[0][0] == "bakery"
+            assert all(abs(g[1] - e[1]) < 1e-9 for g, e in zip(got, expected))
+            batch = await client.post("/v1/predict/batch", json={"items": [PAGES, PAGES]})
+            assert batch.status_code == 200 and [i["label"] for i in batch.json()["items"]] == ["bakery"] * 2
+
+    asyncio.run(go())
+
+
+@pytest.mark.slow  # it starts Spark (a JVM)
+def test_spark_predict_gives_the_local_predictions(trained: Path, crawl: tuple[Path, dict[str, str]],
+                                                   tmp_path: Path) -> None:
+    pytest.importorskip("pyspark")
+    from siteclass.prediction import predict_crawl
+
+    folder, truth = crawl
+    settings = Settings()
+    settings.predict.progress = False
+    settings.predict.top_k = 2
+    local, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
+    predict_crawl(folder, local, str(trained), settings)
+    settings.predict.engine = "spark"
+    settings.spark.master = "local[2]"
+    settings.spark.partitions = 2
+    result = predict_crawl(folder, spark_out, str(trained), settings)
+    a, b = pq.read_table(local).to_pylist(), pq.read_table(spark_out).to_pylist()
+    assert result.n_sites == len(a) == len(b) == 40 and result.n_predicted == len(truth)
+    for x, y in zip(a, b):
+        assert {k: v for k, v in x.items() if "probabilit" not in k} == {k: v for k, v in y.items() if "probabilit" not in k}
+        assert x["probabilities"] == pytest.approx(y["probabilities"], rel=1e-9, abs=1e-300)
+
+
+def test_onnx_export_is_refused_with_the_models_that_have_it(trained: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    if model_class(DEFAULT).onnx_export:
+        pytest.skip(f"{DEFAULT} exports to ONNX: tests/test_export.py covers it")
+    assert run(["export", "--model", str(trained), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "onnx" in err[0].lower() and "zeroshot" in err[0], err
