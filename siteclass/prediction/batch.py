@@ -21,6 +21,7 @@ import pyarrow as pa
 from siteclass.config import Settings
 from siteclass.errors import InputError
 from siteclass.labels.overrides import SOURCE_MODEL, Overrides, load_overrides
+from siteclass.metrics import resolve_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult, SitePrediction
 from siteclass.records import Record, site_record
@@ -57,7 +58,7 @@ class BatchPredictor:
         p = settings.predict
         overrides = load_overrides(p.overrides, classes=model.classes_) if p.overrides else None
         return cls(
-            model, top_k=p.top_k, min_confidence=p.min_confidence, batch_size=p.batch_size,
+            model, top_k=p.top_k, min_confidence=resolve_min_confidence(p.min_confidence, model), batch_size=p.batch_size,
             pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars,
             memory_limit_mb=p.memory_limit_mb, progress=p.progress, overrides=overrides,
         )
@@ -163,6 +164,7 @@ class BatchPredictor:
                 d = apply_min_confidence(top, self.min_confidence)
                 out[i].label, out[i].probability = d.label, d.probability
                 out[i].labels, out[i].probabilities = d.labels, d.probabilities
+                out[i].naics_code, out[i].naics_title, out[i].note = d.code, d.title, d.note
                 out[i].source = SOURCE_MODEL
         if self.overrides:
             for (site, _), prediction in zip(group, out):
