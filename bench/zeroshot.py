@@ -47,8 +47,8 @@ DATA = Path(os.environ.get("SITECLASS_SHARED", ROOT.parent / "shared")) / "data"
 MAPPING = ROOT / "bench" / "crunchbase_naics.csv"
 OUT = ROOT / "bench" / "out"
 TARGET_POINTS = 10.0  # accuracy points over today's model on test
-KEPT_ACCURACY = 0.75  # naics_min_confidence: the lowest threshold whose kept dev rows are this accurate
-GRID = {"prompt_weight": (0.3, 0.4, 0.5), "lexical_weight": (0.0, 0.2, 0.3, 0.5), "top_codes": (1, 3, 5)}
+KEPT_ACCURACY = 0.70  # naics_min_confidence: the lowest threshold whose kept dev rows are this accurate
+GRID = {"prompt_weight": (0.3, 0.4, 0.5), "lexical_weight": (0.0, 0.2, 0.4), "top_codes": (1, 3, 5)}
 
 
 # ----------------------------------------------------------------------------------------------- data

@@ -177,13 +177,13 @@ class ZeroShotParams(_Section):
     prompt_weight: float = Field(0.4, ge=0, description="bundled NAICS: weight of the sector prompt's cosine")
     code_weight: float = Field(0.6, ge=0, description="bundled NAICS: weight of the mean cosine of a sector's "
                                "top_codes best 6-digit code vectors")
-    lexical_weight: float = Field(0.3, ge=0, description="bundled NAICS: weight of the mean TF-IDF cosine of a "
+    lexical_weight: float = Field(0.4, ge=0, description="bundled NAICS: weight of the mean TF-IDF cosine of a "
                                   "sector's top_codes best codes (title and index entries); 0: off")
-    top_codes: int = Field(3, ge=1, description="bundled NAICS: codes averaged per sector")
-    naics_temperature: float = Field(0.05, gt=0, description="bundled NAICS: the blended scores are divided by it "
+    top_codes: int = Field(5, ge=1, description="bundled NAICS: codes averaged per sector")
+    naics_temperature: float = Field(0.046, gt=0, description="bundled NAICS: the blended scores are divided by it "
                                      "before the softmax (temperature applies to other labels)")
     naics_min_confidence: float = Field(
-        0.0, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
+        0.42, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
         "is unset (below it the label is 'unknown')"
     )
 
