@@ -37,7 +37,7 @@ def predict_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl/--table/--html).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("predict.top_k", "Industries listed per site."))] = None,
     min_confidence: Annotated[
-        float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'."))
+        float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'; none: the model's own minimum (the bundled NAICS model's [train.zeroshot] naics_min_confidence, 0 for other models)."))
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help=default_help("predict.batch_size", "Sites per model call."))] = None,
     engine: Annotated[str | None, typer.Option("--engine", help=default_help("predict.engine", "local, or spark (mapInPandas) with --crawl."))] = None,
