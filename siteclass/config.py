@@ -179,11 +179,13 @@ class ZeroShotParams(_Section):
                                "top_codes best 6-digit code vectors")
     lexical_weight: float = Field(0.4, ge=0, description="bundled NAICS: weight of the mean TF-IDF cosine of a "
                                   "sector's top_codes best codes (title and index entries); 0: off")
-    top_codes: int = Field(5, ge=1, description="bundled NAICS: codes averaged per sector")
-    naics_temperature: float = Field(0.046, gt=0, description="bundled NAICS: the blended scores are divided by it "
+    top_codes: int = Field(2, ge=1, description="bundled NAICS: codes averaged per sector")
+    code_group_digits: int = Field(5, ge=2, le=6, description="bundled NAICS: a sector's top codes come one per "
+                                   "industry of this many digits (6: any codes)")
+    naics_temperature: float = Field(0.05, gt=0, description="bundled NAICS: the blended scores are divided by it "
                                      "before the softmax (temperature applies to other labels)")
     naics_min_confidence: float = Field(
-        0.42, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
+        0.46, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
         "is unset (below it the label is 'unknown')"
     )
 

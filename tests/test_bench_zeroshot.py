@@ -45,3 +45,11 @@ def test_split_by_domain_and_the_minimum_confidence() -> None:
     assert kept(confidence, correct, 0.51) == {"coverage": 0.5, "kept_accuracy": 1.0}
     s = scores(["a", "a", "b"], ["a", "c", "b"])
     assert s["accuracy"] == 2 / 3 and 0 < s["macro_f1"] < 1
+
+
+def test_the_blend_rule_prefers_sanity_hits_among_near_ties() -> None:
+    from bench.zeroshot import choose_blend
+
+    rows = [{"accuracy": 0.615, "sanity_hits": 19, "top_codes": 5}, {"accuracy": 0.608, "sanity_hits": 21, "top_codes": 2},
+            {"accuracy": 0.609, "sanity_hits": 21, "top_codes": 3}, {"accuracy": 0.590, "sanity_hits": 23, "top_codes": 1}]
+    assert choose_blend(rows)["top_codes"] == 3  # 0.590 is too far below the best to count

@@ -63,6 +63,7 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
         code_weight: float = _P.code_weight,
         lexical_weight: float = _P.lexical_weight,
         top_codes: int = _P.top_codes,
+        code_group_digits: int = _P.code_group_digits,
         naics_temperature: float = _P.naics_temperature,
         naics_min_confidence: float = _P.naics_min_confidence,
     ) -> None:
@@ -74,6 +75,7 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
         self.code_weight = code_weight
         self.lexical_weight = lexical_weight
         self.top_codes = top_codes
+        self.code_group_digits = code_group_digits
         self.naics_temperature = naics_temperature
         self.naics_min_confidence = naics_min_confidence
 
@@ -172,6 +174,7 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
         codes, best = index.score(
             vectors, [self.site_text(r) for r in records], [lab.code for lab in self.labels_],
             top_codes=self.top_codes, code_weight=self.code_weight, lexical_weight=self.lexical_weight,
+            group_digits=self.code_group_digits,
         )
         return (self.prompt_weight * prompt + codes) / self.naics_temperature, best
 

@@ -15,7 +15,8 @@ siteclass.models.taxonomy.build``):
 
 A record is scored against each sector with three signals (weights in ``siteclass.config.ZeroShotParams``):
 the sector prompt (the model's label embedding), the mean of its ``top_codes`` best code vectors (cosine), and
-the mean of its ``top_codes`` best codes by TF-IDF (the record's words against each code's title and entries).
+the mean of its ``top_codes`` best codes by TF-IDF (the record's words against each code's title and entries),
+the best codes taken one per ``code_group_digits``-digit industry.
 A sector's code is its best code by ``code_weight · cosine + lexical_weight · tfidf``.
 """
 
@@ -95,13 +96,21 @@ class NaicsIndex:
                 self._tfidf = vec
         return np.asarray((self._tfidf.transform(texts) @ self._docs).toarray(), dtype=np.float32)
 
+    def group_starts(self, digits: int) -> np.ndarray:
+        """First row of each run of codes sharing their first *digits* digits (the codes are sorted)."""
+        prefixes = [c[:digits] for c in self.codes]
+        return np.array([i for i, p in enumerate(prefixes) if i == 0 or p != prefixes[i - 1]], dtype=np.int64)
+
     def score(
         self, vectors: np.ndarray, texts: list[str], sectors: list[str], *, top_codes: int,
-        code_weight: float, lexical_weight: float, lexical: np.ndarray | None = None,
+        code_weight: float, lexical_weight: float, group_digits: int = 6, lexical: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per record and sector: the code signal (cosine and TF-IDF, each the mean of the sector's ``top_codes``
         best codes, weighted) and the row of the sector's best code; a sector without codes scores 0, row -1.
-        *lexical*: ``self.lexical(texts)`` when already computed (a benchmark trying several weights)."""
+
+        The best codes of a sector are taken one per *group_digits*-digit industry (each industry's best), so a
+        cluster of sibling codes (dental laboratories, dental equipment: both 33911) counts once, not ``top_codes``
+        times. *lexical*: ``self.lexical(texts)`` when already computed (a benchmark trying several weights)."""
         cos = vectors @ self.vectors.T
         if lexical is not None:
             lex = lexical
@@ -112,13 +121,18 @@ class NaicsIndex:
         scores = np.zeros((n, len(sectors)), dtype=np.float64)
         best = np.full((n, len(sectors)), -1, dtype=np.int64)
         code_sectors = np.array(self.sectors)
+        starts = self.group_starts(group_digits)
+        group_cos = np.maximum.reduceat(cos, starts, axis=1) if len(self.codes) else cos
+        group_lex = np.maximum.reduceat(lex, starts, axis=1) if len(self.codes) else lex
+        group_sectors = code_sectors[starts]
         for j, sector in enumerate(sectors):
             cols = np.flatnonzero(code_sectors == sector)
             if cols.size == 0:
                 continue
-            k = min(top_codes, cols.size)
-            top_cos = np.partition(cos[:, cols], -k, axis=1)[:, -k:].mean(axis=1)
-            top_lex = np.partition(lex[:, cols], -k, axis=1)[:, -k:].mean(axis=1)
+            groups = np.flatnonzero(group_sectors == sector)
+            k = min(top_codes, groups.size)
+            top_cos = np.partition(group_cos[:, groups], -k, axis=1)[:, -k:].mean(axis=1)
+            top_lex = np.partition(group_lex[:, groups], -k, axis=1)[:, -k:].mean(axis=1)
             scores[:, j] = code_weight * top_cos + lexical_weight * top_lex
             best[:, j] = cols[both[:, cols].argmax(axis=1)]
         return scores, best
