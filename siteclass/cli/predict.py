@@ -81,6 +81,9 @@ def predict_command(
         typer.echo(f"{result.n_sites} sites, {result.n_predicted} predicted ({counts}) → {result.out}")
         if result.n_warned:
             typer.echo(f"{result.n_warned} with warning non_english_text: the bundled encoder reads English only")
+        if result.n_unknown:
+            typer.echo(f"{result.n_unknown} labelled unknown: best guess below min_confidence "
+                       f"{result.min_confidence:g} (the row's note; --min-confidence 0 keeps every guess)")
         return
     if as_json:
         typer.echo(json.dumps({**result.row(), "pages": result.pages, "error": result.error}, indent=2))
@@ -108,6 +111,10 @@ def _print_site(result: Any) -> None:
     if result.warning:
         console.print(f"warning: {result.warning} (the encoder reads English only)")
         console.print(f"label: [bold]{result.label}[/bold]")
+    if result.naics_code:
+        console.print(f"NAICS 2022: {result.naics_code} {result.naics_title}")
+    if result.note and result.source == "model":
+        console.print(f"note: {result.note}")
     if result.pages:
         console.print("pages used:")
         for page in result.pages:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from siteclass.config import Settings
 from siteclass.errors import InputError
 from siteclass.labels.overrides import SOURCE_MODEL, Overrides, load_overrides
-from siteclass.metrics import resolve_min_confidence
+from siteclass.metrics import UNKNOWN, resolve_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult, SitePrediction
 from siteclass.records import Record, site_record
@@ -221,7 +221,7 @@ class BatchPredictor:
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         unordered = out.with_name(f".{out.name}.unordered-{os.getpid()}")
         counts: dict[str, int] = {}
-        n = predicted = warned = 0
+        n = predicted = warned = unknown = 0
         in_order, last_pos = True, -1
         rows: list[dict[str, Any]] = []
         bar = tqdm(total=total, unit="site", desc="predict", disable=None if self.progress else True)  # None: no bar when stderr is no terminal
@@ -234,6 +234,7 @@ class BatchPredictor:
                     n += 1
                     predicted += pred.label is not None
                     warned += pred.warning is not None
+                    unknown += pred.label == UNKNOWN
                     if len(rows) >= self.batch_size:
                         writer.write_table(_table(rows, schema))
                         bar.update(len(rows))
@@ -246,7 +247,7 @@ class BatchPredictor:
             bar.close()
             tmp.unlink(missing_ok=True)
             unordered.unlink(missing_ok=True)
-        return PredictResult(str(out), n, predicted, counts, warned)
+        return PredictResult(str(out), n, predicted, counts, warned, unknown, self.min_confidence)
 
     def _finish(self, unordered: Path, target: Path, in_order: bool, schema: pa.Schema = PREDICTION_SCHEMA) -> None:
         """Drop the ``pos`` column, restoring the order of sites.parquet when the stream was out of order."""

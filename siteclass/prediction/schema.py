@@ -67,6 +67,8 @@ class PredictResult:
     n_predicted: int
     status_counts: dict[str, int]
     n_warned: int = 0  # rows with a warning (non_english_text)
+    n_unknown: int = 0  # rows whose best guess fell below the minimum confidence (label unknown)
+    min_confidence: float = 0.0  # the minimum in force (the setting, else the model's own default)
 
 
 

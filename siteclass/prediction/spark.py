@@ -101,6 +101,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
 def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, settings: Settings) -> Any:
     """Predict a crawl folder with Spark into *out* (one .parquet file, ordered like sites.parquet)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
@@ -140,16 +141,16 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
             "lang", F.lit(None).cast("string")).withColumn(
             "pages", F.lit(None).cast("array<struct<_n:int,url:string,title:string,text:string>>")
         )
-    classes = model.classes_ if isinstance(model, Classifier) else resolve_model(source).classes_
-    overrides = load_overrides(p.overrides, classes=classes) if p.overrides else None  # checked on the driver
-    from siteclass.metrics import resolve_min_confidence
+    from siteclass.metrics import UNKNOWN, resolve_min_confidence
 
-    minimum = resolve_min_confidence(p.min_confidence, model if isinstance(model, Classifier) else resolve_model(source))
+    driver_model = model if isinstance(model, Classifier) else resolve_model(source)
+    overrides = load_overrides(p.overrides, classes=driver_model.classes_) if p.overrides else None  # checked here
+    minimum = resolve_min_confidence(p.min_confidence, driver_model)  # the model's own default when unset
     model_fn = _predict_partition(source, p.top_k, minimum, overrides)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}
-    n = predicted = warned = 0
+    n = predicted = warned = unknown = 0
     try:
         with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
             # the model once per site on all executors, then sorted like sites.parquet; Arrow all the way
@@ -160,8 +161,9 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
                 n += table.num_rows
                 predicted += table.num_rows - table.column("label").null_count
                 warned += table.num_rows - table.column("warning").null_count
+                unknown += int(pc.sum(pc.equal(table.column("label"), UNKNOWN)).as_py() or 0)
                 writer.write_table(table)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return PredictResult(str(out), n, predicted, counts, warned)
+    return PredictResult(str(out), n, predicted, counts, warned, unknown, minimum)

@@ -79,7 +79,7 @@ def test_default_min_confidence_turns_weak_guesses_unknown(naics: ZeroShotClassi
     assert sure.label == "Retail Trade" and sure.note is None and sure.code == "455110"
 
 
-def test_predict_writes_the_code_and_says_why_a_label_is_unknown(tmp_path: Path) -> None:
+def test_predict_writes_the_code_and_says_why_a_label_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from siteclass.cli import run
 
     table = tmp_path / "firms.jsonl"
@@ -94,6 +94,11 @@ def test_predict_writes_the_code_and_says_why_a_label_is_unknown(tmp_path: Path)
     assert rows[1]["naics_code"].startswith("484")
     assert rows[2]["label"] == UNKNOWN and rows[2]["naics_code"] is not None  # "Welcome!" says nothing
     assert "below min_confidence" in rows[2]["note"]
+    configured = TrainSettings().zeroshot.naics_min_confidence
+    assert f"1 labelled unknown: best guess below min_confidence {configured:g}" in capsys.readouterr().out
+    assert run(["predict", "--table", str(table), "--text", "about", "--id", "id", "--out", str(out),
+                "--no-progress", "--min-confidence", "0"]) == 0  # an explicit 0 keeps every guess
+    assert UNKNOWN not in {r["label"] for r in pq.read_table(out).to_pylist()}
 
 
 def test_shipped_vectors_equal_re_encoding() -> None:
