@@ -185,7 +185,7 @@ class ZeroShotParams(_Section):
     naics_temperature: float = Field(0.05, gt=0, description="bundled NAICS: the blended scores are divided by it "
                                      "before the softmax (temperature applies to other labels)")
     naics_min_confidence: float = Field(
-        0.46, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
+        0.45, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
         "is unset (below it the label is 'unknown')"
     )
 
