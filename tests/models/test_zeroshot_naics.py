@@ -123,3 +123,33 @@ def test_shipped_vectors_equal_re_encoding() -> None:
 def test_the_bundled_sectors_cover_every_code() -> None:
     sectors = {lab.code for lab in load_labels(None)}
     assert {sector_of(c) for c in naics_index().codes} == sectors
+
+
+def test_serve_answers_the_code_and_the_model_s_minimum(naics: ZeroShotClassifier) -> None:
+    import asyncio
+
+    import httpx
+
+    from siteclass.serve.app import create_app
+    from siteclass.serve.schemas import PredictResponse
+
+    async def go() -> None:
+        app = create_app(naics, ServeSettings())
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as c:
+                for _ in range(500):
+                    if (await c.get("/readyz")).status_code == 200:
+                        break
+                    await asyncio.sleep(0.02)
+                pages = {"url": "brightsmile.com", "pages": [{"title": "Family dentist", "text": DENTIST["text"]}]}
+                body = (await c.post("/v1/predict/pages", json=pages)).json()
+                assert PredictResponse.model_validate(body).model_dump() == body
+                assert body["label"] == "Health Care and Social Assistance" and body["naics_code"] == "621210"
+                assert body["naics_title"] == "Offices of Dentists" and body["note"] is None
+                vague = (await c.post("/v1/predict/pages", json={"url": "x.com", "pages": [{"text": "Welcome!"}]}))
+                assert vague.json()["label"] == UNKNOWN and "below min_confidence" in vague.json()["note"]
+                info = (await c.get("/v1/model")).json()
+                assert info["min_confidence"] == naics.default_min_confidence
+
+    asyncio.run(go())
