@@ -14,8 +14,11 @@ The bundled default (no ``labels_file``, not fitted on other labels) also reads 
 (``siteclass.models.taxonomy.naics``): a sector's score is ``prompt_weight`` × the cosine with its prompt plus
 its best 6-digit codes' signals (shipped code vectors and TF-IDF over the Census index), and each guess of
 ``predict_top_k`` carries its sector's best 6-digit code and title (``Guess.code``/``Guess.title``). Its
-``default_min_confidence`` (``naics_min_confidence``) is what predict and serve use when no minimum is set. ``fit(X, y)`` trains nothing: it takes its classes from ``labels_file`` when set, else
-from the distinct labels of ``y`` (each label's name is its own description).
+``default_min_confidence`` (``naics_min_confidence``) is what predict and serve use when no minimum is set. A
+``labels_file`` (even a copy of the bundled sectors) or classes from ``fit`` labels: the prompts alone, as before.
+
+``fit(X, y)`` trains nothing: it takes its classes from ``labels_file`` when set, else from the distinct labels of
+``y`` (each label's name is its own description).
 """
 
 from __future__ import annotations
