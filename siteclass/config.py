@@ -172,6 +172,22 @@ class ZeroShotParams(_Section):
     labels_file: str | None = Field(None, description="CSV with label,description; NAICS sectors when unset")
     max_tokens: int = Field(256, ge=16, le=512)
     temperature: float = Field(0.05, gt=0)
+    # The bundled NAICS model only (labels_file unset): its 6-digit codes beside the sector prompts. Chosen on
+    # the dev half of `python -m bench zeroshot` (Crunchbase rows mapped to sectors), reported on its test half.
+    prompt_weight: float = Field(0.4, ge=0, description="bundled NAICS: weight of the sector prompt's cosine")
+    code_weight: float = Field(0.6, ge=0, description="bundled NAICS: weight of the mean cosine of a sector's "
+                               "top_codes best 6-digit code vectors")
+    lexical_weight: float = Field(0.4, ge=0, description="bundled NAICS: weight of the mean TF-IDF cosine of a "
+                                  "sector's top_codes best codes (title and index entries); 0: off")
+    top_codes: int = Field(2, ge=1, description="bundled NAICS: codes averaged per sector")
+    code_group_digits: int = Field(5, ge=2, le=6, description="bundled NAICS: a sector's top codes come one per "
+                                   "industry of this many digits (6: any codes)")
+    naics_temperature: float = Field(0.05, gt=0, description="bundled NAICS: the blended scores are divided by it "
+                                     "before the softmax (temperature applies to other labels)")
+    naics_min_confidence: float = Field(
+        0.45, ge=0, le=1, description="bundled NAICS: the min_confidence used when [predict]/[serve] min_confidence "
+        "is unset (below it the label is 'unknown')"
+    )
 
 
 class TrainSettings(_Section):
@@ -269,7 +285,10 @@ class TuneSettings(_Section):
 
 class PredictSettings(_Section):
     top_k: int = Field(5, ge=1)
-    min_confidence: float = Field(0.0, ge=0, le=1)
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, description="below this probability the label is 'unknown'; unset: the model's own "
+        "default (the bundled NAICS model: [train.zeroshot] naics_min_confidence; others: 0)"
+    )
     batch_size: int = Field(256, ge=1, description="sites per model call")
     engine: Literal["local", "spark"] = "local"
     memory_limit_mb: int = Field(
@@ -284,7 +303,10 @@ class ServeSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     top_k: int = Field(5, ge=1)
-    min_confidence: float = Field(0.0, ge=0, le=1)
+    min_confidence: float | None = Field(
+        None, ge=0, le=1, description="below this probability the label is 'unknown'; unset: the model's own "
+        "default (the bundled NAICS model: [train.zeroshot] naics_min_confidence; others: 0)"
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1)
     deadline_s: float = Field(30.0, gt=0)
     max_concurrency: int = Field(64, ge=1)

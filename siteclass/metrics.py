@@ -284,13 +284,38 @@ def subset_accuracy(Y_true: np.ndarray, Y_pred: np.ndarray) -> float:
 
 
 # ----------------------------------------------------------------------------------------------- min confidence
+class Guess(tuple):  # type: ignore[type-arg]
+    """One ``(label, probability)`` of ``predict_top_k``, with the finer code of a model with a hierarchy.
+
+    It unpacks, compares and serialises as the plain pair; ``code`` and ``title`` (the bundled NAICS model: the
+    label's best 6-digit code and its title) ride along as attributes, None for other models.
+    """
+
+    code: str | None
+    title: str | None
+
+    def __new__(cls, label: str, probability: float, code: str | None = None, title: str | None = None) -> Guess:
+        guess = super().__new__(cls, (label, probability))
+        guess.code, guess.title = code, title
+        return guess
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles (model processes, Spark) with its code
+        return (Guess, (self[0], self[1], self.code, self.title))
+
+
 class Decision(NamedTuple):
-    """One answer under a minimum confidence: ``label`` is UNKNOWN below it, the guesses are kept."""
+    """One answer under a minimum confidence: ``label`` is UNKNOWN below it, the guesses are kept.
+
+    ``code``/``title``: the best guess's finer code (models with a hierarchy), also below the minimum; ``note``
+    says why the label is unknown when the minimum made it so."""
 
     label: str
     probability: float
     labels: list[str]
     probabilities: list[float]
+    code: str | None = None
+    title: str | None = None
+    note: str | None = None
 
 
 def apply_min_confidence(top_k: Sequence[tuple[str, float]], min_confidence: float) -> Decision:
@@ -304,7 +329,19 @@ def apply_min_confidence(top_k: Sequence[tuple[str, float]], min_confidence: flo
     if not labels:
         return Decision(UNKNOWN, 0.0, [], [])
     best = probs[0]
-    return Decision(labels[0] if best >= min_confidence else UNKNOWN, best, labels, probs)
+    code, title = getattr(top_k[0], "code", None), getattr(top_k[0], "title", None)
+    if best >= min_confidence:
+        return Decision(labels[0], best, labels, probs, code, title)
+    note = f"below min_confidence {min_confidence:g}: best guess {labels[0]} ({best:.2f})"
+    return Decision(UNKNOWN, best, labels, probs, code, title, note)
+
+
+def resolve_min_confidence(setting: float | None, model: Any) -> float:
+    """The minimum confidence in force: the setting when given, else the model's own default
+    (``default_min_confidence``: the bundled NAICS model's calibrated one, 0 for other models)."""
+    if setting is not None:
+        return float(setting)
+    return float(getattr(model, "default_min_confidence", 0.0) or 0.0)
 
 
 # ----------------------------------------------------------------------------------------------- training

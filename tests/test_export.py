@@ -141,9 +141,16 @@ def test_export_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 NO_TORCH = textwrap.dedent(
     """
-    import json, sys
-    sys.modules["torch"] = None          # `import torch` now raises ImportError
-    sys.modules["transformers"] = None
+    import importlib.abc, json, sys
+
+    class NoTorch(importlib.abc.MetaPathFinder):  # `import torch` raises ImportError, as where it is not installed
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in ("torch", "transformers"):
+                raise ImportError(f"No module named {name!r}")
+            return None
+
+    # (not sys.modules["torch"] = None: scipy, imported by the NAICS model's TF-IDF, reads sys.modules["torch"])
+    sys.meta_path.insert(0, NoTorch())
     from siteclass.errors import ModelError
     from siteclass.models.base import load_model
     records = json.loads(sys.argv[3])

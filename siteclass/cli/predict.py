@@ -37,7 +37,7 @@ def predict_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions Parquet file (with --sites/--crawl/--table/--html).")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("predict.top_k", "Industries listed per site."))] = None,
     min_confidence: Annotated[
-        float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'."))
+        float | None, typer.Option("--min-confidence", help=default_help("predict.min_confidence", "Below this probability the label is 'unknown'; none: the model's own minimum (the bundled NAICS model's [train.zeroshot] naics_min_confidence, 0 for other models)."))
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", help=default_help("predict.batch_size", "Sites per model call."))] = None,
     engine: Annotated[str | None, typer.Option("--engine", help=default_help("predict.engine", "local, or spark (mapInPandas) with --crawl."))] = None,
@@ -81,6 +81,9 @@ def predict_command(
         typer.echo(f"{result.n_sites} sites, {result.n_predicted} predicted ({counts}) → {result.out}")
         if result.n_warned:
             typer.echo(f"{result.n_warned} with warning non_english_text: the bundled encoder reads English only")
+        if result.n_unknown:
+            typer.echo(f"{result.n_unknown} labelled unknown: best guess below min_confidence "
+                       f"{result.min_confidence:g} (the row's note; --min-confidence 0 keeps every guess)")
         return
     if as_json:
         typer.echo(json.dumps({**result.row(), "pages": result.pages, "error": result.error}, indent=2))
@@ -108,6 +111,10 @@ def _print_site(result: Any) -> None:
     if result.warning:
         console.print(f"warning: {result.warning} (the encoder reads English only)")
         console.print(f"label: [bold]{result.label}[/bold]")
+    if result.naics_code:
+        console.print(f"NAICS 2022: {result.naics_code} {result.naics_title}")
+    if result.note and result.source == "model":
+        console.print(f"note: {result.note}")
     if result.pages:
         console.print("pages used:")
         for page in result.pages:

@@ -31,7 +31,7 @@ def serve_command(
                      "(the proxy must then refuse private addresses itself)."),
     ] = False,
     top_k: Annotated[int | None, typer.Option("--top-k", help=default_help("serve.top_k", "Industries per answer."))] = None,
-    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help=default_help("serve.min_confidence", "'unknown' below this."))] = None,
+    min_confidence: Annotated[float | None, typer.Option("--min-confidence", help=default_help("serve.min_confidence", "'unknown' below this; none: the model's own minimum (bundled NAICS model: naics_min_confidence; others 0)."))] = None,
     deadline: Annotated[float | None, typer.Option("--deadline", help=default_help("serve.deadline_s", "Seconds per request before 504."))] = None,
     max_concurrency: Annotated[int | None, typer.Option("--max-concurrency", help=default_help("serve.max_concurrency", "Requests in flight before 503."))] = None,
     workers: Annotated[int | None, typer.Option("--workers", help=default_help("serve.workers", "Server processes, each with the model."))] = None,

@@ -70,7 +70,7 @@ class Override:
     def prediction(self) -> dict[str, Any]:
         """The answer for an overridden site, in the predictions' field names."""
         return {"label": self.label, "probability": 1.0, "labels": [self.label], "probabilities": [1.0],
-                "source": SOURCE_OVERRIDE, "note": self.note}
+                "source": SOURCE_OVERRIDE, "note": self.note, "naics_code": None, "naics_title": None}
 
 
 def _sha256(path: Path) -> str:
@@ -216,13 +216,14 @@ class Overrides:
     # ------------------------------------------------------------------ applying
     def apply_rows(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Prediction dicts (``site_id``, ``url``[, ``domain``] …) → copies with the overrides applied and
-        ``source`` (``model``/``override``) and ``note`` set."""
+        ``source`` (``model``/``override``) and ``note`` set (a model row keeps its own note: why it is unknown)."""
         out = []
         for row in rows:
             hit = self.lookup(row.get("site_id"), row.get("url"), row.get("domain"))
             new = dict(row)
             if hit is None:
-                new["source"], new["note"] = SOURCE_MODEL, None
+                new["source"] = SOURCE_MODEL
+                new["note"] = row.get("note") if row.get("source") == SOURCE_MODEL else None
             else:
                 new.update(hit.prediction())
             out.append(new)
@@ -247,8 +248,14 @@ class Overrides:
             if name in cols:
                 col = cols[name]
                 cols[name] = pc.if_else(mask, pa.array([value(h) if h else None for h in hits], col.type), col)
+        for name in ("naics_code", "naics_title"):  # an override's answer has no finer code
+            if name in cols:
+                cols[name] = pc.if_else(mask, pa.scalar(None, cols[name].type), cols[name])
+        old_notes = cols["note"].to_pylist() if "note" in cols else [None] * n
+        old_sources = cols["source"].to_pylist() if "source" in cols else [None] * n
         cols["source"] = pc.if_else(mask, SOURCE_OVERRIDE, SOURCE_MODEL)
-        cols["note"] = pa.array([h.note if h else None for h in hits], pa.string())
+        cols["note"] = pa.array([h.note if h else (note if source == SOURCE_MODEL else None)
+                                 for h, note, source in zip(hits, old_notes, old_sources)], pa.string())
         return pa.table(cols)
 
     def info(self) -> dict[str, Any]:

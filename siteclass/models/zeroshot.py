@@ -8,8 +8,17 @@
 Each label is embedded as ``"title: description"``; a site as its name, domain words and pages' titles and
 texts (``record_text``, truncated to ``max_tokens`` tokens). Scores are cosine similarities divided by
 ``temperature``, turned into probabilities with a softmax (also for multi-label data: the scores are not
-independent per label). ``fit(X, y)`` trains nothing: it takes its classes from ``labels_file`` when set, else
-from the distinct labels of ``y`` (each label's name is its own description).
+independent per label).
+
+The bundled default (no ``labels_file``, not fitted on other labels) also reads the NAICS 2022 hierarchy
+(``siteclass.models.taxonomy.naics``): a sector's score is ``prompt_weight`` × the cosine with its prompt plus
+its best 6-digit codes' signals (shipped code vectors and TF-IDF over the Census index), and each guess of
+``predict_top_k`` carries its sector's best 6-digit code and title (``Guess.code``/``Guess.title``). Its
+``default_min_confidence`` (``naics_min_confidence``) is what predict and serve use when no minimum is set. A
+``labels_file`` (even a copy of the bundled sectors) or classes from ``fit`` labels: the prompts alone, as before.
+
+``fit(X, y)`` trains nothing: it takes its classes from ``labels_file`` when set, else from the distinct labels of
+``y`` (each label's name is its own description).
 """
 
 from __future__ import annotations
@@ -23,12 +32,14 @@ import numpy as np
 
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError
-from siteclass.models.base import Classifier, fit_temperature, softmax
+from siteclass.metrics import Guess
+from siteclass.models.base import Classifier, _is_one, fit_temperature, softmax
 from siteclass.models.encoder import ENCODER_DIR, Encoder, EncoderBackendMixin, copy_tokenizer
 from siteclass.models.taxonomy import Label, load_labels
-from siteclass.records import Record, record_text
+from siteclass.models.taxonomy.naics import naics_index
+from siteclass.records import Record, as_records, record_text
 
-_READY_ATTRS = frozenset({"classes_", "multi_label_", "card_", "labels_", "label_embeddings_"})
+_READY_ATTRS = frozenset({"classes_", "multi_label_", "card_", "labels_", "label_embeddings_", "hierarchy_"})
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
@@ -51,11 +62,25 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
         labels_file: str | None = _P.labels_file,
         max_tokens: int = _P.max_tokens,
         temperature: float = _P.temperature,
+        prompt_weight: float = _P.prompt_weight,
+        code_weight: float = _P.code_weight,
+        lexical_weight: float = _P.lexical_weight,
+        top_codes: int = _P.top_codes,
+        code_group_digits: int = _P.code_group_digits,
+        naics_temperature: float = _P.naics_temperature,
+        naics_min_confidence: float = _P.naics_min_confidence,
     ) -> None:
         self.encoder = encoder
         self.labels_file = labels_file
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self.prompt_weight = prompt_weight
+        self.code_weight = code_weight
+        self.lexical_weight = lexical_weight
+        self.top_codes = top_codes
+        self.code_group_digits = code_group_digits
+        self.naics_temperature = naics_temperature
+        self.naics_min_confidence = naics_min_confidence
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> ZeroShotClassifier:
@@ -76,9 +101,10 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
             return getattr(self, name)
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
 
-    def _prepare(self, labels: list[Label], multi_label: bool = False) -> None:
+    def _prepare(self, labels: list[Label], multi_label: bool = False, hierarchy: bool | None = None) -> None:
         self.__dict__["_preparing"] = True
         try:
+            self.hierarchy_ = (self.labels_file is None and not multi_label) if hierarchy is None else hierarchy
             self.labels_ = labels
             self.classes_ = [lab.label for lab in labels]
             self.multi_label_ = multi_label
@@ -112,7 +138,7 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
             labels, source = [Label(n) for n in names], "training labels"
         else:
             labels, source = load_labels(None), "NAICS 2022"
-        self._prepare(labels, multi)
+        self._prepare(labels, multi, hierarchy=source == "NAICS 2022" and not multi)
         self.card_ = {"labels_source": source, "train_seconds": round(time.perf_counter() - started, 3), "n_train": 0}
         return self
 
@@ -129,11 +155,55 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
         enc = encoder or self._inference_encoder()
         return _normalise(enc.encode([self.site_text(r) for r in records]))
 
+    @property
+    def default_min_confidence(self) -> float:
+        """The minimum confidence predict and serve use when none is set: ``naics_min_confidence`` for the
+        bundled NAICS model (calibrated on held-out data), 0 for a model of other labels."""
+        return self.naics_min_confidence if self.hierarchy_ else 0.0
+
     def _logits(self, records: list[Record]) -> np.ndarray:
         return self._recheck_near_ties(records, self._logits_with(records, None), self._logits_with)
 
     def _logits_with(self, records: list[Record], encoder: Encoder | None) -> np.ndarray:
-        return self.embed(records, encoder) @ self.label_embeddings_.T / self.temperature  # type: ignore[no-any-return]
+        return self._scored(records, encoder)[0]
+
+    def _scored(self, records: list[Record], encoder: Encoder | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits (before ``temperature_``) and, with the NAICS hierarchy, each sector's best code row."""
+        vectors = self.embed(records, encoder)
+        prompt = vectors @ self.label_embeddings_.T
+        if not self.hierarchy_:
+            return prompt / self.temperature, None
+        index = naics_index()
+        codes, best = index.score(
+            vectors, [self.site_text(r) for r in records], [lab.code for lab in self.labels_],
+            top_codes=self.top_codes, code_weight=self.code_weight, lexical_weight=self.lexical_weight,
+            group_digits=self.code_group_digits,
+        )
+        return (self.prompt_weight * prompt + codes) / self.naics_temperature, best
+
+    def predict_top_k(self, X: Any, k: int = 5) -> Any:
+        """The k most probable labels, best first, as :class:`~siteclass.metrics.Guess` pairs: with the NAICS
+        hierarchy each carries its sector's best 6-digit code and title."""
+        if not self.hierarchy_:
+            return super().predict_top_k(X, k)
+        self._check_fitted()
+        records = as_records(X)
+        if not records:
+            return []
+        logits, best = self._scored(records, None)
+        logits = self._recheck_near_ties(records, logits, self._logits_with)
+        proba = self.proba_from_logits(logits)
+        order = np.argsort(-proba, axis=1, kind="stable")[:, : min(k, len(self.classes_))]
+        index = naics_index()
+        top = []
+        for p, row, rec_best in zip(proba, order, best if best is not None else order):
+            guesses = []
+            for j in row:
+                code_row = int(rec_best[j]) if best is not None else -1
+                code, title = (index.codes[code_row], index.titles[code_row]) if code_row >= 0 else (None, None)
+                guesses.append(Guess(self.classes_[j], float(p[j]), code, title))
+            top.append(guesses)
+        return top[0] if _is_one(X) else top
 
     def proba_from_logits(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits / self.temperature_)
@@ -154,7 +224,8 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
     # --------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         labels = [{"label": lab.label, "description": lab.description, "code": lab.code} for lab in self.labels_]
-        return {"label_embeddings": self.label_embeddings_.astype(np.float32)}, {"labels": labels}
+        extra = {"labels": labels, "hierarchy": "naics_2022" if self.hierarchy_ else None}
+        return {"label_embeddings": self.label_embeddings_.astype(np.float32)}, extra
 
     def _save_extra_files(self, directory: Path) -> None:
         if self._model_dir is None or self._model_dir.resolve() != directory.resolve():
@@ -163,6 +234,7 @@ class ZeroShotClassifier(EncoderBackendMixin, Classifier):
     def _load_state(self, arrays: dict[str, np.ndarray], extra: dict[str, Any], directory: Path) -> None:
         self.label_embeddings_ = arrays["label_embeddings"]
         self.labels_ = [Label(d["label"], d.get("description", ""), d.get("code", "")) for d in extra["labels"]]
+        self.hierarchy_ = extra.get("hierarchy") == "naics_2022"  # models saved before it: sectors only, as then
         self._model_dir = Path(directory)
         self._enc = None
 

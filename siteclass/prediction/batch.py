@@ -21,6 +21,7 @@ import pyarrow as pa
 from siteclass.config import Settings
 from siteclass.errors import InputError
 from siteclass.labels.overrides import SOURCE_MODEL, Overrides, load_overrides
+from siteclass.metrics import UNKNOWN, resolve_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.prediction.schema import POSITIONED_SCHEMA, PREDICTION_SCHEMA, PredictResult, SitePrediction
 from siteclass.records import Record, site_record
@@ -57,7 +58,7 @@ class BatchPredictor:
         p = settings.predict
         overrides = load_overrides(p.overrides, classes=model.classes_) if p.overrides else None
         return cls(
-            model, top_k=p.top_k, min_confidence=p.min_confidence, batch_size=p.batch_size,
+            model, top_k=p.top_k, min_confidence=resolve_min_confidence(p.min_confidence, model), batch_size=p.batch_size,
             pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars,
             memory_limit_mb=p.memory_limit_mb, progress=p.progress, overrides=overrides,
         )
@@ -163,6 +164,7 @@ class BatchPredictor:
                 d = apply_min_confidence(top, self.min_confidence)
                 out[i].label, out[i].probability = d.label, d.probability
                 out[i].labels, out[i].probabilities = d.labels, d.probabilities
+                out[i].naics_code, out[i].naics_title, out[i].note = d.code, d.title, d.note
                 out[i].source = SOURCE_MODEL
         if self.overrides:
             for (site, _), prediction in zip(group, out):
@@ -219,7 +221,7 @@ class BatchPredictor:
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         unordered = out.with_name(f".{out.name}.unordered-{os.getpid()}")
         counts: dict[str, int] = {}
-        n = predicted = warned = 0
+        n = predicted = warned = unknown = 0
         in_order, last_pos = True, -1
         rows: list[dict[str, Any]] = []
         bar = tqdm(total=total, unit="site", desc="predict", disable=None if self.progress else True)  # None: no bar when stderr is no terminal
@@ -232,6 +234,7 @@ class BatchPredictor:
                     n += 1
                     predicted += pred.label is not None
                     warned += pred.warning is not None
+                    unknown += pred.label == UNKNOWN
                     if len(rows) >= self.batch_size:
                         writer.write_table(_table(rows, schema))
                         bar.update(len(rows))
@@ -244,7 +247,7 @@ class BatchPredictor:
             bar.close()
             tmp.unlink(missing_ok=True)
             unordered.unlink(missing_ok=True)
-        return PredictResult(str(out), n, predicted, counts, warned)
+        return PredictResult(str(out), n, predicted, counts, warned, unknown, self.min_confidence)
 
     def _finish(self, unordered: Path, target: Path, in_order: bool, schema: pa.Schema = PREDICTION_SCHEMA) -> None:
         """Drop the ``pos`` column, restoring the order of sites.parquet when the stream was out of order."""

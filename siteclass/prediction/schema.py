@@ -14,14 +14,18 @@ PREDICTION_SCHEMA = pa.schema([
     ("site_id", pa.string()), ("name", pa.string()), ("url", pa.string()), ("status", pa.string()),
     ("label", pa.string()), ("probability", pa.float64()), ("labels", pa.list_(pa.string())),
     ("probabilities", pa.list_(pa.float64())), ("source", pa.string()), ("note", pa.string()),
-    ("warning", pa.string()),
+    ("warning", pa.string()), ("naics_code", pa.string()), ("naics_title", pa.string()),
 ])
 """``site_id`` and ``name`` are the input's (a sites file's or table's id column, else its row number from 1).
 ``source`` is ``model``, or ``override`` where an overrides file (``--overrides``) fixed the answer (probability
 1.0, the file's ``note``); sites without a prediction have no label and no source. ``warning`` is
 ``non_english_text`` where the model read text whose language is not English (``siteclass.prediction.language``),
-else null. ``siteclass predict --keep COL,…`` adds the input's columns after these."""
-OPTIONAL_COLUMNS = ("name", "source", "note", "warning")  # predictions written before these existed lack them
+else null. ``naics_code``/``naics_title``: the 6-digit NAICS 2022 code (and its title) of the best guess's
+sector, from a model with a hierarchy (the bundled zero-shot NAICS model), else null; the best guess's also when
+the label is ``unknown``. ``note`` is the override's note, or for a model's answer below the minimum confidence
+why the label is ``unknown`` (``below min_confidence 0.4: best guess … (0.31)``).
+``siteclass predict --keep COL,…`` adds the input's columns after these."""
+OPTIONAL_COLUMNS = ("name", "source", "note", "warning", "naics_code", "naics_title")  # predictions written before these existed lack them
 
 
 @dataclass
@@ -37,6 +41,8 @@ class SitePrediction:
     note: str | None = None
     name: str = ""
     warning: str | None = None
+    naics_code: str | None = None
+    naics_title: str | None = None
     pages: list[dict[str, str]] = field(default_factory=list)
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # the input's kept columns (--keep)
@@ -48,6 +54,7 @@ class SitePrediction:
         self.labels, self.probabilities = answer["labels"], answer["probabilities"]
         self.source, self.note = answer["source"], answer["note"]
         self.warning = None  # the answer did not come from the text
+        self.naics_code = self.naics_title = None
 
     def row(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in PREDICTION_SCHEMA.names}
@@ -60,6 +67,8 @@ class PredictResult:
     n_predicted: int
     status_counts: dict[str, int]
     n_warned: int = 0  # rows with a warning (non_english_text)
+    n_unknown: int = 0  # rows whose best guess fell below the minimum confidence (label unknown)
+    min_confidence: float = 0.0  # the minimum in force (the setting, else the model's own default)
 
 
 

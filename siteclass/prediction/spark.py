@@ -63,6 +63,8 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
             sources: list[Any] = [None] * n
             notes: list[Any] = [None] * n
             warnings: list[Any] = [None] * n
+            codes: list[Any] = [None] * n
+            titles: list[Any] = [None] * n
             todo, records = [], []
             for i, (name, url, domain, pages) in enumerate(zip(c["name"], c["final_url"], c["domain"], c["pages"])):
                 if not pages:
@@ -76,7 +78,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
                     d = apply_min_confidence(top, min_confidence)
                     labels[i], probability[i], top_labels[i], top_probs[i] = d.label, d.probability, d.labels, \
                         d.probabilities
-                    sources[i] = SOURCE_MODEL
+                    sources[i], notes[i], codes[i], titles[i] = SOURCE_MODEL, d.note, d.code, d.title
             if overrides:  # the same lookup as the local engine: site id, then the site's registered domain
                 for i in range(n):
                     hit = overrides.lookup(c["site_id"][i], c["final_url"][i] or c["input_url"][i], c["domain"][i])
@@ -85,10 +87,12 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
                         labels[i], probability[i], top_labels[i], top_probs[i] = \
                             a["label"], a["probability"], a["labels"], a["probabilities"]
                         sources[i], notes[i], warnings[i] = a["source"], a["note"], None
+                        codes[i] = titles[i] = None
             yield pa.RecordBatch.from_pydict({
                 "pos": c["pos"], "site_id": c["site_id"], "name": c["name"], "url": c["input_url"],
                 "status": c["status"], "label": labels, "probability": probability, "labels": top_labels,
                 "probabilities": top_probs, "source": sources, "note": notes, "warning": warnings,
+                "naics_code": codes, "naics_title": titles,
             }, schema=POSITIONED_SCHEMA)
 
     return run
@@ -97,6 +101,7 @@ def _predict_partition(source: Any, top_k: int, min_confidence: float,  # type: 
 def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, settings: Settings) -> Any:
     """Predict a crawl folder with Spark into *out* (one .parquet file, ordered like sites.parquet)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
     from pyspark.sql import functions as F
 
@@ -136,13 +141,16 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
             "lang", F.lit(None).cast("string")).withColumn(
             "pages", F.lit(None).cast("array<struct<_n:int,url:string,title:string,text:string>>")
         )
-    classes = model.classes_ if isinstance(model, Classifier) else resolve_model(source).classes_
-    overrides = load_overrides(p.overrides, classes=classes) if p.overrides else None  # checked on the driver
-    model_fn = _predict_partition(source, p.top_k, p.min_confidence, overrides)
+    from siteclass.metrics import UNKNOWN, resolve_min_confidence
+
+    driver_model = model if isinstance(model, Classifier) else resolve_model(source)
+    overrides = load_overrides(p.overrides, classes=driver_model.classes_) if p.overrides else None  # checked here
+    minimum = resolve_min_confidence(p.min_confidence, driver_model)  # the model's own default when unset
+    model_fn = _predict_partition(source, p.top_k, minimum, overrides)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     counts: dict[str, int] = {}
-    n = predicted = warned = 0
+    n = predicted = warned = unknown = 0
     try:
         with pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
             # the model once per site on all executors, then sorted like sites.parquet; Arrow all the way
@@ -153,8 +161,9 @@ def predict_crawl_spark(crawl_dir: str | Path, out: str | Path, model: Any, sett
                 n += table.num_rows
                 predicted += table.num_rows - table.column("label").null_count
                 warned += table.num_rows - table.column("warning").null_count
+                unknown += int(pc.sum(pc.equal(table.column("label"), UNKNOWN)).as_py() or 0)
                 writer.write_table(table)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return PredictResult(str(out), n, predicted, counts, warned)
+    return PredictResult(str(out), n, predicted, counts, warned, unknown, minimum)

@@ -33,6 +33,7 @@ from siteclass._version import __version__
 from siteclass.config import ServeSettings, Settings
 from siteclass.crawling.urls import registered_domain
 from siteclass.errors import InputError, ModelError
+from siteclass.metrics import resolve_min_confidence
 from siteclass.models.registry import ModelLike
 from siteclass.records import Record, site_record
 from siteclass.serve.guard import Resolver, UrlNotAllowed
@@ -270,7 +271,7 @@ def create_app(
             multi_label=bool(m.multi_label_),
             temperature=float(m.temperature_),
             top_k=serve.top_k,
-            min_confidence=serve.min_confidence,
+            min_confidence=resolve_min_confidence(serve.min_confidence, m),
             inference=state.inference,
             model_cpus=[] if state.pinned is None else list(state.pinned.plan.model),
             card=json.loads(json.dumps(getattr(m, "card_", {}) or {}, default=str)),

@@ -82,9 +82,13 @@ class PredictResponse(BaseModel):
     cached: bool = False
     source: str | None = Field(None, description="model, or override (the overrides file fixed this site's answer: "
                                "probability 1.0); null without a prediction")
-    note: str | None = Field(None, description="the override's note")
+    note: str | None = Field(None, description="the override's note, or why the label is 'unknown' (below the "
+                             "minimum confidence)")
     warning: str | None = Field(None, description="non_english_text: the pages' text is not English, which the "
                                 "bundled encoder does not read well; null otherwise")
+    naics_code: str | None = Field(None, description="the 6-digit NAICS 2022 code of the best guess's sector (the "
+                                   "bundled NAICS model; also when the label is 'unknown'); null for other models")
+    naics_title: str | None = Field(None, description="the title of naics_code; null without one")
 
 
 class BatchResponse(BaseModel):

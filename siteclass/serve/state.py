@@ -14,7 +14,7 @@ from typing import Any
 from siteclass.config import Settings
 from siteclass.errors import ModelError
 from siteclass.labels.overrides import SOURCE_MODEL, SOURCE_OVERRIDE, Override, OverridesFile
-from siteclass.metrics import apply_min_confidence
+from siteclass.metrics import apply_min_confidence, resolve_min_confidence
 from siteclass.models.base import Classifier
 from siteclass.models.registry import ModelLike, resolve_model
 from siteclass.prediction.language import language_warning
@@ -141,6 +141,11 @@ class ServeState:
             gc.unfreeze()
             self._frozen = False
 
+    @property
+    def min_confidence(self) -> float:
+        """[serve] min_confidence, else the model's own default (the bundled NAICS model's calibrated one)."""
+        return resolve_min_confidence(self.serve.min_confidence, self.model)
+
     def require_model(self) -> Classifier:
         if self.model is None:
             raise ModelNotReady(self.load_error or "the model is still loading")
@@ -156,14 +161,15 @@ class ServeState:
         return {"domain": domain, "status": "ok", "label": hit.label, "probability": 1.0,
                 "industries": [{"label": hit.label, "probability": 1.0}],
                 "pages": [{"url": p.get("url") or "", "title": p.get("title") or ""} for p in pages or []],
-                "error": "", "cached": False, "source": SOURCE_OVERRIDE, "note": hit.note, "warning": None}
+                "error": "", "cached": False, "source": SOURCE_OVERRIDE, "note": hit.note, "warning": None,
+                "naics_code": None, "naics_title": None}
 
     def response(self, domain: str, status: str, pages: list[dict[str, str]], top: list[tuple[str, float]],
                  error: str = "") -> Answer:
         """The answer as plain data in the shape of :class:`PredictResponse` (a test checks it validates).
 
         ``warning``: ``non_english_text`` when the pages' text (its first 1,000 characters) is not English."""
-        decision = apply_min_confidence(top, self.serve.min_confidence) if top else None
+        decision = apply_min_confidence(top, self.min_confidence) if top else None
         return {
             "domain": domain,
             "status": status,
@@ -174,6 +180,8 @@ class ServeState:
             "error": error,
             "cached": False,
             "source": SOURCE_MODEL if decision else None,
-            "note": None,
+            "note": decision.note if decision else None,
             "warning": language_warning({"pages": pages}) if decision else None,
+            "naics_code": decision.code if decision else None,
+            "naics_title": decision.title if decision else None,
         }

@@ -117,13 +117,14 @@ def prediction_rows(n: int, labels: int = 4, seed: int = 0, not_ok: int = 0) -> 
         if i >= n - not_ok:
             rows.append({"site_id": sid, "name": f"Site {i}", "url": f"https://www.site{i}.com/",
                          "status": "dns_error", "label": None, "probability": None, "labels": [], "probabilities": [],
-                         "warning": None})
+                         "warning": None, "naics_code": None, "naics_title": None})
             continue
         p = rng.dirichlet(np.ones(labels) * 0.7)
         order = np.argsort(-p)[:3]
         rows.append({"site_id": sid, "name": f"Site {i}", "url": f"https://www.site{i}.com/", "status": "ok",
                      "label": names[order[0]], "probability": float(p[order[0]]), "labels": [names[j] for j in order],
-                     "probabilities": [float(p[j]) for j in order], "warning": None})
+                     "probabilities": [float(p[j]) for j in order], "warning": None, "naics_code": None,
+                     "naics_title": None})
     return rows
 
 

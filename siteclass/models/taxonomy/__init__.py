@@ -3,6 +3,9 @@
 The package ships ``naics_2022.csv``: the 20 NAICS 2022 sectors (code, title, and a short description written
 for this project). Any CSV with a ``label`` column (and optionally ``description``) replaces it; a CSV with
 ``code,title,description`` columns (like the bundled one) works too, the title being the label.
+
+The bundled model also reads the NAICS 2022 hierarchy under these sectors (``naics.py``: 6-digit codes, the Census
+index, shipped code vectors; ``build.py`` regenerates them). A labels file never does.
 """
 
 from __future__ import annotations
