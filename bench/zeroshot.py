@@ -2,7 +2,7 @@
 
     python -m bench zeroshot                     # every mapped row: choose on dev, report on test
     python -m bench zeroshot --limit 600         # a quick run on 600 mapped rows
-    python -m bench zeroshot --max-tokens 256    # the token limit of `siteclass predict` (twice the time)
+    python -m bench zeroshot --max-tokens 128    # half the time; `siteclass predict` reads 256 (the default)
 
 Data: ../shared/data/crunchbase/companies.parquet (read in place), text = name + description + full_description.
 Labels: Crunchbase industry groups mapped to NAICS 2022 sectors by ``bench/crunchbase_naics.csv`` (one line of
@@ -10,7 +10,8 @@ reason per group; only groups with an obvious sector). A row is kept when its ``
 without one, when all its ``industry_groups`` map to one sector. Split by domain (CRC-32 of the domain, even →
 dev, odd → test), so no company is on both halves.
 
-Models, both with the bundled encoder at ``--max-tokens`` (default 128, for time; ``siteclass predict`` reads 256):
+Models, both with the bundled encoder at ``--max-tokens`` (default: ``[train.zeroshot] max_tokens``, 256, what
+``siteclass predict`` reads; 128 halves the time):
 
 - **today**: the 20 sector prompts alone, cosine / 0.05, softmax (the bundled model before the NAICS hierarchy);
 - **naics**: ``default_zeroshot_model()`` with its settings from siteclass/config.py (``[train.zeroshot]``): the
@@ -314,9 +315,12 @@ def print_report(r: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from siteclass.config import TrainSettings
+
     parser = argparse.ArgumentParser(prog="python -m bench zeroshot", description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="use only N mapped rows (quick runs)")
-    parser.add_argument("--max-tokens", type=int, default=128, help="encoder token limit of both models")
+    parser.add_argument("--max-tokens", type=int, default=TrainSettings().zeroshot.max_tokens,
+                        help="encoder token limit of both models (default: what siteclass predict reads)")
     parser.add_argument("--out", default=str(OUT / "zeroshot.json"), help="JSON results file")
     args = parser.parse_args(argv)
     if not DATA.is_file():
