@@ -131,6 +131,20 @@ class EnsembleParams(_Section):
     n_jobs: int = Field(0, ge=0, description="binary problems solved at once (processes); 0: CPUs")
 
 
+
+class HybridParams(EnsembleParams):
+    """``hybrid``: the ``ensemble`` parameters (its TF-IDF scorer) plus the frozen-encoder head."""
+
+    encoder: str = Field("all-MiniLM-L6-v2", description="the bundled all-MiniLM-L6-v2, run as an int8 ONNX graph")
+    max_tokens: int = Field(128, ge=8, le=512, description="tokens of each record's text the encoder reads")
+    C_emb: float = Field(0.1, gt=0, description="inverse regularisation strength of the logistic regression on "
+                         "the standardised embeddings")
+    emb_weight: float = Field(0.3, ge=0, le=1, description="blend weight of the embedding scores (the TF-IDF "
+                              "scorer's: 1 − it), each on a probability scale by a temperature fitted on val")
+    thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: per-class decision "
+                                               "thresholds fitted on val (after the blend) to maximise each "
+                                               "class's F1")
+
 class FastTextParams(_Section):
     dim: int = Field(64, ge=8, le=1024, description="embedding size")
     word_ngrams: int = Field(2, ge=1, le=5, description="word n-grams 1..N")
@@ -211,6 +225,7 @@ class TrainSettings(_Section):
     linear: LinearParams = Field(default_factory=LinearParams)
     fasttext: FastTextParams = Field(default_factory=FastTextParams)
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
+    hybrid: HybridParams = Field(default_factory=HybridParams)
     transformer: TransformerParams = Field(default_factory=TransformerParams)
     zeroshot: ZeroShotParams = Field(default_factory=ZeroShotParams)
 
@@ -250,6 +265,11 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
         "C_lr": {"type": "float", "low": 0.5, "high": 30.0, "log": True},
         "svm_weight": {"type": "float", "low": 0.0, "high": 1.0},
+    },
+    "hybrid": {
+        "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
+        "C_emb": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
+        "emb_weight": {"type": "float", "low": 0.0, "high": 0.7},
     },
     "transformer": {
         "lr": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},

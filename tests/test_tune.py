@@ -78,7 +78,7 @@ def _linear_settings(tmp_path: Path, **tune: Any) -> Any:
 
 # ----------------------------------------------------------------------------------------------- search space
 def test_search_space_defaults_and_override() -> None:
-    assert set(DEFAULT_SEARCH_SPACES) == {"linear", "fasttext", "ensemble", "transformer", "zeroshot"}
+    assert set(DEFAULT_SEARCH_SPACES) == {"linear", "fasttext", "ensemble", "hybrid", "transformer", "zeroshot"}
     ft = search_space("fasttext", TuneSettings())
     assert (ft["lr"]["low"], ft["lr"]["high"], ft["lr"]["log"]) == (0.01, 1.0, True)
     assert (ft["dim"]["low"], ft["dim"]["high"]) == (100, 200)

@@ -26,6 +26,7 @@ MODEL_CLASSES: dict[str, str] = {
     "linear": "siteclass.models.linear:LinearClassifier",
     "fasttext": "siteclass.models.fasttext:FastTextClassifier",
     "ensemble": "siteclass.models.ensemble:SparseEnsembleClassifier",
+    "hybrid": "siteclass.models.hybrid:HybridClassifier",
     "transformer": "siteclass.models.transformer:TransformerClassifier",
     "zeroshot": "siteclass.models.zeroshot:ZeroShotClassifier",
 }

@@ -6,7 +6,7 @@ Every model of :data:`siteclass.models.registry.MODEL_CLASSES`, plus the model f
 determinism, hyperparameters, the unfitted error and the capability tags. A model registered later is checked with
 its default hyperparameters until it gets small ones in :data:`SMALL`.
 
-The ``transformer`` and ``zeroshot`` models run the real MiniLM encoder on CPU, with the smallest settings (32
+The ``transformer``, ``zeroshot`` and ``hybrid`` models run the real MiniLM encoder on CPU, with the smallest settings (32
 tokens, frozen encoder, a few dozen records): they are marked ``slow``. Model-specific behaviour stays in each
 model's own test file.
 """
@@ -43,13 +43,14 @@ TINY = "custom_model.tiny:TinyClassifier"
 SMALL: dict[str, dict[str, Any]] = {
     "linear": {"C": 4.0, "max_features": 5000, "min_df": 1, "n_jobs": 1},
     "ensemble": {"max_features": 5000, "min_df": 1, "n_jobs": 1, "thresholds": "val"},
+    "hybrid": {"max_features": 5000, "min_df": 1, "n_jobs": 1, "max_tokens": 32},
     "fasttext": {"dim": 16, "epochs": 8, "batch_size": 16, "lr": 0.5, "early_stopping_patience": 0, "seed": 1},
     "transformer": {"freeze_encoder": True, "max_tokens": 32, "pages": 1, "epochs": 8, "head_lr": 1e-2,
                     "batch_size": 8, "early_stopping_patience": 0, "seed": 1},
     "zeroshot": {"max_tokens": 32},
     TINY: {"dim": 128},
 }
-ENCODER_MODELS = {"transformer", "zeroshot"}  # the real MiniLM encoder on CPU: slow
+ENCODER_MODELS = {"transformer", "zeroshot", "hybrid"}  # the real MiniLM encoder on CPU: slow
 READY_UNFITTED = {"zeroshot"}  # predicts with the bundled taxonomy before any fit, by design
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".npy", ".npz")
 TAGS = ("onnx_export", "gil_bound", "checkpoints", "epoch_callbacks", "distributed")

@@ -1,0 +1,263 @@
+"""``hybrid``: the ``ensemble`` (word + char TF-IDF → SVM + LR, blended) plus frozen MiniLM sentence embeddings.
+
+TF-IDF sees the words; a frozen sentence encoder sees what they mean (synonyms, paraphrases, words the training
+set never had). The two make different mistakes, so their blend beats either (issue #18). Fitting:
+
+1. the ``ensemble`` model's blended linear scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters);
+2. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
+   all-MiniLM-L6-v2 as an **int8 ONNX graph** (built once per process with ``siteclass.export``'s fusion and
+   quantisation, ~10 s; ~3× faster than the fp32 encoder in torch on CPU), mean-pooled (384-d);
+3. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
+   one-vs-rest for multi-label; ``C_emb``);
+4. both scorers put on one scale by a temperature each, fitted on val, then blended:
+   ``(1 − emb_weight) · tfidf / T_tfidf + emb_weight · emb / T_emb``; with ``thresholds = "val"`` (multi-label)
+   each class's threshold is fitted on val to maximise its F1 and folded into the intercept (as ``ensemble``).
+
+The blend is linear in [TF-IDF, embedding], so it is stored as two coefficient matrices (``model.safetensors``);
+the int8 encoder graph and its tokenizer are saved in the model folder (``encoder/``), so a saved model predicts
+with numpy, scipy, tokenizers and onnxruntime only (no torch); fitting needs torch and onnx to build the graph.
+The int8 graph *is* the model's encoder (fit and predict use the same one), so ``siteclass export`` has nothing
+to add: ``onnx_export`` is False.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from siteclass.config import TrainSettings
+from siteclass.errors import InputError, ModelError
+from siteclass.models.base import fit_temperature
+from siteclass.models.encoder import ENCODER_DIR, Encoder, copy_tokenizer, get_encoder, resolve_encoder
+from siteclass.models.ensemble import SparseEnsembleClassifier, fit_thresholds
+from siteclass.records import Record, record_text
+
+_T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
+_P = _T.hybrid
+INT8_FILE = "encoder.int8.onnx"
+_CALIBRATION_TOKENS = 256  # the int8 graph's SmoothQuant factors: from siteclass.export's calibration texts
+
+_GRAPHS: dict[str, Path] = {}
+_GRAPHS_LOCK = threading.Lock()
+
+
+def int8_encoder_graph(encoder: str) -> Path:
+    """The int8 ONNX graph of an encoder reference, built once per process (in a temporary folder)."""
+    folder = resolve_encoder(encoder)
+    key = str(folder.resolve())
+    with _GRAPHS_LOCK:
+        path = _GRAPHS.get(key)
+        if path is not None and path.is_file():
+            return path
+        try:
+            from siteclass.export import _CALIBRATION, OPSET, fuse_bert_graph, quantize_int8
+            from siteclass.models.bert import export_bert_onnx, load_bert
+            from siteclass.models.encoder import TextTokenizer
+        except ImportError as exc:
+            raise ModelError(f"fitting a hybrid model needs torch, onnx and onnxruntime: "
+                             f"pip install 'siteclass[torch,onnx]' ({exc})") from exc
+        tmp = Path(tempfile.mkdtemp(prefix="siteclass-int8-"))
+        atexit.register(shutil.rmtree, tmp, True)
+        bert = load_bert(folder)
+        export_bert_onnx(bert, tmp / "raw.onnx", opset=OPSET)
+        fuse_bert_graph(tmp / "raw.onnx", tmp / "fp32.onnx", bert.config)
+        tokenizer = TextTokenizer(folder, _CALIBRATION_TOKENS)
+        batches = [tokenizer(_CALIBRATION[i : i + 8]) for i in range(0, len(_CALIBRATION), 8)]
+        copy_tokenizer(folder, tmp / ENCODER_DIR)  # the graph beside its tokenizer, as in a saved model folder
+        path = tmp / ENCODER_DIR / INT8_FILE
+        quantize_int8(tmp / "fp32.onnx", path, batches, int(bert.config["intermediate_size"]))
+        for name in ("raw.onnx", "fp32.onnx"):
+            (tmp / name).unlink(missing_ok=True)
+        _GRAPHS[key] = path
+        return path
+
+
+class HybridClassifier(SparseEnsembleClassifier):
+    """``ensemble`` over TF-IDF + a logistic regression over frozen MiniLM embeddings; see the module docstring."""
+
+    model_type = "hybrid"
+    onnx_export = False  # its encoder already is an (int8) ONNX graph, saved with the model
+    _enc: Encoder | None = None
+    _graph: Path | None = None
+
+    def __init__(
+        self,
+        encoder: str = _P.encoder,
+        max_tokens: int = _P.max_tokens,
+        C_emb: float = _P.C_emb,
+        emb_weight: float = _P.emb_weight,
+        C_svm: float = _P.C_svm,
+        C_lr: float = _P.C_lr,
+        svm_weight: float = _P.svm_weight,
+        thresholds: Literal["none", "val"] = _P.thresholds,
+        word_ngrams: tuple[int, int] = _P.word_ngrams,
+        char_ngrams: tuple[int, int] = _P.char_ngrams,
+        max_features: int = _P.max_features,
+        min_df: int = _P.min_df,
+        sublinear_tf: bool = _P.sublinear_tf,
+        max_iter: int = _P.max_iter,
+        tol: float = _P.tol,
+        max_pages: int = _P.max_pages,
+        n_jobs: int = _P.n_jobs,
+        seed: int = _T.seed,
+    ) -> None:
+        super().__init__(C_svm=C_svm, C_lr=C_lr, svm_weight=svm_weight, thresholds=thresholds,
+                         word_ngrams=word_ngrams, char_ngrams=char_ngrams, max_features=max_features, min_df=min_df,
+                         sublinear_tf=sublinear_tf, max_iter=max_iter, tol=tol, max_pages=max_pages, n_jobs=n_jobs,
+                         seed=seed)
+        self.encoder = encoder
+        self.max_tokens = max_tokens
+        self.C_emb = C_emb
+        self.emb_weight = emb_weight
+
+    @classmethod
+    def from_settings(cls, settings: TrainSettings) -> HybridClassifier:
+        return cls(**settings.hybrid.model_dump(), seed=settings.seed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_enc", None)  # an ONNX Runtime session does not pickle: rebuilt on first use
+        return state
+
+    # --------------------------------------------------------------- encoder
+    def _encoder(self) -> Encoder:
+        enc = self._enc
+        if enc is None:
+            graph = self._graph
+            if graph is None:
+                graph = int8_encoder_graph(self.encoder)
+                self._graph = graph
+            enc = get_encoder(graph.parent, self.max_tokens, "onnx", onnx_path=graph)
+            self._enc = enc
+        return enc
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return self._encoder().encode(texts).astype(np.float64)
+
+    # --------------------------------------------------------------- fit / logits
+    def _fit(
+        self,
+        records: list[Record],
+        Y: np.ndarray,
+        *,
+        val: tuple[list[Record], np.ndarray] | None,
+        sample_weight: np.ndarray | None,
+        **options: Any,
+    ) -> None:
+        if not 0.0 <= self.emb_weight <= 1.0:
+            raise InputError(f"emb_weight {self.emb_weight} is not a blend weight; use a value in [0, 1]")
+        thresholds, self.thresholds = self.thresholds, "none"
+        try:  # the TF-IDF scorer alone; thresholds come after the blend
+            super()._fit(records, Y, val=val, sample_weight=sample_weight, **options)
+        finally:
+            self.thresholds = thresholds
+        self._graph = int8_encoder_graph(self.encoder)
+        self._enc = None
+        texts = [record_text(r, self.max_pages) for r in records]
+        E = self._embed(texts)
+        mean, scale = E.mean(axis=0), E.std(axis=0) + 1e-6
+        coef, intercept = self._fit_embedding_head((E - mean) / scale, Y, sample_weight)
+        coef = coef / scale  # folded: logits = E @ coef.T + intercept, on raw embeddings
+        intercept = intercept - coef @ mean
+        w = self.emb_weight
+        if val is not None:
+            val_texts = [record_text(r, self.max_pages) for r in val[0]]
+            tfidf_val = np.asarray(self._transform(val_texts) @ self.coef_.T) + self.intercept_
+            emb_val = self._embed(val_texts) @ coef.T + intercept
+            t_tfidf, t_emb = _temperature(tfidf_val, val[1], self.multi_label_), _temperature(
+                emb_val, val[1], self.multi_label_)
+        else:  # no val split: the embedding scores scaled to the spread of the TF-IDF scores on train
+            tfidf_train = np.asarray(self._transform(texts) @ self.coef_.T) + self.intercept_
+            t_tfidf = 1.0
+            t_emb = float((E @ coef.T + intercept).std() / max(tfidf_train.std(), 1e-12))
+        self.coef_ = (1.0 - w) / t_tfidf * self.coef_
+        self.intercept_ = (1.0 - w) / t_tfidf * self.intercept_ + w / t_emb * intercept
+        self.emb_coef_ = w / t_emb * coef
+        if self.thresholds == "val" and self.multi_label_ and val is not None:
+            shift = fit_thresholds(self._logits(val[0]), val[1])
+            self.intercept_ = self.intercept_ - shift
+            self.card_["threshold_shift"] = [float(v) for v in shift]
+        self.card_["member_scales"] = {**self.card_.get("member_scales", {}), "tfidf": t_tfidf, "emb": t_emb}
+
+    def _fit_embedding_head(self, Z: np.ndarray, Y: np.ndarray,
+                            sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        from joblib import Parallel, delayed
+
+        k = len(self.classes_)
+        if not self.multi_label_:
+            counts = np.bincount(Y, minlength=k).astype(np.float64)
+            sw = (len(Y) / (k * np.maximum(counts, 1.0)))[Y] * (sample_weight if sample_weight is not None else 1.0)
+            coef, intercept = _solve_dense(Z, Y, sw, self.C_emb, self.max_iter, self.seed)
+            if k == 2:  # sklearn keeps one row for two classes: expand to two logits
+                coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+                intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+            return coef, intercept
+        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, k))
+        solved = Parallel(n_jobs=jobs, backend="loky")(
+            delayed(_solve_dense)(Z, Y[:, j].astype(np.int64), sample_weight, self.C_emb, self.max_iter, self.seed,
+                                  True) for j in range(k)
+        )
+        return (np.vstack([c for c, _ in solved]), np.concatenate([b for _, b in solved]))
+
+    def _logits(self, records: list[Record]) -> np.ndarray:
+        texts = [record_text(r, self.max_pages) for r in records]
+        X = self._transform(texts)
+        return np.asarray(X @ self.coef_.T) + self.intercept_ + self._embed(texts) @ self.emb_coef_.T
+
+    # --------------------------------------------------------------- persistence
+    def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        arrays, extra = super()._state()
+        arrays["emb_coef"] = self.emb_coef_
+        extra["encoder_file"] = f"{ENCODER_DIR}/{INT8_FILE}"
+        return arrays, extra
+
+    def _save_extra_files(self, directory: Path) -> None:
+        super()._save_extra_files(directory)
+        src = self._graph or int8_encoder_graph(self.encoder)
+        dest = directory / ENCODER_DIR
+        if src.resolve() != (dest / INT8_FILE).resolve():
+            copy_tokenizer(src.parent, dest)
+            shutil.copyfile(src, dest / INT8_FILE)
+
+    def _load_state(self, arrays: dict[str, np.ndarray], extra: dict[str, Any], directory: Path) -> None:
+        super()._load_state(arrays, extra, directory)
+        self.emb_coef_ = arrays["emb_coef"]
+        graph = Path(directory) / extra.get("encoder_file", f"{ENCODER_DIR}/{INT8_FILE}")
+        if not graph.is_file():
+            raise ModelError(f"{directory} has no {graph.name}: the hybrid model's encoder graph is missing")
+        self._graph = graph
+        self._enc = None
+
+
+def _temperature(logits: np.ndarray, Y: np.ndarray, multi_label: bool) -> float:
+    if not multi_label:
+        keep = Y >= 0
+        logits, Y = logits[keep], Y[keep]
+    return fit_temperature(logits, Y, multi_label) if len(Y) else 1.0
+
+
+def _solve_dense(Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, C: float, max_iter: int,
+                 seed: int, balanced: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A logistic regression (lbfgs) on dense standardised embeddings: multinomial, or one binary problem."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    if y.min() == y.max():  # a class on every row or on none: a constant score
+        return np.zeros((1, Z.shape[1])), np.array([8.0 if y.max() == 1 else -8.0])
+    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed,
+                             class_weight="balanced" if balanced else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(Z, y, sample_weight=sample_weight)
+    return np.asarray(clf.coef_, dtype=np.float64), np.asarray(clf.intercept_, dtype=np.float64)
+
+
+__all__ = ["HybridClassifier", "int8_encoder_graph"]
