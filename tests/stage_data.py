@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from siteclass.crawling.items import PAGE_SCHEMA, SITE_SCHEMA  # the crawl output's schemas
 
@@ -88,3 +89,43 @@ async def running(app: Any) -> AsyncIterator[Any]:
                     break
                 await asyncio.sleep(0.01)
             yield client
+
+
+# ----------------------------------------------------------------------------------------------- stage checks
+PAGES = {"name": "Crusty Corner", "url": "https://crustycorner.example/",
+         "pages": [{"url": "https://crustycorner.example/", "title": "Home",
+                    "text": "fresh bread sourdough croissant pastry from our oven every morning"}]}
+
+
+async def assert_serves(client: Any, expected: list[tuple[str, float]]) -> None:
+    """The server's answer for ``PAGES`` is *expected* (the model's own top-k), and a batch of two agrees."""
+    r = await client.post("/v1/predict/pages", json=PAGES)
+    assert r.status_code == 200, r.text
+    got = [(i["label"], i["probability"]) for i in r.json()["industries"]]
+    assert [g[0] for g in got] == [e[0] for e in expected] and got[0][0] == "bakery"
+    assert all(abs(g[1] - e[1]) < 1e-9 for g, e in zip(got, expected))
+    batch = await client.post("/v1/predict/batch", json={"items": [PAGES, PAGES]})
+    assert batch.status_code == 200 and [i["label"] for i in batch.json()["items"]] == ["bakery"] * 2
+
+
+def local_then_spark(settings: Any) -> Any:
+    """*settings* for the local engine (no progress, top 2); returns a function that switches them to Spark."""
+    settings.predict.progress = False
+    settings.predict.top_k = 2
+
+    def to_spark() -> None:
+        settings.predict.engine = "spark"
+        settings.spark.master = "local[2]"
+        settings.spark.partitions = 2
+
+    return to_spark
+
+
+def assert_same_predictions(local: Path, spark: Path, n_sites: int) -> list[dict[str, Any]]:
+    """The Spark engine's rows equal the local engine's (probabilities to 1e-9); returns the Spark rows."""
+    a, b = pq.read_table(local).to_pylist(), pq.read_table(spark).to_pylist()
+    assert len(a) == len(b) == n_sites
+    for x, y in zip(a, b):
+        assert {k: v for k, v in x.items() if "probabilit" not in k} == {k: v for k, v in y.items() if "probabilit" not in k}
+        assert x["probabilities"] == pytest.approx(y["probabilities"], rel=1e-9, abs=1e-300)
+    return b

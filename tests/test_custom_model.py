@@ -41,7 +41,16 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 from custom_model.tiny import TinyClassifier  # noqa: E402  (tests/ on the path first)
-from stage_data import WORDS, dataset_rows, running, write_crawl  # noqa: E402
+from stage_data import (  # noqa: E402
+    PAGES,
+    WORDS,
+    assert_same_predictions,
+    assert_serves,
+    dataset_rows,
+    local_then_spark,
+    running,
+    write_crawl,
+)
 
 TINY = "custom_model.tiny:TinyClassifier"
 pytestmark = pytest.mark.filterwarnings("ignore:Target and region quantiles:UserWarning")  # optuna, 2 trials
@@ -206,11 +215,6 @@ def test_batch_predict_over_a_crawl_folder(trained: Path, crawl: tuple[Path, dic
 
 
 # ----------------------------------------------------------------------------------------------- serve
-PAGES = {"name": "Crusty Corner", "url": "https://crustycorner.example/",
-         "pages": [{"url": "https://crustycorner.example/", "title": "Home",
-                    "text": "fresh bread sourdough croissant pastry from our oven every morning"}]}
-
-
 @pytest.mark.parametrize("inference", ["thread", "process"])
 def test_serve(trained: Path, inference: str, pythonpath: str) -> None:
     pytest.importorskip("fastapi")
@@ -234,13 +238,7 @@ def test_serve(trained: Path, inference: str, pythonpath: str) -> None:
                 assert process is not None and process.pid not in (None, os.getpid())
             else:
                 assert process is None
-            r = await client.post("/v1/predict/pages", json=PAGES)
-            assert r.status_code == 200, r.text
-            got = [(i["label"], i["probability"]) for i in r.json()["industries"]]
-            assert [g[0] for g in got] == [e[0] for e in expected] and got[0][0] == "bakery"
-            assert all(abs(g[1] - e[1]) < 1e-9 for g, e in zip(got, expected))
-            batch = await client.post("/v1/predict/batch", json={"items": [PAGES, PAGES]})
-            assert batch.status_code == 200 and [i["label"] for i in batch.json()["items"]] == ["bakery"] * 2
+            await assert_serves(client, expected)
 
     asyncio.run(go())
 
@@ -277,13 +275,10 @@ def test_spark_predict_gives_the_local_predictions(trained: Path, crawl: tuple[P
 
     folder, truth = crawl
     settings = Settings()
-    settings.predict.progress = False
-    settings.predict.top_k = 2
+    to_spark = local_then_spark(settings)
     local, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
     predict_crawl(folder, local, str(trained), settings)
-    settings.predict.engine = "spark"
-    settings.spark.master = "local[2]"
-    settings.spark.partitions = 2
+    to_spark()
     # A session started earlier in this test process kept the environment it started with: give its Python
     # workers the module's folder as spark.executorEnv.PYTHONPATH does (a new JVM inherits PYTHONPATH anyway).
     environment = spark_session(settings.spark).sparkContext.environment
@@ -296,11 +291,8 @@ def test_spark_predict_gives_the_local_predictions(trained: Path, crawl: tuple[P
             environment.pop("PYTHONPATH", None)
         else:
             environment["PYTHONPATH"] = before
-    a, b = pq.read_table(local).to_pylist(), pq.read_table(spark_out).to_pylist()
-    assert result.n_sites == len(a) == len(b) == 40 and result.n_predicted == len(truth)
-    for x, y in zip(a, b):
-        assert {k: v for k, v in x.items() if "probabilit" not in k} == {k: v for k, v in y.items() if "probabilit" not in k}
-        assert x["probabilities"] == pytest.approx(y["probabilities"], rel=1e-9, abs=1e-300)
+    assert result.n_sites == 40 and result.n_predicted == len(truth)
+    b = assert_same_predictions(local, spark_out, 40)
     assert np.mean([r["label"] == truth[r["site_id"]] for r in b if r["status"] == "ok"]) >= 0.9
 
 

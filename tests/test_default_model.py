@@ -17,7 +17,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from stage_data import WORDS, dataset_rows, running, write_crawl
+from stage_data import (
+    PAGES,
+    WORDS,
+    assert_same_predictions,
+    assert_serves,
+    dataset_rows,
+    local_then_spark,
+    running,
+    write_crawl,
+)
 
 from siteclass.cli import run
 from siteclass.config import Settings, TrainSettings
@@ -27,9 +36,6 @@ from siteclass.records import site_record
 
 DEFAULT = TrainSettings().model
 pytestmark = pytest.mark.filterwarnings("ignore:Target and region quantiles:UserWarning")  # optuna, 2 trials
-PAGES = {"name": "Crusty Corner", "url": "https://crustycorner.example/",
-         "pages": [{"url": "https://crustycorner.example/", "title": "Home",
-                    "text": "fresh bread sourdough croissant pastry from our oven every morning"}]}
 
 
 @pytest.fixture(scope="module")
@@ -124,13 +130,7 @@ def test_serve_answers_what_the_model_answers(trained: Path, inference: str) -> 
             assert info["inference"] == inference and info["labels"] == model.classes_
             process = app.state.serve.process
             assert (process is not None and process.pid not in (None, os.getpid())) == (inference == "process")
-            r = await client.post("/v1/predict/pages", json=PAGES)
-            assert r.status_code == 200, r.text
-            got = [(i["label"], i["probability"]) for i in r.json()["industries"]]
-            assert [g[0] for g in got] == [e[0] for e in expected] and got[0][0] == "bakery"
-            assert all(abs(g[1] - e[1]) < 1e-9 for g, e in zip(got, expected))
-            batch = await client.post("/v1/predict/batch", json={"items": [PAGES, PAGES]})
-            assert batch.status_code == 200 and [i["label"] for i in batch.json()["items"]] == ["bakery"] * 2
+            await assert_serves(client, expected)
 
     asyncio.run(go())
 
@@ -143,19 +143,13 @@ def test_spark_predict_gives_the_local_predictions(trained: Path, crawl: tuple[P
 
     folder, truth = crawl
     settings = Settings()
-    settings.predict.progress = False
-    settings.predict.top_k = 2
+    to_spark = local_then_spark(settings)
     local, spark_out = tmp_path / "local.parquet", tmp_path / "spark.parquet"
     predict_crawl(folder, local, str(trained), settings)
-    settings.predict.engine = "spark"
-    settings.spark.master = "local[2]"
-    settings.spark.partitions = 2
+    to_spark()
     result = predict_crawl(folder, spark_out, str(trained), settings)
-    a, b = pq.read_table(local).to_pylist(), pq.read_table(spark_out).to_pylist()
-    assert result.n_sites == len(a) == len(b) == 40 and result.n_predicted == len(truth)
-    for x, y in zip(a, b):
-        assert {k: v for k, v in x.items() if "probabilit" not in k} == {k: v for k, v in y.items() if "probabilit" not in k}
-        assert x["probabilities"] == pytest.approx(y["probabilities"], rel=1e-9, abs=1e-300)
+    assert result.n_sites == 40 and result.n_predicted == len(truth)
+    assert_same_predictions(local, spark_out, 40)
 
 
 def test_onnx_export_is_refused_with_the_models_that_have_it(trained: Path, tmp_path: Path,

@@ -58,9 +58,9 @@ def int8_encoder_graph(encoder: str) -> Path:
         if path is not None and path.is_file():
             return path
         try:
-            from siteclass.export import _CALIBRATION, OPSET, fuse_bert_graph, quantize_int8
             from siteclass.models.bert import export_bert_onnx, load_bert
             from siteclass.models.encoder import TextTokenizer
+            from siteclass.models.onnx_graph import _CALIBRATION, OPSET, fuse_bert_graph, quantize_int8
         except ImportError as exc:
             raise ModelError(f"fitting a hybrid model needs torch, onnx and onnxruntime: "
                              f"pip install 'siteclass[torch,onnx]' ({exc})") from exc

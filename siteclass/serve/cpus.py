@@ -74,19 +74,40 @@ def pin_process(pid: int, cpus: Collection[int]) -> None:
             os.sched_setaffinity(tid, set(cpus))
 
 
+def thread_affinities(pid: int = 0) -> dict[int, set[int]]:
+    """The CPU set of every thread of process *pid* (0: this one); threads that end meanwhile are left out."""
+    pid = pid or os.getpid()
+    try:
+        threads = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        threads = [pid]
+    sets: dict[int, set[int]] = {}
+    for tid in threads:
+        with contextlib.suppress(ProcessLookupError):
+            sets[tid] = set(os.sched_getaffinity(tid))
+    return sets
+
+
 class PinnedServer:
-    """Pins this (the HTTP) process to its CPUs and puts its former affinity back on :meth:`release`."""
+    """Pins this (the HTTP) process to its CPUs and puts its former affinity back on :meth:`release`: each thread
+    that was there gets its own CPU set back (a library may have pinned its pool threads, as ONNX Runtime does);
+    threads started meanwhile get the process's."""
 
     def __init__(self, plan: CpuPlan) -> None:
         self.plan = plan
         self._before: list[int] | None = None
+        self._threads: dict[int, set[int]] = {}
 
     def apply(self) -> None:
         if self._before is None:
             self._before = available_cpus()
+            self._threads = thread_affinities()
             pin_process(0, self.plan.http)
 
     def release(self) -> None:
         if self._before is not None:
             pin_process(0, self._before)
-            self._before = None
+            for tid, cpus in self._threads.items():
+                with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                    os.sched_setaffinity(tid, cpus)
+            self._before, self._threads = None, {}

@@ -3,6 +3,9 @@ real processes is tested in ``test_model_process.py``)."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +13,7 @@ from hypothesis import strategies as st
 from siteclass.config import Settings, load_settings
 from siteclass.errors import InputError
 from siteclass.serve.app import create_app
-from siteclass.serve.cpus import plan_cpus
+from siteclass.serve.cpus import PinnedServer, plan_cpus
 
 
 def test_the_model_gets_the_last_cpus_it_may_use_and_the_http_side_the_rest() -> None:
@@ -60,3 +63,32 @@ def test_model_cpus_without_a_model_process_is_a_clear_error(keyword_model) -> N
     settings.serve.inference = "thread"
     with pytest.raises(InputError, match=r"model_cpus = 1 pins the model process.*inference 'thread'"):
         create_app(keyword_model, settings)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs Linux and two CPUs this process may use")
+def test_release_gives_each_thread_its_own_cpus_back() -> None:
+    """A thread a library pinned (ONNX Runtime pins its pool threads) gets its own CPU set back, not the process's."""
+    cpus = sorted(os.sched_getaffinity(0))
+    started, stop = threading.Event(), threading.Event()
+    tids: list[int] = []
+
+    def pinned_worker() -> None:
+        tids.append(threading.get_native_id())
+        os.sched_setaffinity(0, {cpus[-1]})
+        started.set()
+        stop.wait(30)
+
+    worker = threading.Thread(target=pinned_worker, daemon=True)
+    worker.start()
+    started.wait(10)
+    try:
+        pinned = PinnedServer(plan_cpus(1, cpus))  # type: ignore[arg-type]
+        pinned.apply()
+        assert os.sched_getaffinity(tids[0]) == set(cpus[:-1])  # every thread on the HTTP side's CPUs
+        pinned.release()
+        assert os.sched_getaffinity(tids[0]) == {cpus[-1]}
+        assert os.sched_getaffinity(0) == set(cpus)
+    finally:
+        stop.set()
+        worker.join(10)
