@@ -5,7 +5,7 @@ set never had). The two make different mistakes, so their blend beats either (is
 
 1. the ``ensemble`` model's blended linear scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters);
 2. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
-   all-MiniLM-L6-v2 as an **int8 ONNX graph** (built once per process with ``siteclass.export``'s fusion and
+   all-MiniLM-L6-v2 as an **int8 ONNX graph** (built once per process with ``models.onnx_graph``'s fusion and
    quantisation, ~10 s; ~3× faster than the fp32 encoder in torch on CPU), mean-pooled (384-d);
 3. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
    one-vs-rest for multi-label; ``C_emb``);
