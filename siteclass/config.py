@@ -131,7 +131,6 @@ class EnsembleParams(_Section):
     n_jobs: int = Field(0, ge=0, description="binary problems solved at once (processes); 0: CPUs")
 
 
-
 class HybridParams(EnsembleParams):
     """``hybrid``: the ``ensemble`` parameters (its TF-IDF scorer) plus the frozen-encoder head."""
 
@@ -144,6 +143,7 @@ class HybridParams(EnsembleParams):
     thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: per-class decision "
                                                "thresholds fitted on val (after the blend) to maximise each "
                                                "class's F1")
+
 
 class FastTextParams(_Section):
     dim: int = Field(64, ge=8, le=1024, description="embedding size")
@@ -205,7 +205,7 @@ class ZeroShotParams(_Section):
 
 
 class TrainSettings(_Section):
-    model: str = Field("ensemble", description="ensemble, linear, fasttext, transformer, zeroshot, an entry point of the "
+    model: str = Field("ensemble", description="ensemble, hybrid, linear, fasttext, transformer, zeroshot, an entry point of the "
                        "'siteclass.models' group, or a class as 'package.module:ClassName'")
     params: dict[str, Any] = Field(default_factory=dict, description="hyperparameters of a model without a table "
                                    "of its own here (a model from another package)")
