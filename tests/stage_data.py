@@ -47,6 +47,16 @@ def dataset_rows(n: int, seed: int) -> list[dict[str, Any]]:
     return rows
 
 
+def write_dataset(folder: Path) -> Path:
+    """A dataset folder (train 90, val 30, test 30 rows of three classes, labels.json), as ``dataset build`` writes."""
+    import json
+
+    for split, n, seed in (("train", 90, 1), ("val", 30, 2), ("test", 30, 3)):
+        pq.write_table(pa.Table.from_pylist(dataset_rows(n, seed)), folder / f"{split}.parquet")
+    (folder / "labels.json").write_text(json.dumps(sorted(WORDS)), encoding="utf-8")
+    return folder
+
+
 def write_crawl(folder: Path, n_sites: int, seed: int = 7) -> dict[str, str]:
     """A crawl folder (sites.parquet + pages.parquet); every 5th site failed. Returns site_id → true label."""
     rng = np.random.default_rng(seed)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -46,10 +45,10 @@ from stage_data import (  # noqa: E402
     WORDS,
     assert_same_predictions,
     assert_serves,
-    dataset_rows,
     local_then_spark,
     running,
     write_crawl,
+    write_dataset,
 )
 
 TINY = "custom_model.tiny:TinyClassifier"
@@ -80,11 +79,7 @@ def pythonpath() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("custom_ds")
-    for split, n, seed in (("train", 90, 1), ("val", 30, 2), ("test", 30, 3)):
-        pq.write_table(pa.Table.from_pylist(dataset_rows(n, seed)), folder / f"{split}.parquet")
-    (folder / "labels.json").write_text(json.dumps(sorted(WORDS)), encoding="utf-8")
-    return folder
+    return write_dataset(tmp_path_factory.mktemp("custom_ds"))
 
 
 @pytest.fixture(scope="module")

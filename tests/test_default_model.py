@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from stage_data import (
@@ -22,10 +21,10 @@ from stage_data import (
     WORDS,
     assert_same_predictions,
     assert_serves,
-    dataset_rows,
     local_then_spark,
     running,
     write_crawl,
+    write_dataset,
 )
 
 from siteclass.cli import run
@@ -40,11 +39,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Target and region quantiles:User
 
 @pytest.fixture(scope="module")
 def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("default_ds")
-    for split, n, seed in (("train", 90, 1), ("val", 30, 2), ("test", 30, 3)):
-        pq.write_table(pa.Table.from_pylist(dataset_rows(n, seed)), folder / f"{split}.parquet")
-    (folder / "labels.json").write_text(json.dumps(sorted(WORDS)), encoding="utf-8")
-    return folder
+    return write_dataset(tmp_path_factory.mktemp("default_ds"))
 
 
 @pytest.fixture(scope="module")
