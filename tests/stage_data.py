@@ -139,3 +139,41 @@ def assert_same_predictions(local: Path, spark: Path, n_sites: int) -> list[dict
         assert {k: v for k, v in x.items() if "probabilit" not in k} == {k: v for k, v in y.items() if "probabilit" not in k}
         assert x["probabilities"] == pytest.approx(y["probabilities"], rel=1e-9, abs=1e-300)
     return b
+
+
+def accuracy(model: Any, rows: list[dict[str, Any]]) -> float:
+    """The share of dataset *rows* whose label *model* predicts."""
+    records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
+    return float(np.mean([p == r["label"] for p, r in zip(model.predict(records), rows)]))
+
+
+def assert_evaluates(trained: Path, ds: Path, out: Path) -> dict[str, Any]:
+    """``siteclass evaluate`` on the test split: its accuracy is the model's own, with a report; returns metrics."""
+    import json
+
+    from siteclass.cli import run
+    from siteclass.models.base import load_model
+
+    assert run(["evaluate", "--model", str(trained), "--data", str(ds), "--out", str(out)]) == 0
+    metrics: dict[str, Any] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    test_rows = pq.read_table(ds / "test.parquet").to_pylist()
+    assert metrics["n"] == len(test_rows)
+    assert metrics["accuracy"] == pytest.approx(accuracy(load_model(trained), test_rows))
+    assert (out / "report.html").is_file()
+    return metrics
+
+
+def assert_predicts_crawl(trained: Path, crawl: tuple[Path, dict[str, str]], out: Path) -> None:
+    """``siteclass predict --crawl`` with *trained*: one row per site in the crawl's order, top 2, ≥ 90 % right,
+    no label for a failed site."""
+    from siteclass.cli import run
+
+    folder, truth = crawl
+    assert run(["predict", "--crawl", str(folder), "--out", str(out), "--model", str(trained), "--top-k", "2",
+                "--no-progress"]) == 0
+    rows = pq.read_table(out).to_pylist()
+    assert [r["site_id"] for r in rows] == pq.read_table(folder / "sites.parquet").column("site_id").to_pylist()
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == len(truth) and all(len(r["labels"]) == 2 and r["labels"][0] == r["label"] for r in ok)
+    assert np.mean([r["label"] == truth[r["site_id"]] for r in ok]) >= 0.9
+    assert all(r["label"] is None for r in rows if r["status"] != "ok")

@@ -43,6 +43,9 @@ from custom_model.tiny import TinyClassifier  # noqa: E402  (tests/ on the path 
 from stage_data import (  # noqa: E402
     PAGES,
     WORDS,
+    accuracy,
+    assert_evaluates,
+    assert_predicts_crawl,
     assert_same_predictions,
     assert_serves,
     local_then_spark,
@@ -103,10 +106,6 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     return folder, write_crawl(folder, 40)
 
 
-def _accuracy(model: Any, rows: list[dict[str, Any]]) -> float:
-    records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
-    return float(np.mean([p == r["label"] for p, r in zip(model.predict(records), rows)]))
-
 
 # ----------------------------------------------------------------------------------------------- train, evaluate
 def test_train_builds_it_from_train_params(trained: Path, ds: Path) -> None:
@@ -119,16 +118,11 @@ def test_train_builds_it_from_train_params(trained: Path, ds: Path) -> None:
     assert TINY in settings and "dim = 128" in settings
     model = load_model(trained)
     assert type(model) is TinyClassifier and model.classes_ == sorted(WORDS)
-    assert _accuracy(model, pq.read_table(ds / "test.parquet").to_pylist()) >= 0.9
+    assert accuracy(model, pq.read_table(ds / "test.parquet").to_pylist()) >= 0.9
 
 
 def test_evaluate_with_the_cli(trained: Path, ds: Path, tmp_path: Path) -> None:
-    assert run(["evaluate", "--model", str(trained), "--data", str(ds), "--out", str(tmp_path / "report")]) == 0
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
-    test_rows = pq.read_table(ds / "test.parquet").to_pylist()
-    assert metrics["n"] == len(test_rows)
-    assert metrics["accuracy"] == pytest.approx(_accuracy(load_model(trained), test_rows))
-    assert (tmp_path / "report" / "report.html").is_file()
+    assert_evaluates(trained, ds, tmp_path / "report")
 
 
 def test_a_process_loads_it_only_with_its_module_on_the_path(trained: Path, ds: Path, tmp_path: Path,
@@ -197,16 +191,7 @@ def test_search_space_from_the_class_and_from_settings() -> None:
 
 # ----------------------------------------------------------------------------------------------- batch predict
 def test_batch_predict_over_a_crawl_folder(trained: Path, crawl: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    folder, truth = crawl
-    out = tmp_path / "pred.parquet"
-    assert run(["predict", "--crawl", str(folder), "--out", str(out), "--model", str(trained), "--top-k", "2",
-                "--no-progress"]) == 0
-    rows = pq.read_table(out).to_pylist()
-    assert [r["site_id"] for r in rows] == pq.read_table(folder / "sites.parquet").column("site_id").to_pylist()
-    ok = [r for r in rows if r["status"] == "ok"]
-    assert len(ok) == len(truth) and all(len(r["labels"]) == 2 and r["labels"][0] == r["label"] for r in ok)
-    assert np.mean([r["label"] == truth[r["site_id"]] for r in ok]) >= 0.9
-    assert all(r["label"] is None for r in rows if r["status"] != "ok")
+    assert_predicts_crawl(trained, crawl, tmp_path / "pred.parquet")
 
 
 # ----------------------------------------------------------------------------------------------- serve

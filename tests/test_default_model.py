@@ -13,12 +13,14 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from stage_data import (
     PAGES,
     WORDS,
+    accuracy,
+    assert_evaluates,
+    assert_predicts_crawl,
     assert_same_predictions,
     assert_serves,
     local_then_spark,
@@ -55,10 +57,6 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
     return folder, write_crawl(folder, 40)
 
 
-def _accuracy(model: object, rows: list[dict]) -> float:
-    records = [{k: v for k, v in r.items() if k != "label"} for r in rows]
-    return float(np.mean([p == r["label"] for p, r in zip(model.predict(records), rows)]))  # type: ignore[attr-defined]
-
 
 def test_the_default_is_the_recommended_model() -> None:
     assert DEFAULT == "ensemble"  # README "Which model": the best of the bench against the anchors
@@ -72,17 +70,12 @@ def test_train_without_model_trains_the_default(trained: Path, ds: Path) -> None
     assert not [p for p in trained.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
     model = load_model(trained)
     assert model.classes_ == sorted(WORDS)
-    assert _accuracy(model, pq.read_table(ds / "test.parquet").to_pylist()) >= 0.9
+    assert accuracy(model, pq.read_table(ds / "test.parquet").to_pylist()) >= 0.9
 
 
 def test_evaluate_reports_calibration(trained: Path, ds: Path, tmp_path: Path) -> None:
-    assert run(["evaluate", "--model", str(trained), "--data", str(ds), "--out", str(tmp_path / "report")]) == 0
-    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text(encoding="utf-8"))
-    test_rows = pq.read_table(ds / "test.parquet").to_pylist()
-    assert metrics["n"] == len(test_rows)
-    assert metrics["accuracy"] == pytest.approx(_accuracy(load_model(trained), test_rows))
+    metrics = assert_evaluates(trained, ds, tmp_path / "report")
     assert 0.0 <= metrics["ece"] <= 1.0
-    assert (tmp_path / "report" / "report.html").is_file()
 
 
 def test_tune_two_trials(ds: Path, tmp_path: Path) -> None:
@@ -95,16 +88,7 @@ def test_tune_two_trials(ds: Path, tmp_path: Path) -> None:
 
 
 def test_batch_predict_over_a_crawl_folder(trained: Path, crawl: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
-    folder, truth = crawl
-    out = tmp_path / "pred.parquet"
-    assert run(["predict", "--crawl", str(folder), "--out", str(out), "--model", str(trained), "--top-k", "2",
-                "--no-progress"]) == 0
-    rows = pq.read_table(out).to_pylist()
-    ok = [r for r in rows if r["status"] == "ok"]
-    assert len(rows) == 40 and len(ok) == len(truth)
-    assert all(len(r["labels"]) == 2 and r["labels"][0] == r["label"] for r in ok)
-    assert np.mean([r["label"] == truth[r["site_id"]] for r in ok]) >= 0.9
-    assert all(r["label"] is None for r in rows if r["status"] != "ok")
+    assert_predicts_crawl(trained, crawl, tmp_path / "pred.parquet")
 
 
 @pytest.mark.parametrize("inference", ["inline", "thread", "process"])
