@@ -138,11 +138,17 @@ class HybridParams(EnsembleParams):
     max_tokens: int = Field(128, ge=8, le=512, description="tokens of each record's text the encoder reads")
     C_emb: float = Field(0.1, gt=0, description="inverse regularisation strength of the logistic regression on "
                          "the standardised embeddings")
-    emb_weight: float = Field(0.3, ge=0, le=1, description="blend weight of the embedding scores (the TF-IDF "
-                              "scorer's: 1 − it), each on a probability scale by a temperature fitted on val")
-    thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: per-class decision "
-                                               "thresholds fitted on val (after the blend) to maximise each "
-                                               "class's F1")
+    knn_k: int = Field(25, ge=1, description="neighbours (cosine over the embeddings) whose labels vote")
+    knn_power: float = Field(4.0, ge=0, description="a neighbour's vote weighs max(cos, 0) ** knn_power")
+    blend: Literal["val", "fixed"] = Field("val", description="val: the weights of the three members (TF-IDF, "
+                                           "embedding LR, neighbour votes) fitted on val (log-loss); fixed: "
+                                           "emb_weight and knn_weight (also used without a val split)")
+    emb_weight: float = Field(0.3, ge=0, le=1, description="blend = fixed: weight of the embedding scores (the "
+                              "TF-IDF scorer's: 1 − it), each on a probability scale by a temperature")
+    knn_weight: float = Field(3.0, ge=0, description="blend = fixed: weight of the neighbour votes (in [0, 1])")
+    thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: ONE decision threshold for "
+                                               "every class, fitted on val (after the blend) to maximise "
+                                               "macro-F1 (per-class thresholds overfit a val split)")
 
 
 class FastTextParams(_Section):
@@ -269,7 +275,7 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "hybrid": {
         "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
         "C_emb": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
-        "emb_weight": {"type": "float", "low": 0.0, "high": 0.7},
+        "knn_k": {"type": "int", "low": 5, "high": 60},
     },
     "transformer": {
         "lr": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},

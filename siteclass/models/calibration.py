@@ -1,4 +1,4 @@
-"""Probability maths shared by the models: softmax, sigmoid and temperature scaling (calibration on val).
+"""Probability maths shared by the models: softmax, sigmoid, temperature scaling and stacked blend weights (fitted on val).
 
 ``fit_temperature`` finds the T > 0 that minimises the negative log-likelihood of ``logits / T`` on held-out
 data: one parameter, so it changes no prediction, only how confident the probabilities are.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fit_temperature", "sigmoid", "softmax"]
+__all__ = ["fit_blend", "fit_temperature", "sigmoid", "softmax"]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -47,3 +47,33 @@ def fit_temperature(logits: np.ndarray, Y: np.ndarray, multi_label: bool) -> flo
             b = lo + g * (hi - lo)
             fb = nll(b)
     return float(np.exp((lo + hi) / 2))
+
+
+def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool) -> tuple[np.ndarray, float]:
+    """Weights ``w`` (and, multi-label, one bias ``b``) minimising the negative log-likelihood of
+    ``Σ w_i · members[i] + b`` on held-out data — a stacked combiner with one weight per member, shared by every
+    class (a few parameters: held-out splits of a few hundred rows fit it without overfitting, where per-class
+    weights would not). Single-label: softmax over classes (``b`` is 0, it would change nothing)."""
+    from scipy.optimize import minimize
+
+    M = np.stack(members, axis=-1).astype(np.float64)  # n × k × m
+    n = max(len(Y), 1)
+    onehot = Y.astype(np.float64) if multi_label else np.eye(M.shape[1])[Y]
+
+    def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1] if multi_label else 0.0
+        z = M @ w + b
+        if multi_label:
+            p = sigmoid(z)
+            loss = float((np.logaddexp(0.0, z) - onehot * z).sum() / n)
+        else:
+            p = softmax(z)
+            zs = z - z.max(axis=1, keepdims=True)
+            loss = float(-(zs - np.log(np.exp(zs).sum(axis=1, keepdims=True)))[onehot > 0].sum() / n)
+        r = (p - onehot) / n
+        grad_w = np.einsum("nk,nkm->m", r, M)
+        return loss, np.append(grad_w, r.sum() if multi_label else 0.0)
+
+    start = np.append(np.full(M.shape[-1], 1.0 / M.shape[-1]), 0.0)
+    theta = minimize(nll, start, jac=True, method="L-BFGS-B").x
+    return np.asarray(theta[:-1], dtype=np.float64), float(theta[-1]) if multi_label else 0.0

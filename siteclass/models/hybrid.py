@@ -1,7 +1,8 @@
-"""``hybrid``: the ``ensemble`` (word + char TF-IDF → SVM + LR, blended) plus frozen MiniLM sentence embeddings.
+"""``hybrid``: the ``ensemble`` (word + char TF-IDF → SVM + LR) plus frozen MiniLM sentence embeddings, stacked.
 
 TF-IDF sees the words; a frozen sentence encoder sees what they mean (synonyms, paraphrases, words the training
-set never had). The two make different mistakes, so their blend beats either (issue #18). Fitting:
+set never had), and the labels of a site's nearest training sites carry what one linear boundary per class misses.
+The three make different mistakes, so their blend beats each (issue #18). Fitting:
 
 1. the ``ensemble`` model's blended linear scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters);
 2. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
@@ -9,15 +10,19 @@ set never had). The two make different mistakes, so their blend beats either (is
    quantisation, ~10 s; ~3× faster than the fp32 encoder in torch on CPU), mean-pooled (384-d);
 3. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
    one-vs-rest for multi-label; ``C_emb``);
-4. both scorers put on one scale by a temperature each, fitted on val, then blended:
-   ``(1 − emb_weight) · tfidf / T_tfidf + emb_weight · emb / T_emb``; with ``thresholds = "val"`` (multi-label)
-   each class's threshold is fitted on val to maximise its F1 and folded into the intercept (as ``ensemble``).
+4. nearest-neighbour label votes over the same embeddings (``models.neighbors``: the ``knn_k`` most similar
+   training rows, kept in the model as float16);
+5. the stack: ``logits = w_tfidf · tfidf + w_emb · emb + w_knn · votes + b`` with the weights (and, multi-label,
+   the bias) fitted on val by log-loss (``calibration.fit_blend``: four numbers shared by every class, which a
+   val split of a few hundred rows fits without overfitting); with ``thresholds = "val"`` (multi-label) ONE decision
+   threshold for all classes is fitted on val to maximise macro-F1 and folded into ``b``. Without a val split, or
+   with ``blend = "fixed"``, the weights are ``emb_weight`` and ``knn_weight`` over temperature-scaled scores.
 
-The blend is linear in [TF-IDF, embedding], so it is stored as two coefficient matrices (``model.safetensors``);
-the int8 encoder graph and its tokenizer are saved in the model folder (``encoder/``), so a saved model predicts
-with numpy, scipy, tokenizers and onnxruntime only (no torch); fitting needs torch and onnx to build the graph.
-The int8 graph *is* the model's encoder (fit and predict use the same one), so ``siteclass export`` has nothing
-to add: ``onnx_export`` is False.
+``model.safetensors`` holds the TF-IDF coefficients, the embedding head, the neighbours' embeddings and labels,
+and the blend; the int8 encoder graph and its tokenizer are saved in the model folder (``encoder/``), so a saved
+model predicts with numpy, scipy, tokenizers and onnxruntime only (no torch); fitting needs torch and onnx to build
+the graph. The int8 graph *is* the model's encoder (fit and predict use the same one), so ``siteclass export`` has
+nothing to add: ``onnx_export`` is False.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ import numpy as np
 
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError, ModelError
-from siteclass.models.base import fit_temperature
+from siteclass.models.base import Classifier
+from siteclass.models.calibration import fit_blend, sigmoid
 from siteclass.models.encoder import ENCODER_DIR, Encoder, copy_tokenizer, get_encoder, resolve_encoder
-from siteclass.models.ensemble import SparseEnsembleClassifier, fit_thresholds
+from siteclass.models.ensemble import SparseEnsembleClassifier, fit_global_threshold
+from siteclass.models.neighbors import NeighbourVotes
 from siteclass.records import Record, record_text
 
 _T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
@@ -93,7 +100,11 @@ class HybridClassifier(SparseEnsembleClassifier):
         encoder: str = _P.encoder,
         max_tokens: int = _P.max_tokens,
         C_emb: float = _P.C_emb,
+        knn_k: int = _P.knn_k,
+        knn_power: float = _P.knn_power,
+        blend: Literal["val", "fixed"] = _P.blend,
         emb_weight: float = _P.emb_weight,
+        knn_weight: float = _P.knn_weight,
         C_svm: float = _P.C_svm,
         C_lr: float = _P.C_lr,
         svm_weight: float = _P.svm_weight,
@@ -116,7 +127,11 @@ class HybridClassifier(SparseEnsembleClassifier):
         self.encoder = encoder
         self.max_tokens = max_tokens
         self.C_emb = C_emb
+        self.knn_k = knn_k
+        self.knn_power = knn_power
+        self.blend = blend
         self.emb_weight = emb_weight
+        self.knn_weight = knn_weight
 
     @classmethod
     def from_settings(cls, settings: TrainSettings) -> HybridClassifier:
@@ -165,27 +180,41 @@ class HybridClassifier(SparseEnsembleClassifier):
         E = self._embed(texts)
         mean, scale = E.mean(axis=0), E.std(axis=0) + 1e-6
         coef, intercept = self._fit_embedding_head((E - mean) / scale, Y, sample_weight)
-        coef = coef / scale  # folded: logits = E @ coef.T + intercept, on raw embeddings
-        intercept = intercept - coef @ mean
+        self.emb_coef_ = coef / scale  # folded: emb logits = E @ emb_coef.T + emb_intercept, on raw embeddings
+        self.emb_intercept_ = intercept - self.emb_coef_ @ mean
+        self.knn_ = NeighbourVotes(self.knn_k, self.knn_power).fit(E, Y, len(self.classes_))
+        if val is not None and self.blend == "val":
+            keep = np.ones(len(val[1]), bool) if self.multi_label_ else val[1] >= 0
+            members = self._members([r for r, ok in zip(val[0], keep) if ok])
+            weights, bias = fit_blend(list(members), val[1][keep], self.multi_label_)
+            self.blend_ = np.append(weights, bias)
+            if self.thresholds == "val" and self.multi_label_:
+                shift = fit_global_threshold(self._stack(members), val[1])
+                self.blend_[-1] -= shift
+                self.card_["threshold"] = float(sigmoid(np.array(shift)))
+        else:
+            self.blend_ = self._fixed_blend(texts, E)
+        self.card_["blend"] = dict(zip(("tfidf", "emb", "knn", "bias"), map(float, self.blend_)))
+
+    def _fixed_blend(self, texts: list[str], E: np.ndarray) -> np.ndarray:
+        """``blend = "fixed"`` (or no val split): ``emb_weight``/``knn_weight``; the embedding scores scaled to
+        the spread of the TF-IDF scores on train; votes centred on 0.5 for multi-label (independent sigmoids)."""
+        tfidf_train = np.asarray(self._transform(texts) @ self.coef_.T) + self.intercept_
+        emb_train = E @ self.emb_coef_.T + self.emb_intercept_
+        t_emb = float(emb_train.std() / max(tfidf_train.std(), 1e-12))
         w = self.emb_weight
-        if val is not None:
-            val_texts = [record_text(r, self.max_pages) for r in val[0]]
-            tfidf_val = np.asarray(self._transform(val_texts) @ self.coef_.T) + self.intercept_
-            emb_val = self._embed(val_texts) @ coef.T + intercept
-            t_tfidf, t_emb = _temperature(tfidf_val, val[1], self.multi_label_), _temperature(
-                emb_val, val[1], self.multi_label_)
-        else:  # no val split: the embedding scores scaled to the spread of the TF-IDF scores on train
-            tfidf_train = np.asarray(self._transform(texts) @ self.coef_.T) + self.intercept_
-            t_tfidf = 1.0
-            t_emb = float((E @ coef.T + intercept).std() / max(tfidf_train.std(), 1e-12))
-        self.coef_ = (1.0 - w) / t_tfidf * self.coef_
-        self.intercept_ = (1.0 - w) / t_tfidf * self.intercept_ + w / t_emb * intercept
-        self.emb_coef_ = w / t_emb * coef
-        if self.thresholds == "val" and self.multi_label_ and val is not None:
-            shift = fit_thresholds(self._logits(val[0]), val[1])
-            self.intercept_ = self.intercept_ - shift
-            self.card_["threshold_shift"] = [float(v) for v in shift]
-        self.card_["member_scales"] = {**self.card_.get("member_scales", {}), "tfidf": t_tfidf, "emb": t_emb}
+        bias = -0.5 * self.knn_weight if self.multi_label_ else 0.0
+        return np.array([1.0 - w, w / max(t_emb, 1e-12), self.knn_weight, bias])
+
+    def carry_choices(self, chosen: Classifier) -> None:
+        """After ``train --refit``: the temperature, and the blend (weights, bias, threshold) val chose."""
+        Classifier.carry_choices(self, chosen)
+        blend = getattr(chosen, "blend_", None)
+        if blend is not None and list(chosen.classes_) == list(self.classes_):
+            self.blend_ = np.array(blend, dtype=np.float64)
+            for key in ("blend", "threshold"):
+                if key in chosen.card_:
+                    self.card_[key] = chosen.card_[key]
 
     def _fit_embedding_head(self, Z: np.ndarray, Y: np.ndarray,
                             sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -207,15 +236,25 @@ class HybridClassifier(SparseEnsembleClassifier):
         )
         return (np.vstack([c for c, _ in solved]), np.concatenate([b for _, b in solved]))
 
-    def _logits(self, records: list[Record]) -> np.ndarray:
+    def _members(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The three members' scores: TF-IDF logits, embedding logits, neighbour votes."""
         texts = [record_text(r, self.max_pages) for r in records]
-        X = self._transform(texts)
-        return np.asarray(X @ self.coef_.T) + self.intercept_ + self._embed(texts) @ self.emb_coef_.T
+        E = self._embed(texts)
+        tfidf = np.asarray(self._transform(texts) @ self.coef_.T) + self.intercept_
+        return tfidf, E @ self.emb_coef_.T + self.emb_intercept_, self.knn_.votes(E)
+
+    def _stack(self, members: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        w = self.blend_
+        return w[0] * members[0] + w[1] * members[1] + w[2] * members[2] + w[3]  # type: ignore[no-any-return]
+
+    def _logits(self, records: list[Record]) -> np.ndarray:
+        return self._stack(self._members(records))
 
     # --------------------------------------------------------------- persistence
     def _state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays, extra = super()._state()
-        arrays["emb_coef"] = self.emb_coef_
+        arrays.update(emb_coef=self.emb_coef_, emb_intercept=self.emb_intercept_, blend=self.blend_,
+                      **self.knn_.arrays())
         extra["encoder_file"] = f"{ENCODER_DIR}/{INT8_FILE}"
         return arrays, extra
 
@@ -230,18 +269,14 @@ class HybridClassifier(SparseEnsembleClassifier):
     def _load_state(self, arrays: dict[str, np.ndarray], extra: dict[str, Any], directory: Path) -> None:
         super()._load_state(arrays, extra, directory)
         self.emb_coef_ = arrays["emb_coef"]
+        self.emb_intercept_ = arrays["emb_intercept"]
+        self.blend_ = arrays["blend"]
+        self.knn_ = NeighbourVotes.from_arrays(arrays, len(self.classes_), self.knn_k, self.knn_power)
         graph = Path(directory) / extra.get("encoder_file", f"{ENCODER_DIR}/{INT8_FILE}")
         if not graph.is_file():
             raise ModelError(f"{directory} has no {graph.name}: the hybrid model's encoder graph is missing")
         self._graph = graph
         self._enc = None
-
-
-def _temperature(logits: np.ndarray, Y: np.ndarray, multi_label: bool) -> float:
-    if not multi_label:
-        keep = Y >= 0
-        logits, Y = logits[keep], Y[keep]
-    return fit_temperature(logits, Y, multi_label) if len(Y) else 1.0
 
 
 def _solve_dense(Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, C: float, max_iter: int,

@@ -17,6 +17,7 @@ from siteclass.errors import InputError
 from siteclass.models.base import load_model
 from siteclass.models.ensemble import SparseEnsembleClassifier
 from siteclass.models.hybrid import INT8_FILE, HybridClassifier
+from siteclass.models.neighbors import NeighbourVotes
 from siteclass.models.registry import model_class
 from siteclass.records import record_text
 
@@ -38,24 +39,82 @@ def test_registered() -> None:
     assert model_class("hybrid") is HybridClassifier
 
 
-def test_logits_are_tfidf_part_plus_embedding_part(data) -> None:
-    """The blend is stored as two linear blocks: logits = TF-IDF @ coef + embedding @ emb_coef + intercept."""
+def test_logits_are_the_stack_of_three_members(data) -> None:
+    """logits = w_tfidf · (TF-IDF @ coef + intercept) + w_emb · (embedding @ emb_coef + emb_intercept)
+    + w_knn · neighbour votes + b, with the weights fitted on val."""
     X, y, Xv, yv = data
     model = small().fit(X, y, X_val=Xv, y_val=yv)
     texts = [record_text(r, model.max_pages) for r in Xv]
-    tfidf = np.asarray(model._transform(texts) @ model.coef_.T)
-    emb = model._encoder().encode(texts).astype(np.float64) @ model.emb_coef_.T
-    np.testing.assert_allclose(model.decision_function(Xv), tfidf + emb + model.intercept_, atol=1e-8)
+    E = model._encoder().encode(texts).astype(np.float64)
+    tfidf = np.asarray(model._transform(texts) @ model.coef_.T) + model.intercept_
+    emb = E @ model.emb_coef_.T + model.emb_intercept_
+    votes = model.knn_.votes(E)
+    w = model.blend_
+    np.testing.assert_allclose(model.decision_function(Xv), w[0] * tfidf + w[1] * emb + w[2] * votes + w[3],
+                               atol=1e-8)
     assert model.emb_coef_.shape == (len(model.classes_), 384)
+    assert w[3] == 0.0  # single-label: a bias would change nothing
+    assert set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
 
 
-def test_weight_zero_is_the_ensemble(data) -> None:
-    """emb_weight = 0: the embedding block is zero and the answers are the ensemble's (same TF-IDF scorer)."""
+def test_neighbour_votes_are_the_labels_of_the_nearest_rows() -> None:
+    """Votes: the similarity-weighted share of the k nearest rows carrying each class (checked by brute force)."""
+    rng = np.random.default_rng(0)
+    E, Q = rng.normal(size=(60, 8)), rng.normal(size=(7, 8))
+    Y = (rng.random((60, 4)) < 0.4).astype(np.int64)
+    votes = NeighbourVotes(k=5, power=2.0).fit(E, Y, 4).votes(Q)
+    En = E / np.linalg.norm(E, axis=1, keepdims=True)
+    for q, row in zip(Q, votes):
+        sim = En @ (q / np.linalg.norm(q))
+        near = np.argsort(-sim)[:5]
+        w = sim[near].clip(0) ** 2
+        np.testing.assert_allclose(row, w @ Y[near] / w.sum(), atol=2e-3)  # memory kept as float16
+    single = NeighbourVotes(k=5, power=2.0).fit(E, Y.argmax(1), 4).votes(Q)
+    np.testing.assert_allclose(single.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_blend_fitted_on_val_beats_none_of_its_members_on_val() -> None:
+    """fit_blend minimises the val log-loss over the member weights: the stack's loss is at most each member's
+    own best-scaled loss (a member alone is one point of the search)."""
+    from siteclass.models.calibration import fit_blend, fit_temperature
+
+    rng = np.random.default_rng(1)
+    Y = rng.integers(0, 3, 300)
+    truth = np.eye(3)[Y]
+    members = [truth * 2 + rng.normal(0, 1.5, (300, 3)), truth + rng.normal(0, 1.0, (300, 3))]
+
+    def nll(z: np.ndarray) -> float:
+        z = z - z.max(axis=1, keepdims=True)
+        return float(-(z - np.log(np.exp(z).sum(axis=1, keepdims=True)))[np.arange(300), Y].mean())
+
+    w, b = fit_blend(members, Y, multi_label=False)
+    stacked = nll(w[0] * members[0] + w[1] * members[1])
+    for m in members:
+        assert stacked <= nll(m / fit_temperature(m, Y, False)) + 1e-6
+    assert b == 0.0 and (w > 0).all()
+
+
+def test_fixed_blend_without_knn_or_embeddings_is_the_ensemble(data) -> None:
+    """blend = fixed, emb_weight = 0, knn_weight = 0: the answers are the ensemble's (same TF-IDF scorer)."""
     X, y, Xv, yv = data
-    hybrid = small(emb_weight=0.0).fit(X, y, X_val=Xv, y_val=yv)
+    hybrid = small(blend="fixed", emb_weight=0.0, knn_weight=0.0).fit(X, y, X_val=Xv, y_val=yv)
     ensemble = SparseEnsembleClassifier(max_features=5000, min_df=1, n_jobs=1).fit(X, y, X_val=Xv, y_val=yv)
-    assert not hybrid.emb_coef_.any()
+    assert hybrid.blend_[1] == 0.0 and hybrid.blend_[2] == 0.0
     np.testing.assert_array_equal(hybrid.decision_function(Xv).argmax(1), ensemble.decision_function(Xv).argmax(1))
+
+
+def test_multi_label_threshold_is_one_number_fitted_on_val() -> None:
+    """Multi-label: the stack's bias holds ONE threshold, the macro-F1-best on val (fit_global_threshold)."""
+    from siteclass.models.ensemble import fit_global_threshold
+
+    X, Y = synth(150, 0, multi=True)
+    Xv, Yv = synth(60, 3, multi=True)
+    model = small().fit(X, Y, X_val=Xv, y_val=Yv)
+    assert 0.05 <= model.card_["threshold"] <= 0.95
+    untuned = small(thresholds="none").fit(X, Y, X_val=Xv, y_val=Yv)
+    shift = fit_global_threshold(untuned.decision_function(Xv), model.encode(Yv))
+    np.testing.assert_allclose(model.blend_[:3], untuned.blend_[:3])
+    np.testing.assert_allclose(model.blend_[3], untuned.blend_[3] - shift)
 
 
 def test_bad_weight_is_refused(data) -> None:
