@@ -147,3 +147,17 @@ def test_saved_folder_predicts_without_torch(data, tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     np.testing.assert_allclose(np.array(json.loads(out.stdout)), model.predict_proba(Xv), atol=1e-6)
+
+
+def test_refit_carries_the_blend_val_chose() -> None:
+    """train --refit: the model fitted on train + val (no val left: fixed blend) takes the blend and threshold
+    that the val split chose for the same settings, and the votes remember every row it was fitted on."""
+    X, Y = synth(150, 0, multi=True)
+    Xv, Yv = synth(60, 3, multi=True)
+    chosen = small().fit(X, Y, X_val=Xv, y_val=Yv)
+    refit = small().fit(X + Xv, Y + Yv)
+    assert not np.allclose(refit.blend_, chosen.blend_)  # without val: emb_weight / knn_weight
+    refit.carry_choices(chosen)
+    np.testing.assert_array_equal(refit.blend_, chosen.blend_)
+    assert refit.card_["threshold"] == chosen.card_["threshold"]
+    assert len(refit.knn_.memory_) == len(X) + len(Xv)
