@@ -179,8 +179,8 @@ def grid(parts: Parts, y: list[str], code_weight: float, sanity: Parts, y_sanity
     rows = []
     for pw, lw, k, g in itertools.product(GRID["prompt_weight"], GRID["lexical_weight"], GRID["top_codes"],
                                           GRID["code_group_digits"]):
-        raw = parts.blend(pw, lw, k, code_weight, g)
-        hits = sum(a == b for a, b in zip(sanity.predict(sanity.blend(pw, lw, k, code_weight, g)), y_sanity))
+        raw = parts.blend(pw, lw, int(k), code_weight, int(g))
+        hits = sum(a == b for a, b in zip(sanity.predict(sanity.blend(pw, lw, int(k), code_weight, int(g))), y_sanity))
         rows.append({"prompt_weight": pw, "lexical_weight": lw, "top_codes": k, "code_group_digits": g,
                      **scores(y, parts.predict(raw)), "sanity_hits": hits})
     return sorted(rows, key=lambda r: -r["accuracy"])
