@@ -268,6 +268,9 @@ class HybridClassifier(SparseEnsembleClassifier):
 
     def _load_state(self, arrays: dict[str, np.ndarray], extra: dict[str, Any], directory: Path) -> None:
         super()._load_state(arrays, extra, directory)
+        if "blend" not in arrays:
+            raise ModelError(f"{directory} holds a hybrid model saved before neighbour votes and the stacked blend; "
+                             "train it again with this siteclass")
         self.emb_coef_ = arrays["emb_coef"]
         self.emb_intercept_ = arrays["emb_intercept"]
         self.blend_ = arrays["blend"]

@@ -28,6 +28,7 @@ class NeighbourVotes:
         self.memory_ = _normalise(E).astype(np.float16)
         self.labels_ = (np.asarray(Y, dtype=np.int64) if Y.ndim == 1 else np.asarray(Y, dtype=np.uint8))
         self.n_classes_ = n_classes
+        self._memory32: np.ndarray | None = None
         return self
 
     def _label_rows(self, idx: np.ndarray) -> np.ndarray:
@@ -41,7 +42,10 @@ class NeighbourVotes:
 
     def votes(self, E: np.ndarray) -> np.ndarray:
         """The votes of queries ``E`` (n × d embeddings): n × classes, each in [0, 1]."""
-        memory = self.memory_.astype(np.float32)
+        if getattr(self, "_memory32", None) is None:  # float32 once: a copy per call would cost every request
+            self._memory32 = self.memory_.astype(np.float32)
+        memory = self._memory32
+        assert memory is not None
         Q = _normalise(E)
         k = max(1, min(self.k, len(memory)))
         out = np.zeros((len(Q), self.n_classes_), dtype=np.float64)
@@ -60,6 +64,7 @@ class NeighbourVotes:
     def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int, k: int, power: float) -> NeighbourVotes:
         votes = cls(k, power)
         votes.memory_, votes.labels_, votes.n_classes_ = arrays["knn_memory"], arrays["knn_labels"], n_classes
+        votes._memory32 = None
         return votes
 
 
