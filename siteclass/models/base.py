@@ -351,7 +351,7 @@ class Classifier:
             f"- multi-label: {self.multi_label_}",
             f"- temperature (calibration): {self.temperature_:.4f}",
         ]
-        for key in ("data_fingerprint", "trained_on", "n_train", "n_val", "train_seconds", "metrics_note"):
+        for key in ("data_fingerprint", "trained_on", "n_train", "n_val", "train_seconds", "metrics_note", "keeps"):
             if key in card:
                 lines.append(f"- {key.replace('_', ' ')}: {card[key]}")
         if card.get("metrics"):

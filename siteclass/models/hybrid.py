@@ -183,6 +183,8 @@ class HybridClassifier(SparseEnsembleClassifier):
         self.emb_coef_ = coef / scale  # folded: emb logits = E @ emb_coef.T + emb_intercept, on raw embeddings
         self.emb_intercept_ = intercept - self.emb_coef_ @ mean
         self.knn_ = NeighbourVotes(self.knn_k, self.knn_power).fit(E, Y, len(self.classes_))
+        self.card_["keeps"] = (f"the sentence embeddings and labels of its {len(E)} training rows (float16, for the "
+                               "neighbour votes): data derived from the training set")
         if val is not None and self.blend == "val":
             keep = np.ones(len(val[1]), bool) if self.multi_label_ else val[1] >= 0
             members = self._members([r for r, ok in zip(val[0], keep) if ok])

@@ -161,3 +161,11 @@ def test_refit_carries_the_blend_val_chose() -> None:
     np.testing.assert_array_equal(refit.blend_, chosen.blend_)
     assert refit.card_["threshold"] == chosen.card_["threshold"]
     assert len(refit.knn_.memory_) == len(X) + len(Xv)
+
+
+def test_model_card_says_it_keeps_training_rows(data, tmp_path) -> None:
+    """The neighbour memory is data derived from the training set: the model card says so."""
+    X, y, Xv, yv = data
+    folder = small().fit(X, y, X_val=Xv, y_val=yv).save(tmp_path / "m")
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert f"the sentence embeddings and labels of its {len(X)} training rows" in card
