@@ -2,7 +2,7 @@
 
 A linear scorer draws one boundary per class; the labels of a site's nearest training sites carry what one
 boundary misses (a niche inside a broad class, a label that goes with another). ``NeighbourVotes`` keeps the
-L2-normalised embeddings of the rows it was fitted on (float16: 384-d × 26K rows ≈ 20 MB) and their labels; the
+L2-normalised embeddings of the rows it was fitted on (saved as float16: 384-d × 26K rows ≈ 20 MB) and their labels; the
 vote of a query for class j is the similarity-weighted share of its ``k`` nearest rows (cosine) that carry j, each
 neighbour weighing ``max(cos, 0) ** power`` — in [0, 1] for single- and multi-label data alike.
 """
@@ -25,10 +25,11 @@ class NeighbourVotes:
 
     def fit(self, E: np.ndarray, Y: np.ndarray, n_classes: int) -> NeighbourVotes:
         """``E``: embeddings (n × d); ``Y``: class indices (single-label) or a multi-hot matrix (multi-label)."""
-        self.memory_ = _normalise(E).astype(np.float16)
+        # rounded to float16 (what is saved), held as float32 (what the similarity product wants): a loaded model
+        # votes exactly as the fitted one
+        self.memory_ = _normalise(E).astype(np.float16).astype(np.float32)
         self.labels_ = (np.asarray(Y, dtype=np.int64) if Y.ndim == 1 else np.asarray(Y, dtype=np.uint8))
         self.n_classes_ = n_classes
-        self._memory32: np.ndarray | None = None
         return self
 
     def _label_rows(self, idx: np.ndarray) -> np.ndarray:
@@ -42,10 +43,7 @@ class NeighbourVotes:
 
     def votes(self, E: np.ndarray) -> np.ndarray:
         """The votes of queries ``E`` (n × d embeddings): n × classes, each in [0, 1]."""
-        if getattr(self, "_memory32", None) is None:  # float32 once: a copy per call would cost every request
-            self._memory32 = self.memory_.astype(np.float32)
-        memory = self._memory32
-        assert memory is not None
+        memory = self.memory_
         Q = _normalise(E)
         k = max(1, min(self.k, len(memory)))
         out = np.zeros((len(Q), self.n_classes_), dtype=np.float64)
@@ -58,13 +56,13 @@ class NeighbourVotes:
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"knn_memory": self.memory_, "knn_labels": self.labels_}
+        return {"knn_memory": self.memory_.astype(np.float16), "knn_labels": self.labels_}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], n_classes: int, k: int, power: float) -> NeighbourVotes:
         votes = cls(k, power)
-        votes.memory_, votes.labels_, votes.n_classes_ = arrays["knn_memory"], arrays["knn_labels"], n_classes
-        votes._memory32 = None
+        votes.memory_ = arrays["knn_memory"].astype(np.float32)
+        votes.labels_, votes.n_classes_ = arrays["knn_labels"], n_classes
         return votes
 
 
