@@ -18,7 +18,8 @@ ORT's fused ``SkipLayerNormalization`` kernel is the slower one on CPU (``encode
 is saved, so loading does no fusion work; ``onnx.json`` lists the fused operators.
 
 ``int8=True`` quantizes the fused graph's weights to int8 (per output channel) with
-``onnxruntime.quantization.quantize_dynamic`` (activations: dynamic per-tensor uint8), after exact rewrites
+``onnxruntime.quantization.quantize_dynamic`` (activations: per-tensor uint8 over a range fixed from the
+calibration set, ``static_activations``, so a record's answer never depends on its batch), after exact rewrites
 that keep activation outliers out of the 8-bit ranges (factors from a built-in calibration set; see
 ``prepare_int8``): SmoothQuant on the Q/K/V, attention output and feed-forward input projections (``x/s``
 feeds the quantizer, ``s·W`` is the weight; ``s = |x|^0.7 / |w|^0.3`` per channel) and, in each feed-forward

@@ -2,8 +2,10 @@
 
 ``fuse_bert_graph`` fuses attention and bias + GELU (``onnxruntime.transformers.optimizer``); ``quantize_int8``
 rewrites the fused graph so that activation outliers stay out of the 8-bit ranges (``prepare_int8``: SmoothQuant
-on the projections, outlier GELU channels computed apart in fp32), then quantizes its weights to int8 per output
-channel (``onnxruntime.quantization.quantize_dynamic``). ``_CALIBRATION`` is the built-in calibration set. The
+on the projections, outlier GELU channels computed apart in fp32), quantizes its weights to int8 per output
+channel (``onnxruntime.quantization.quantize_dynamic``), then fixes each activation's 8-bit range from the
+calibration set (``static_activations``): a text's embedding never depends on the texts encoded beside it, as it
+did when each batch tensor had its own range. ``_CALIBRATION`` is the built-in calibration set. The
 export stage (``siteclass.export``) and the ``hybrid`` model, which builds its int8 encoder at fit time, share
 these; they sit in the models layer because a model uses them.
 """
@@ -16,10 +18,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OPSET", "OUTLIER_FACTOR", "SMOOTH_ALPHA", "fuse_bert_graph", "prepare_int8", "quantize_int8"]
+__all__ = [
+    "OPSET", "OUTLIER_FACTOR", "RANGE_MARGIN", "SMOOTH_ALPHA", "fuse_bert_graph", "prepare_int8", "quantize_int8",
+    "static_activations",
+]
 
 OPSET = 17
 SMOOTH_ALPHA = 0.7
+RANGE_MARGIN = 1.2  # an activation's 8-bit range: its calibration min / max, widened by 20 % for unseen texts
 OUTLIER_FACTOR = 4.0  # a GELU channel whose calibration max exceeds 4× the median channel's
 # Calibration texts for the int8 SmoothQuant factors: short names to long descriptions, many industries.
 _CALIBRATION = [
@@ -83,8 +89,8 @@ def _weighted_nodes(graph: Any) -> list[Any]:
     ]
 
 
-def _activation_absmax(model: Any, names: list[str], batches: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-channel max |x| of the named intermediate tensors over the calibration batches."""
+def _intermediates(model: Any, names: list[str], batches: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+    """The named intermediate tensors of *model*, batch by batch: ``{name: value}`` per calibration batch."""
     import onnx
     import onnxruntime as ort
 
@@ -93,12 +99,56 @@ def _activation_absmax(model: Any, names: list[str], batches: list[tuple[np.ndar
     have = {o.name for o in probe.graph.output}
     probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(n) for n in names if n not in have)
     sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    amax: dict[str, np.ndarray] = {}
     for ids, mask in batches:
-        for name, value in zip(names, sess.run(names, {"input_ids": ids, "attention_mask": mask})):
+        yield dict(zip(names, sess.run(names, {"input_ids": ids, "attention_mask": mask})))
+
+
+def _activation_absmax(model: Any, names: list[str], batches: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-channel max |x| of the named intermediate tensors over the calibration batches."""
+    amax: dict[str, np.ndarray] = {}
+    for values in _intermediates(model, names, batches):
+        for name, value in values.items():
             cur = np.abs(value.reshape(-1, value.shape[-1])).max(axis=0)
             amax[name] = np.maximum(amax[name], cur) if name in amax else cur
     return amax
+
+
+def static_activations(model: Any, batches: list[tuple[np.ndarray, np.ndarray]], margin: float) -> int:
+    """Give every ``DynamicQuantizeLinear`` of a dynamically quantized graph a fixed range; how many it replaced.
+
+    Each becomes a ``QuantizeLinear`` (uint8, per tensor) whose range is the tensor's min / max over the
+    calibration *batches* (0 always inside), widened by *margin*; its consumers read the scale and zero point as
+    constants. Dynamic ranges are taken over the whole batch tensor, padding included, so an embedding moved with
+    its batch neighbours (cosine 0.9993); with fixed ranges it does not.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    dynamic = [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]
+    names = [n.input[0] for n in dynamic]
+    lo = dict.fromkeys(names, 0.0)
+    hi = dict.fromkeys(names, 0.0)
+    for values in _intermediates(model, names, batches):
+        for name, value in values.items():
+            lo[name], hi[name] = min(lo[name], float(value.min())), max(hi[name], float(value.max()))
+    constant: dict[str, str] = {}  # a DynamicQuantizeLinear's scale / zero-point output → its fixed initializer
+    replaced: dict[int, Any] = {}
+    for node in dynamic:
+        x, (y, y_scale, y_zero) = node.input[0], node.output
+        low, high = lo[x] * margin, hi[x] * margin
+        scale = max(high - low, 1e-8) / 255.0
+        zero = int(np.clip(round(-low / scale), 0, 255))
+        graph.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), f"{y}/scale"),
+                                  numpy_helper.from_array(np.array(zero, np.uint8), f"{y}/zero_point")])
+        constant[y_scale], constant[y_zero] = f"{y}/scale", f"{y}/zero_point"
+        replaced[id(node)] = helper.make_node("QuantizeLinear", [x, f"{y}/scale", f"{y}/zero_point"], [y],
+                                              name=f"{node.name or y}/static")
+    nodes = [replaced.get(id(n), n) for n in graph.node]
+    for node in nodes:
+        node.input[:] = [constant.get(name, name) for name in node.input]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(dynamic)
 
 
 def prepare_int8(model: Any, batches: list[tuple[np.ndarray, np.ndarray]], alpha: float, split_rows: int) -> list[str]:
@@ -189,7 +239,7 @@ def prepare_int8(model: Any, batches: list[tuple[np.ndarray, np.ndarray]], alpha
 
 
 def quantize_int8(src: Path, dest: Path, calibration: list[tuple[np.ndarray, np.ndarray]], intermediate_size: int) -> None:
-    """The int8 graph of a fused fp32 graph: ``prepare_int8``, then dynamic int8 weights per channel.
+    """The int8 graph of a fused fp32 graph: ``prepare_int8``, int8 weights per channel, fixed activation ranges.
 
     *intermediate_size*: rows of the feed-forward output projections (their outlier channels are split off).
     """
@@ -207,6 +257,9 @@ def quantize_int8(src: Path, dest: Path, calibration: list[tuple[np.ndarray, np.
             str(smoothed), str(dest), weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=keep_fp32,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+        quantized = onnx.load(str(dest))
+        static_activations(quantized, calibration, RANGE_MARGIN)
+        onnx.save(quantized, str(dest))
     finally:
         root.removeFilter(_no_preprocess_hint)
         smoothed.unlink(missing_ok=True)

@@ -57,6 +57,17 @@ def test_logits_are_the_stack_of_three_members(data) -> None:
     assert set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
 
 
+def test_answer_does_not_depend_on_the_batch(data) -> None:
+    """The int8 encoder's activation ranges are fixed when its graph is built: a site scored alone gets the
+    probabilities it gets beside others (with per-batch ranges they moved)."""
+    X, y, Xv, _ = data
+    model = small().fit(X, y)
+    batch = model.predict_proba(Xv[:12])
+    model._encoder().clear_cache()
+    alone = np.vstack([model.predict_proba([r]) for r in Xv[:12]])
+    np.testing.assert_allclose(alone, batch, rtol=0, atol=1e-6)
+
+
 def test_neighbour_votes_are_the_labels_of_the_nearest_rows() -> None:
     """Votes: the similarity-weighted share of the k nearest rows carrying each class (checked by brute force)."""
     rng = np.random.default_rng(0)
