@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 
 import serve_models
-from conftest import running
+from serve_helpers import running
 
 from siteclass.config import ServeSettings
 from siteclass.serve.app import create_app

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from conftest import running
+from serve_helpers import running
 
 from siteclass.serve.app import create_app
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import free_port, loopback_resolver, running
+from serve_helpers import free_port, loopback_resolver, running
 
 from siteclass.config import CrawlSettings, ServeSettings, Settings
 from siteclass.demo.web import LocalWeb, Reply, redirect

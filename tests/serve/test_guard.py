@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from conftest import Listener, loopback_resolver, running
+from serve_helpers import Listener, loopback_resolver, running
 
 from siteclass.config import ServeSettings
 from siteclass.serve.app import create_app

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import serve_models
-from conftest import running
+from serve_helpers import running
 
 from siteclass.config import Settings
 from siteclass.errors import InputError, ModelError

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import serve_models
-from conftest import running
+from serve_helpers import running
 
 from siteclass.config import ServeSettings, Settings
 from siteclass.prediction import predict_crawl

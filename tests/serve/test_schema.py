@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import schemathesis
 import serve_models
-from conftest import free_port, loopback_resolver
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
+from serve_helpers import free_port, loopback_resolver
 
 from siteclass.config import CrawlSettings, ServeSettings, Settings
 from siteclass.serve.app import create_app

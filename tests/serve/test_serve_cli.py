@@ -14,7 +14,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 import serve_models
-from conftest import free_port
+from serve_helpers import free_port
 
 from siteclass.cli import run
 

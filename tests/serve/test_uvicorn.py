@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Listener, free_port
+from serve_helpers import Listener, free_port
 
 HERE = Path(__file__).parent
 
