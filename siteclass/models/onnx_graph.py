@@ -13,6 +13,7 @@ these; they sit in the models layer because a model uses them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,9 @@ def _weighted_nodes(graph: Any) -> list[Any]:
     ]
 
 
-def _intermediates(model: Any, names: list[str], batches: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+def _intermediates(
+    model: Any, names: list[str], batches: list[tuple[np.ndarray, np.ndarray]]
+) -> Iterator[dict[str, np.ndarray]]:
     """The named intermediate tensors of *model*, batch by batch: ``{name: value}`` per calibration batch."""
     import onnx
     import onnxruntime as ort
@@ -124,16 +127,16 @@ def static_activations(model: Any, batches: list[tuple[np.ndarray, np.ndarray]],
     from onnx import helper, numpy_helper
 
     graph = model.graph
-    dynamic = [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]
-    names = [n.input[0] for n in dynamic]
+    dynamic = {i: n for i, n in enumerate(graph.node) if n.op_type == "DynamicQuantizeLinear"}
+    names = [n.input[0] for n in dynamic.values()]
     lo = dict.fromkeys(names, 0.0)
     hi = dict.fromkeys(names, 0.0)
     for values in _intermediates(model, names, batches):
         for name, value in values.items():
             lo[name], hi[name] = min(lo[name], float(value.min())), max(hi[name], float(value.max()))
     constant: dict[str, str] = {}  # a DynamicQuantizeLinear's scale / zero-point output → its fixed initializer
-    replaced: dict[int, Any] = {}
-    for node in dynamic:
+    nodes = list(graph.node)
+    for i, node in dynamic.items():
         x, (y, y_scale, y_zero) = node.input[0], node.output
         low, high = lo[x] * margin, hi[x] * margin
         scale = max(high - low, 1e-8) / 255.0
@@ -141,9 +144,8 @@ def static_activations(model: Any, batches: list[tuple[np.ndarray, np.ndarray]],
         graph.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), f"{y}/scale"),
                                   numpy_helper.from_array(np.array(zero, np.uint8), f"{y}/zero_point")])
         constant[y_scale], constant[y_zero] = f"{y}/scale", f"{y}/zero_point"
-        replaced[id(node)] = helper.make_node("QuantizeLinear", [x, f"{y}/scale", f"{y}/zero_point"], [y],
-                                              name=f"{node.name or y}/static")
-    nodes = [replaced.get(id(n), n) for n in graph.node]
+        nodes[i] = helper.make_node("QuantizeLinear", [x, f"{y}/scale", f"{y}/zero_point"], [y],
+                                    name=f"{node.name or y}/static")
     for node in nodes:
         node.input[:] = [constant.get(name, name) for name in node.input]
     del graph.node[:]
