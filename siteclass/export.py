@@ -32,6 +32,9 @@ records there). ``recheck_margin=0`` writes int8 alone. Speed and top-1 agreemen
 ``bench/inference.py``. ``siteclass.load_model`` picks the ONNX encoder automatically when ``model.onnx`` is
 present (``model.use_backend("torch")`` switches back).
 
+``export_bundled`` writes the bundled zero-shot NAICS model (what predict uses without a model) to a folder and
+exports it: with ``int8`` about 2.4× faster on 2 cores at 99.75 % the same top label.
+
 ``linear`` and ``fasttext`` models need no export: their inference is numpy only and never imports torch.
 """
 
@@ -59,6 +62,7 @@ from siteclass.models.onnx_graph import (
     _CALIBRATION,
     OPSET,
     OUTLIER_FACTOR,
+    RANGE_MARGIN,
     SMOOTH_ALPHA,
     fuse_bert_graph,
     quantize_int8,
@@ -147,7 +151,8 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
         "int8": int8,
         "fused_operators": fused,
         "quantization": (
-            f"dynamic int8, weights per channel; SmoothQuant alpha {SMOOTH_ALPHA} on Q/K/V, attention output and "
+            "int8 weights per channel; int8 activations per tensor over ranges fixed from the calibration texts "
+            f"(x{RANGE_MARGIN}); SmoothQuant alpha {SMOOTH_ALPHA} on Q/K/V, attention output and "
             "feed-forward inputs; "
             f"feed-forward blocks: GELU channels above {OUTLIER_FACTOR}x the median max computed apart in fp32"
         ) if int8 else None,
@@ -167,6 +172,24 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
     return target
 
 
+def export_bundled(out: str | Path, int8: bool = False, recheck_margin: float = RECHECK_MARGIN) -> Path:
+    """Save the bundled zero-shot NAICS model to a new folder *out* and export it (``export_onnx``); the graph's path.
+
+    Nothing to train: the folder is what ``siteclass predict`` uses without ``--model``, calibrated minimum
+    confidence included, so ``--model OUT`` gives the same answers from ONNX Runtime (with *int8*: faster, the
+    near ties rescored in fp32).
+    """
+    from siteclass.models.zeroshot import default_zeroshot_model
+
+    directory = Path(out)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise InputError(f"--out {directory} already exists and is not an empty folder; give a new folder")
+    if not 0.0 <= recheck_margin < 1.0:
+        raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
+    default_zeroshot_model().save(directory)
+    return export_onnx(directory, int8=int8, recheck_margin=recheck_margin)
+
+
 def load_onnx_model(model_dir: str | Path) -> Classifier:
     """Load a saved model with its encoder in ONNX Runtime (``model.onnx`` must exist; torch is not needed)."""
     directory = Path(model_dir)
@@ -178,4 +201,4 @@ def load_onnx_model(model_dir: str | Path) -> Classifier:
     return model
 
 
-__all__ = ["EXPORT_INFO", "export_onnx", "load_onnx_model"]
+__all__ = ["EXPORT_INFO", "export_bundled", "export_onnx", "load_onnx_model"]

@@ -17,7 +17,7 @@ from siteclass.errors import InputError
 from siteclass.export import EXPORT_INFO, export_onnx, load_onnx_model
 from siteclass.models.base import load_model
 from siteclass.models.transformer import TransformerClassifier
-from siteclass.models.zeroshot import ZeroShotClassifier
+from siteclass.models.zeroshot import ZeroShotClassifier, default_zeroshot_model
 
 TRAIN = [
     ("Bright Smile Dental", "brightsmile.com", "Teeth cleaning, fillings, dental implants and whitening.", "dental"),
@@ -141,6 +141,31 @@ def test_export_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "fasttext", "params": {}}))
     with pytest.raises(InputError, match="has no ONNX export"):
         export_onnx(tmp_path)
+
+
+def test_bundled_model_exported_int8(tmp_path: Path, test_records: list[dict],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """`export --bundled --out DIR --int8`: the bundled NAICS model in a folder, answered by ONNX Runtime, with its
+    calibrated minimum confidence and the top labels of the PyTorch default."""
+    out = tmp_path / "naics"
+    assert run(["export", "--bundled", "--out", str(out), "--int8"]) == 0
+    bundled = default_zeroshot_model()
+    q = load_model(out)
+    assert q.backend_in_use == "onnx" and (out / "model.fp32.onnx").is_file()  # type: ignore[attr-defined]
+    assert q.default_min_confidence == bundled.default_min_confidence > 0  # type: ignore[attr-defined]
+    agree = (q.predict_proba(test_records).argmax(1) == bundled.predict_proba(test_records).argmax(1)).mean()
+    assert agree >= 0.9
+    for argv, says in (
+        (["export", "--bundled", "--out", str(out)], "already exists"),
+        (["export", "--bundled"], "--bundled needs --out"),
+        (["export", "--bundled", "--model", str(out), "--out", str(tmp_path / "x")], "one of them"),
+        (["export"], "one of them"),
+        (["export", "--model", str(out), "--out", str(tmp_path / "x")], "--out is for --bundled"),
+    ):
+        assert run(argv) == 2
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
 
 
 NO_TORCH = textwrap.dedent(
