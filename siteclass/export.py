@@ -33,7 +33,7 @@ records there). ``recheck_margin=0`` writes int8 alone. Speed and top-1 agreemen
 present (``model.use_backend("torch")`` switches back).
 
 ``export_bundled`` writes the bundled zero-shot NAICS model (what predict uses without a model) to a folder and
-exports it: with ``int8`` about 2.4× faster on 2 cores at 99.75 % the same top label.
+exports it: with ``int8``, 3,000 table rows took 33 s instead of 70 s on 2 cores, the same best guess on 99.1 %.
 
 ``linear`` and ``fasttext`` models need no export: their inference is numpy only and never imports torch.
 """
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -175,9 +176,9 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
 def export_bundled(out: str | Path, int8: bool = False, recheck_margin: float = RECHECK_MARGIN) -> Path:
     """Save the bundled zero-shot NAICS model to a new folder *out* and export it (``export_onnx``); the graph's path.
 
-    Nothing to train: the folder is what ``siteclass predict`` uses without ``--model``, calibrated minimum
-    confidence included, so ``--model OUT`` gives the same answers from ONNX Runtime (with *int8*: faster, the
-    near ties rescored in fp32).
+    Nothing to train: the folder holds the model ``siteclass predict`` uses without ``--model``, calibrated
+    minimum confidence included; ``--model OUT`` answers from ONNX Runtime (with *int8*: faster, near ties rescored
+    in fp32, a few answers moved by int8 rounding). A failed export leaves no folder behind.
     """
     from siteclass.models.zeroshot import default_zeroshot_model
 
@@ -186,8 +187,14 @@ def export_bundled(out: str | Path, int8: bool = False, recheck_margin: float = 
         raise InputError(f"--out {directory} already exists and is not an empty folder; give a new folder")
     if not 0.0 <= recheck_margin < 1.0:
         raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
-    default_zeroshot_model().save(directory)
-    return export_onnx(directory, int8=int8, recheck_margin=recheck_margin)
+    created = not directory.exists()
+    try:
+        default_zeroshot_model().save(directory)
+        return export_onnx(directory, int8=int8, recheck_margin=recheck_margin)
+    except BaseException:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
 
 
 def load_onnx_model(model_dir: str | Path) -> Classifier:

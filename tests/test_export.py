@@ -168,6 +168,18 @@ def test_bundled_model_exported_int8(tmp_path: Path, test_records: list[dict],
     assert not (tmp_path / "x").exists()
 
 
+def test_failed_bundled_export_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import siteclass.export as export
+
+    def fail(*args: object, **kwargs: object) -> Path:
+        raise MemoryError("injected: the export ran out of memory")
+
+    monkeypatch.setattr(export, "export_onnx", fail)
+    with pytest.raises(MemoryError):
+        export.export_bundled(tmp_path / "naics", int8=True)
+    assert not (tmp_path / "naics").exists()  # a rerun is not refused as "already exists"
+
+
 NO_TORCH = textwrap.dedent(
     """
     import importlib.abc, json, sys

@@ -27,7 +27,7 @@ def export_command(
     )] = None,
 ) -> None:
     """Export a transformer or zeroshot model to ONNX: writes MODEL/model.onnx, used by predict and serve
-    (ONNX Runtime, no torch needed). `--bundled --out DIR --int8`: the bundled NAICS model, about 2.4x faster."""
+    (ONNX Runtime, no torch needed). `--bundled --out DIR --int8`: the bundled NAICS model, about 2x faster."""
     if format.lower() != "onnx":
         raise InputError(f"--format {format!r} is not supported; use --format onnx")
     if bundled == (model is not None):

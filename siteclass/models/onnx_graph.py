@@ -154,7 +154,7 @@ def static_activations(model: Any, batches: list[tuple[np.ndarray, np.ndarray]],
 
 
 def prepare_int8(model: Any, batches: list[tuple[np.ndarray, np.ndarray]], alpha: float, split_rows: int) -> list[str]:
-    """Rewrite a fused fp32 graph in place so that dynamic int8 quantization loses little; nodes to keep fp32.
+    """Rewrite a fused fp32 graph in place so that int8 quantization loses little; the nodes to keep fp32.
 
     Exact rewrites (the fp32 function is unchanged), with factors from the calibration *batches*:
 
