@@ -3,6 +3,7 @@
     python -m bench zeroshot                     # every mapped row: choose on dev, report on test
     python -m bench zeroshot --limit 600         # a quick run on 600 mapped rows
     python -m bench zeroshot --max-tokens 128    # half the time; `siteclass predict` reads 256 (the default)
+    python -m bench zeroshot --int8              # also the naics model as `siteclass export --bundled --int8`
 
 Data: ../shared/data/crunchbase/companies.parquet (read in place), text = name + description + full_description.
 Labels: Crunchbase industry groups mapped to NAICS 2022 sectors by ``bench/crunchbase_naics.csv`` (one line of
@@ -34,6 +35,7 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -203,7 +205,17 @@ def timed_top(model: Any, records: list[dict[str, Any]]) -> tuple[list[Any], flo
 
 
 # ----------------------------------------------------------------------------------------------- run
-def run(limit: int | None, max_tokens: int) -> dict[str, Any]:
+def int8_copy(model: Any, folder: Path) -> Any:
+    """*model* saved to *folder*, exported with ``siteclass export --int8`` (near ties rescored in fp32), loaded."""
+    from siteclass.export import export_onnx
+    from siteclass.models.base import load_model
+
+    model.save(folder)
+    export_onnx(folder, int8=True)
+    return load_model(folder)
+
+
+def run(limit: int | None, max_tokens: int, int8: bool = False) -> dict[str, Any]:
     from siteclass.config import TrainSettings
     from siteclass.models.base import fit_temperature
     from siteclass.models.taxonomy import load_labels
@@ -249,14 +261,17 @@ def run(limit: int | None, max_tokens: int) -> dict[str, Any]:
     # test: each model from a cold cache, the configured settings only
     y_test = [by_code[s] for s in test["sectors"]]
     test_report: dict[str, Any] = {}
-    for name, model in (("today", today), ("naics", new)):
+    models: list[tuple[str, Any]] = [("today", today), ("naics", new)]
+    if int8:
+        models.append(("naics_int8", int8_copy(new, Path(tempfile.mkdtemp(prefix="siteclass-bench-")) / "naics")))
+    for name, model in models:
         top, rate = timed_top(model, test["records"])
         pred = [str(g[0]) for g in top]
         started = time.perf_counter()
         model.predict_top_k(test["records"], k=1)  # again, every text's vector cached: the scoring alone
         warm = len(test["records"]) / max(time.perf_counter() - started, 1e-9)
         test_report[name] = {**scores(y_test, pred), "rows_per_s": rate, "rows_per_s_cached": warm}
-        if name == "naics":
+        if name.startswith("naics"):
             conf = np.array([g[1] for g in top])
             ok = np.array([a == b for a, b in zip(pred, y_test)])
             test_report[name]["min_confidence"] = {"value": p.naics_min_confidence,
@@ -301,14 +316,15 @@ def print_report(r: dict[str, Any]) -> None:
           f"(configured {c['value']}: dev coverage {c['coverage']:.3f}, kept accuracy {c['kept_accuracy']:.3f})")
     print("\n# test (reported)")
     print(f"  {'model':8} {'accuracy':>9} {'macro-F1':>9} {'rows/s':>8} {'rows/s, vectors cached':>23}")
-    for name in ("today", "naics"):
+    for name in t:
         m = t[name]
-        print(f"  {name:8} {m['accuracy']:9.3f} {m['macro_f1']:9.3f} {m['rows_per_s']:8.1f} "
+        print(f"  {name:10} {m['accuracy']:9.3f} {m['macro_f1']:9.3f} {m['rows_per_s']:8.1f} "
               f"{m['rows_per_s_cached']:23.0f}")
-    mc = t["naics"]["min_confidence"]
-    print(f"  naics under min_confidence {mc['value']}: coverage {mc['coverage']:.3f}, accuracy of the kept rows "
-          f"{mc['kept_accuracy']:.3f}; a 6-digit code on {t['naics']['with_code']:.0%} of rows "
-          f"({t['naics']['code_in_sector']:.0%} inside the predicted sector)")
+    for name in (n for n in t if n.startswith("naics")):
+        mc = t[name]["min_confidence"]
+        print(f"  {name} under min_confidence {mc['value']}: coverage {mc['coverage']:.3f}, accuracy of the kept "
+              f"rows {mc['kept_accuracy']:.3f}; a 6-digit code on {t[name]['with_code']:.0%} of rows "
+              f"({t[name]['code_in_sector']:.0%} inside the predicted sector)")
     verdict = "PASS" if r["gain_points"] >= r["target_points"] else "FAIL"
     print(f"\n# verdict [{verdict}] naics − today = {r['gain_points']:+.1f} accuracy points on test "
           f"(target ≥ +{r['target_points']:.0f})")
@@ -321,12 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only N mapped rows (quick runs)")
     parser.add_argument("--max-tokens", type=int, default=TrainSettings().zeroshot.max_tokens,
                         help="encoder token limit of both models (default: what siteclass predict reads)")
+    parser.add_argument("--int8", action="store_true",
+                        help="also the naics model exported to int8 ONNX (siteclass export --bundled --int8)")
     parser.add_argument("--out", default=str(OUT / "zeroshot.json"), help="JSON results file")
     args = parser.parse_args(argv)
     if not DATA.is_file():
         print(f"skip: {DATA} not found (set SITECLASS_SHARED to the shared/ folder)")
         return 0
-    report = run(args.limit, args.max_tokens)
+    report = run(args.limit, args.max_tokens, args.int8)
     print_report(report)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
