@@ -11,8 +11,9 @@ site records: name, domain, one page whose title is the one-line ``description``
    predicts the test records three ways — PyTorch (the anchor: ``models/bert.py``, default torch threads),
    ONNX Runtime fp32 (``siteclass export``: the encoder graph fused at export into Attention /
    SkipLayerNormalization / BiasGelu nodes) and ONNX Runtime int8 (``siteclass export --int8``: the fused graph,
-   SmoothQuant-rescaled, GELU outlier channels computed apart in fp32, int8 weights per channel, activation ranges fixed from calibration texts; records
-   whose two best labels lie within 0.01 rescored by the fp32 graph it ships, and counted). All use the same
+   SmoothQuant-rescaled, GELU outlier channels computed apart in fp32, int8 weights per channel, activation
+   ranges fixed from calibration texts; records whose two best labels lie within 0.01 rescored by the fp32 graph
+   it ships, and counted). All use the same
    length-sorted batching of ``Encoder.encode``. Reported: records/s end to end (tokenise → encoder →
    head; the encoder's vector cache cleared before each run; ``--rounds`` interleaved rounds, the best kept,
    all rounds listed), speed-up over PyTorch, top-1 agreement with PyTorch, max |Δp|, test accuracy, the

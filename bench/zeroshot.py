@@ -30,10 +30,12 @@ today + 10 points accuracy on test. Results go to bench/out/zeroshot.json.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import itertools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -263,7 +265,9 @@ def run(limit: int | None, max_tokens: int, int8: bool = False) -> dict[str, Any
     test_report: dict[str, Any] = {}
     models: list[tuple[str, Any]] = [("today", today), ("naics", new)]
     if int8:
-        models.append(("naics_int8", int8_copy(new, Path(tempfile.mkdtemp(prefix="siteclass-bench-")) / "naics")))
+        folder = Path(tempfile.mkdtemp(prefix="siteclass-bench-"))
+        atexit.register(shutil.rmtree, folder, True)  # ~115 MB of graphs, gone when the bench ends
+        models.append(("naics_int8", int8_copy(new, folder / "naics")))
     for name, model in models:
         top, rate = timed_top(model, test["records"])
         pred = [str(g[0]) for g in top]
