@@ -209,11 +209,10 @@ def timed_top(model: Any, records: list[dict[str, Any]]) -> tuple[list[Any], flo
 # ----------------------------------------------------------------------------------------------- run
 def int8_copy(model: Any, folder: Path) -> Any:
     """*model* saved to *folder*, exported with ``siteclass export --int8`` (near ties rescored in fp32), loaded."""
-    from siteclass.export import export_onnx
+    from siteclass.export import save_exported
     from siteclass.models.base import load_model
 
-    model.save(folder)
-    export_onnx(folder, int8=True)
+    save_exported(model, folder, int8=True)
     return load_model(folder)
 
 

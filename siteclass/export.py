@@ -86,8 +86,7 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
     best labels lie closer than that in probability are scored again with it (see the module docstring).
     """
     directory = Path(model_dir)
-    if not 0.0 <= recheck_margin < 1.0:
-        raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
+    _check_margin(recheck_margin)
     config = read_config(directory)
     model_type = config["model_type"]
     cls = model_class(config.get("model_class") or model_type)
@@ -173,28 +172,39 @@ def export_onnx(model_dir: str | Path, int8: bool = False, recheck_margin: float
     return target
 
 
-def export_bundled(out: str | Path, int8: bool = False, recheck_margin: float = RECHECK_MARGIN) -> Path:
-    """Save the bundled zero-shot NAICS model to a new folder *out* and export it (``export_onnx``); the graph's path.
+def _check_margin(recheck_margin: float) -> None:
+    if not 0.0 <= recheck_margin < 1.0:
+        raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
 
-    Nothing to train: the folder holds the model ``siteclass predict`` uses without ``--model``, calibrated
-    minimum confidence included; ``--model OUT`` answers from ONNX Runtime (with *int8*: faster, near ties rescored
-    in fp32, a few answers moved by int8 rounding). A failed export leaves no folder behind.
-    """
-    from siteclass.models.zeroshot import default_zeroshot_model
 
+def save_exported(model: Classifier, out: str | Path, int8: bool = False,
+                  recheck_margin: float = RECHECK_MARGIN) -> Path:
+    """Save a fitted *model* to a new folder *out* and export it (``export_onnx``); the graph's path. A failed
+    export leaves no folder behind."""
     directory = Path(out)
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise InputError(f"--out {directory} already exists and is not an empty folder; give a new folder")
-    if not 0.0 <= recheck_margin < 1.0:
-        raise InputError(f"recheck_margin {recheck_margin} is not a probability gap; use a value in [0, 1), e.g. 0.01")
+    _check_margin(recheck_margin)
     created = not directory.exists()
     try:
-        default_zeroshot_model().save(directory)
+        model.save(directory)
         return export_onnx(directory, int8=int8, recheck_margin=recheck_margin)
     except BaseException:
         if created:
             shutil.rmtree(directory, ignore_errors=True)
         raise
+
+
+def export_bundled(out: str | Path, int8: bool = False, recheck_margin: float = RECHECK_MARGIN) -> Path:
+    """The bundled zero-shot NAICS model saved to a new folder *out* and exported (``save_exported``).
+
+    Nothing to train: the folder holds the model ``siteclass predict`` uses without ``--model``, calibrated
+    minimum confidence included; ``--model OUT`` answers from ONNX Runtime (with *int8*: faster, near ties rescored
+    in fp32, a few answers moved by int8 rounding).
+    """
+    from siteclass.models.zeroshot import default_zeroshot_model
+
+    return save_exported(default_zeroshot_model(), out, int8=int8, recheck_margin=recheck_margin)
 
 
 def load_onnx_model(model_dir: str | Path) -> Classifier:
@@ -208,4 +218,4 @@ def load_onnx_model(model_dir: str | Path) -> Classifier:
     return model
 
 
-__all__ = ["EXPORT_INFO", "export_bundled", "export_onnx", "load_onnx_model"]
+__all__ = ["EXPORT_INFO", "export_bundled", "export_onnx", "load_onnx_model", "save_exported"]
