@@ -54,7 +54,11 @@ def process_page(body: bytes, content_type: str, url: str, extractor: Extractor,
     if not content_type and html.lstrip()[:1] != "<":
         return Processed("", None)
     content = extract_page(html, url, extractor)
-    return Processed(html if keep_html else "", content, [link_facts(link) for link, _ in content.links])
+    facts: dict[str, tuple[str, str, bool]] = {}  # a page links the same URL several times (menus, footers)
+    for link, _ in content.links:
+        if link not in facts:
+            facts[link] = link_facts(link)
+    return Processed(html if keep_html else "", content, [facts[link] for link, _ in content.links])
 
 
 def _test_crash(body: bytes) -> None:

@@ -97,14 +97,47 @@ def canonicalize(url: str) -> str:
     return canonicalize_url(url, keep_fragments=False)
 
 
+# A link whose canonical form is itself, less any fragment (plus "/" for an empty path, a lower-case host and its
+# query pairs sorted): http(s), a plain host name, a path of unreserved characters and upper-case escapes of
+# non-ASCII bytes, a query of key=value pairs of unreserved characters. 83 % of the real pages' links; the
+# others go to w3lib. Checked against w3lib on every link of the real pages and by a property test.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_UNRESERVED = r"[A-Za-z0-9._~-]"
+_SIMPLE_URL = re.compile(
+    rf"(https?)://({_LABEL}(?:\.{_LABEL})*)((?:/(?:{_UNRESERVED}|%[89A-F][0-9A-F])*)*)"
+    rf"(?:\?((?:{_UNRESERVED}+={_UNRESERVED}*)(?:&{_UNRESERVED}+={_UNRESERVED}*)*))?(?:#.*)?",
+    re.S,
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+
+
+def _simple_facts(url: str) -> tuple[str, str, str] | None:
+    """(canonical form, host, path) of a simple link (see _SIMPLE_URL), the same as w3lib's; else None."""
+    match = _SIMPLE_URL.fullmatch(url)
+    if match is None:
+        return None
+    scheme, host, path, query = match.groups()
+    if _DOT_SEGMENT.search(path):
+        return None
+    host, path = host.lower(), path or "/"
+    if query:
+        pairs = sorted(pair.split("=", 1) for pair in query.split("&"))
+        return f"{scheme}://{host}{path}?{'&'.join(f'{k}={v}' for k, v in pairs)}", host, path
+    return f"{scheme}://{host}{path}", host, path
+
+
 def link_facts(url: str) -> tuple[str, str, bool]:
     """What the spider needs to know of a found link: (canonical form, "" when the URL is invalid; host;
     whether its extension is never requested). Computed in the page workers, off the reactor thread."""
-    try:
-        parts = urlsplit(url)
-        canon = canonicalize(url)
-        host = parts.hostname or ""
-    except ValueError:
-        return "", "", True
-    last = parts.path.rsplit("/", 1)[-1]
+    simple = _simple_facts(url)
+    if simple is not None:
+        canon, host, path = simple
+    else:
+        try:
+            parts = urlsplit(url)
+            canon = canonicalize(url)
+            host, path = parts.hostname or "", parts.path
+        except ValueError:
+            return "", "", True
+    last = path.rsplit("/", 1)[-1]
     return canon, host, "." in last and last.rsplit(".", 1)[-1].lower() in SKIP_EXTENSIONS

@@ -129,3 +129,54 @@ def test_clean_equals_the_per_line_form(text: str) -> None:
 
     lines = (_WS.sub(" ", line).strip() for line in text.splitlines())
     assert _clean(text) == _NL.sub("\n\n", "\n".join(line for line in lines if line)).strip()
+
+
+def _w3lib_link_facts(url: str) -> tuple[str, str, bool]:
+    """link_facts by w3lib alone (what it computed for every link before the simple-URL path)."""
+    from siteclass.crawling.urls import SKIP_EXTENSIONS, canonicalize
+
+    try:
+        parts = urlsplit(url)
+        canon, host = canonicalize(url), parts.hostname or ""
+    except ValueError:
+        return "", "", True
+    last = parts.path.rsplit("/", 1)[-1]
+    return canon, host, "." in last and last.rsplit(".", 1)[-1].lower() in SKIP_EXTENSIONS
+
+
+LINK_TRICKY = [
+    "http://a.com", "http://a.com#x", "https://A.Com/X", "http://a.com/a//b", "http://a.com/%41b", "http://a.com/%c3%a9",
+    "http://a.com/%C3%A9", "http://a.com/%2F", "http://a.com/a+b", "http://a.com/?b=1&a=2", "http://a.com/?a",
+    "http://a.com/?a=", "http://a.com/x?", "http://a.com:80/", "http://a.com./", "http://a.com/./x", "http://a.com/x/..",
+    "http://a.com/.x/", "http://a.com/x.PDF", "http://a.com/?a-b=0&a=1", "http://a.com/?a=2&a=1", "http://a.com/?a=1&",
+    "http://-a.com/", "http://a-.com/", "http://xn--bcher-kva.de/", "http://a.com/x#y?z", "http://a.com/x?y#z/../",
+]
+
+
+def test_link_facts_equals_w3lib_on_tricky_links() -> None:
+    from siteclass.crawling.urls import link_facts
+
+    for url in LINK_TRICKY:
+        assert link_facts(url) == _w3lib_link_facts(url), url
+
+
+@given(hs.sampled_from(["http://", "https://", "HTTP://"]), hs.text(alphabet="aZ9-.", min_size=1, max_size=12),
+       hs.text(alphabet="aB/.%2F8c~_-+;:é", max_size=20), hs.text(alphabet="a=&b.-~%+", max_size=12),
+       hs.sampled_from(["", "#", "#x", "#/./"]))
+@settings(max_examples=1500, deadline=None)
+def test_link_facts_equals_w3lib_property(scheme: str, host: str, path: str, query: str, fragment: str) -> None:
+    from siteclass.crawling.urls import link_facts
+
+    for url in (scheme + host + "/" + path + fragment, scheme + host + "/" + path + "?" + query + fragment):
+        assert link_facts(url) == _w3lib_link_facts(url), url
+
+
+def test_link_facts_equals_w3lib_on_real_pages(real_pages: list[Path]) -> None:
+    from siteclass.crawling.urls import _simple_facts, link_facts
+
+    links = [link for path in real_pages
+             for link, _ in extract_page(decode_html(path.read_bytes()), f"https://{path.stem}/").links]
+    assert len(links) > 5000
+    assert sum(_simple_facts(link) is not None for link in links) > 0.8 * len(links)  # the path is taken
+    for link in links:
+        assert link_facts(link) == _w3lib_link_facts(link), link
