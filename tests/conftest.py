@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,16 @@ SHARED_DATA = SHARED / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The bundled model's int8 export (siteclass/models/bundled.py) is built once per test session into a temporary
+# folder, never into the user's ~/.cache; set SITECLASS_CACHE_DIR to keep it between sessions.
+_SESSION_CACHE = None if os.environ.get("SITECLASS_CACHE_DIR") else tempfile.mkdtemp(prefix="siteclass-test-cache-")
+if _SESSION_CACHE:
+    os.environ["SITECLASS_CACHE_DIR"] = _SESSION_CACHE
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _SESSION_CACHE:
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

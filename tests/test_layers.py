@@ -25,6 +25,7 @@ LAYERS: list[set[str]] = [
     {"data", "demo"},
     {"labels.tables"},
     {"training", "evaluation", "export", "labels.overrides"},
+    {"bundled"},
     {"tuning", "prediction", "labels"},
     {"serve"},
     {"quickstart"},

@@ -16,9 +16,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from siteclass.bundled import resolve
 from siteclass.config import Settings, settings_dict
 from siteclass.errors import InputError
-from siteclass.models.registry import ModelLike, resolve_model
+from siteclass.models.registry import ModelLike
 from siteclass.prediction.batch import BatchPredictor, Kept
 from siteclass.prediction.schema import PredictResult, SitePrediction
 
@@ -74,7 +75,7 @@ def predict_crawl(crawl_dir: str | Path, out: str | Path, model: ModelLike = Non
 
         result: PredictResult = predict_crawl_spark(crawl_dir, out, model, settings)
     else:
-        result = BatchPredictor.from_settings(resolve_model(model), settings).predict_crawl(crawl_dir, out, kept)
+        result = BatchPredictor.from_settings(resolve(model), settings).predict_crawl(crawl_dir, out, kept)
     _save_beside(Path(out), settings)
     return result
 
@@ -89,7 +90,7 @@ def predict_sites(sites: str | Path, out: str | Path, model: ModelLike = None, s
     settings = _settings(settings)
     _check_out(out)
     kept = sites_kept(sites, keep) if keep else None  # a missing column fails before crawling
-    loaded = resolve_model(model)  # so does a bad model
+    loaded = resolve(model)  # so does a bad model
     target = Path(crawl_out) if crawl_out else Path(out).with_name(Path(out).stem + ".crawl")
     crawl(sites, target, settings.crawl, progress=settings.predict.progress)
     return predict_crawl(target, out, loaded, settings, kept)
@@ -106,7 +107,7 @@ def predict_table(table: str | Path, out: str | Path, text: str | list[str], *, 
     _check_out(out)
     _local_only(settings, "--table")
     source = TableInput(table, split_columns(text), id_column=id_column, name_column=name_column, keep=keep)
-    predictor = BatchPredictor.from_settings(resolve_model(model), settings)
+    predictor = BatchPredictor.from_settings(resolve(model), settings)
     result = predictor.write(source.sites(), out, kept=source.kept())
     _save_beside(Path(out), settings)
     return result
@@ -123,7 +124,7 @@ def predict_html(html: str | Path, out: str | Path, model: ModelLike = None,
     _local_only(settings, "--html")
     source = HtmlInput(html, pages_per_site=settings.dataset.pages_per_site, page_chars=settings.dataset.page_chars,
                        extractor=settings.crawl.extractor)
-    predictor = BatchPredictor.from_settings(resolve_model(model), settings)
+    predictor = BatchPredictor.from_settings(resolve(model), settings)
     result = predictor.write(source.sites(), out, total=len(source.targets))
     _save_beside(Path(out), settings)
     return result
@@ -135,7 +136,7 @@ def predict_url(url: str, name: str | None = None, model: ModelLike = None,
     from siteclass.crawling.runner import crawl
 
     settings = _settings(settings)
-    loaded = resolve_model(model)
+    loaded = resolve(model)
     with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as tmp:
         crawl([{"id": "1", "url": url, "name": name or ""}], tmp, settings.crawl, progress=False)
         predictor = BatchPredictor.from_settings(loaded, settings)

@@ -35,9 +35,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from siteclass.bundled import resolve
 from siteclass.errors import InputError, ModelError, SiteclassError
 from siteclass.models.base import Classifier
-from siteclass.models.registry import ModelLike, resolve_model
+from siteclass.models.registry import ModelLike
 from siteclass.serve.cpus import pin_process
 
 Record = dict[str, Any]
@@ -89,7 +90,7 @@ def _child_main(conn: Connection, source: str | None, warm_up: Record, top_k: in
     try:
         if cpus:
             pin_process(0, cpus)  # every thread so far (numpy's, from the imports); later ones inherit it
-        model = resolve_model(source)
+        model = resolve(source)
         with contextlib.suppress(Exception):  # a model that cannot score the warm-up record still serves
             model.predict_top_k([warm_up], k=top_k)
         gc.collect()

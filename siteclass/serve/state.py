@@ -11,12 +11,13 @@ import hashlib
 import json
 from typing import Any
 
+from siteclass.bundled import resolve
 from siteclass.config import Settings
 from siteclass.errors import ModelError
 from siteclass.labels.overrides import SOURCE_MODEL, SOURCE_OVERRIDE, Override, OverridesFile
 from siteclass.metrics import apply_min_confidence, resolve_min_confidence
 from siteclass.models.base import Classifier
-from siteclass.models.registry import ModelLike, resolve_model
+from siteclass.models.registry import ModelLike
 from siteclass.prediction.language import language_warning
 from siteclass.prediction.language import warm_up as warm_up_language
 from siteclass.records import Record
@@ -96,7 +97,7 @@ class ServeState:
     async def _load(self) -> None:
         if self.model is None:
             try:
-                model = await asyncio.to_thread(resolve_model, self.source)
+                model = await asyncio.to_thread(resolve, self.source)
             except Exception as exc:  # reported by /readyz; the process stays up for /healthz
                 self.load_error = f"{type(exc).__name__}: {exc}"
                 return
