@@ -32,7 +32,7 @@ DEFAULT_RANK_WORDS: list[list[str]] = [
 Extractor = Literal["fast", "exact"]
 DEFAULT_EXTRACTOR: Extractor = "fast"
 
-# How predict and serve run the bundled zero-shot NAICS model when no --model is given (models/bundled.py):
+# How predict and serve run the bundled zero-shot NAICS model when no --model is given (siteclass/bundled.py):
 # "int8", its int8 ONNX export built once into a cache folder (same answers measured, ~2x faster), or "torch".
 # The environment variable SITECLASS_BUNDLED_BACKEND overrides it (child processes inherit it).
 BUNDLED_BACKEND = "int8"

@@ -115,8 +115,9 @@ class BatchPredictor:
         source = pq.ParquetFile(pages, pre_buffer=False, buffer_size=1 << 20)
         meta = source.metadata
         size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-        # a partition is an eighth of the limit: grouping it holds its table, a sorted copy and the rows as Python
-        # dicts, several times its bytes (with a quarter, 20K scattered sites peaked ~25 MB higher, over the limit)
+        # a partition is an eighth of the limit: grouping it holds its table, a sorted copy and the rows as
+        # Python dicts, several times its bytes (with a quarter, the 20K scattered sites of
+        # tests/test_predict.py's memory check peaked ~25 MB higher)
         parts = max(1, min(256, -(-size // (self.memory_limit_mb * (1 << 20) // 8))))
         with tempfile.TemporaryDirectory(prefix="siteclass-predict-") as tmp:
             schema = source.schema_arrow
