@@ -16,7 +16,7 @@ SHARED_DATA = SHARED / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# The bundled model's int8 export (siteclass/models/bundled.py) is built once per test session into a temporary
+# The bundled model's int8 export (siteclass/bundled.py) is built once per test session into a temporary
 # folder, never into the user's ~/.cache; set SITECLASS_CACHE_DIR to keep it between sessions.
 _SESSION_CACHE = None if os.environ.get("SITECLASS_CACHE_DIR") else tempfile.mkdtemp(prefix="siteclass-test-cache-")
 if _SESSION_CACHE:
