@@ -24,7 +24,6 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _WS_CHARS = "\t\r\f\v\u00a0"  # _WS less the space
 _SPACES = re.compile(" {2,}")
-_NL = re.compile(r"\n\s*\n+")
 _BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe, [role=navigation]"
 # fast extractor: removed before trafilatura (it deletes them itself; none can hold the paragraphs its
 # 'recall' mode looks for, so its result is the same)
@@ -96,19 +95,23 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
 
 
 def _one_space(text: str) -> str:
-    """``_WS.sub(" ", text)``, about 3× faster: each _WS character becomes a space, then runs of spaces one."""
+    """``_WS.sub(" ", text)``, about 3× faster: each _WS character becomes a space, then runs of spaces one (the
+    regex only runs when there is a run: scanning 100 kB of text for it costs about 1 ms)."""
     for char in _WS_CHARS:
         if char in text:
             text = text.replace(char, " ")
-    return _SPACES.sub(" ", text)
+    return _SPACES.sub(" ", text) if "  " in text else text
 
 
 def _clean(text: str) -> str:
-    # one pass over the joined lines, not one per line: the same result (no line holds a line break after
-    # splitlines, and _WS matches none of \n), several times faster on text-dense pages
-    spaced = _one_space("\n".join(text.splitlines())).split("\n")
-    lines = (line.strip() for line in spaced)
-    return _NL.sub("\n\n", "\n".join(line for line in lines if line)).strip()
+    """Lines stripped, blank lines dropped, each run of _WS characters one space.
+
+    The same result as the per-line form it replaced (each line's _WS runs made one space, stripped, blank lines
+    dropped, runs of blank lines folded; tests/crawling/test_extract_fast.py compares them), 2–4× faster on
+    text-dense pages: ``strip`` drops every _WS character, so stripping before collapsing leaves the same line, and
+    joining only non-blank stripped lines leaves no blank line to fold.
+    """
+    return _one_space("\n".join([line for line in (raw.strip() for raw in text.splitlines()) if line]))
 
 
 def _fallback_text(tree: HTMLParser) -> str:
