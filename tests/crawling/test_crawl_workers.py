@@ -3,6 +3,7 @@ no page — its pages are tried again in a restarted pool, and a page that kills
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -108,3 +109,28 @@ def test_workers_setting_defaults_and_former_name() -> None:
     # Scrapyd jobs process their pages inline unless workers is set
     assert json.loads(job_settings(CrawlSettings())[SETTINGS_KEY])["workers"] == 0
     assert json.loads(job_settings(CrawlSettings(workers=2))[SETTINGS_KEY])["workers"] == 2
+
+
+def test_a_page_pool_starts_its_processes_before_the_first_page() -> None:
+    """The processes start with the pool (their imports overlap Scrapy's start-up), not on the first page."""
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    from siteclass.crawling.pool import PagePool
+
+    pool = PagePool(2)
+    try:
+        deadline = time.monotonic() + 20  # a spawn takes about 0.5 s
+        workers: list[object] = []
+        while time.monotonic() < deadline:
+            workers = []
+            for child in psutil.Process().children():  # spawn children (the resource tracker is one too)
+                with contextlib.suppress(psutil.Error):
+                    if "spawn_main" in " ".join(child.cmdline()):
+                        workers.append(child)
+            if len(workers) == 2:
+                break
+            time.sleep(0.05)
+        assert len(workers) == 2
+    finally:
+        pool.close()
