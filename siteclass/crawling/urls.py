@@ -98,13 +98,15 @@ def canonicalize(url: str) -> str:
 
 
 # A link whose canonical form is itself, less any fragment (plus "/" for an empty path, a lower-case host and its
-# query pairs sorted): http(s), a plain host name, a path of unreserved characters and upper-case escapes of
-# non-ASCII bytes, a query of key=value pairs of unreserved characters. 88 % of the real pages' links; the
+# query pairs sorted): http(s), a plain host name; a path of unreserved characters, sub-delimiters, ":" and "@",
+# and the upper-case escapes that w3lib keeps escaped (controls, space, '"#%/;<>?\\^`{}', DEL and non-ASCII bytes:
+# it decodes the others); a query of key=value pairs of unreserved characters. 97 % of the real pages' links; the
 # others go to w3lib. Checked against w3lib on every link of the real pages and by a property test.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _UNRESERVED = r"[A-Za-z0-9._~-]"
+_PATH_CHAR = r"[A-Za-z0-9._~!$&'()*+,=:@-]|%(?:[01][0-9A-F]|2[0235F]|3[BCEF]|5[CE]|60|7[BDF]|[89A-F][0-9A-F])"
 _SIMPLE_URL = re.compile(
-    rf"(https?)://({_LABEL}(?:\.{_LABEL})*)((?:/(?:{_UNRESERVED}|%[89A-F][0-9A-F])*)*)"
+    rf"(https?)://({_LABEL}(?:\.{_LABEL})*)((?:/(?:{_PATH_CHAR})*)*)"
     rf"(?:\?((?:{_UNRESERVED}+={_UNRESERVED}*)(?:&{_UNRESERVED}+={_UNRESERVED}*)*))?(?:#.*)?",
     re.S,
 )

@@ -150,6 +150,9 @@ LINK_TRICKY = [
     "http://a.com/?a=", "http://a.com/x?", "http://a.com:80/", "http://a.com./", "http://a.com/./x", "http://a.com/x/..",
     "http://a.com/.x/", "http://a.com/x.PDF", "http://a.com/?a-b=0&a=1", "http://a.com/?a=2&a=1", "http://a.com/?a=1&",
     "http://-a.com/", "http://a-.com/", "http://xn--bcher-kva.de/", "http://a.com/x#y?z", "http://a.com/x?y#z/../",
+    "http://a.com/a%20b", "http://a.com/a%2fb", "http://a.com/%7E", "http://a.com/%25", "http://a.com/%2", "http://a.com/a%",
+    "http://a.com/%G1", "http://a.com/a,b:c@d", "http://a.com/(a)!*'$&=+", "http://a.com/a|b", "http://a.com/%5C%3B%3F",
+    "http://a.com/%00%1F%7F", "http://a.com/%21", "http://a.com/%3A%40", "http://a.com/a;b", "http://a.com/%E2%82",
 ]
 
 
@@ -161,7 +164,7 @@ def test_link_facts_equals_w3lib_on_tricky_links() -> None:
 
 
 @given(hs.sampled_from(["http://", "https://", "HTTP://"]), hs.text(alphabet="aZ9-.", min_size=1, max_size=12),
-       hs.text(alphabet="aB/.%2F8c~_-+;:é", max_size=20), hs.text(alphabet="a=&b.-~%+", max_size=12),
+       hs.text(alphabet="aB/.%2F8c~_-+;:é!$&'()*,=@|07DE", max_size=20), hs.text(alphabet="a=&b.-~%+", max_size=12),
        hs.sampled_from(["", "#", "#x", "#/./"]))
 @settings(max_examples=1500, deadline=None)
 def test_link_facts_equals_w3lib_property(scheme: str, host: str, path: str, query: str, fragment: str) -> None:
@@ -177,6 +180,6 @@ def test_link_facts_equals_w3lib_on_real_pages(real_pages: list[Path]) -> None:
     links = [link for path in real_pages
              for link, _ in extract_page(decode_html(path.read_bytes()), f"https://{path.stem}/").links]
     assert len(links) > 5000
-    assert sum(_simple_facts(link) is not None for link in links) > 0.8 * len(links)  # the path is taken
+    assert sum(_simple_facts(link) is not None for link in links) > 0.9 * len(links)  # the path is taken
     for link in links:
         assert link_facts(link) == _w3lib_link_facts(link), link
