@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_to_bytes, urlsplit, urlunsplit
 
 from siteclass.errors import InputError
 
@@ -100,14 +100,16 @@ def canonicalize(url: str) -> str:
 # A link whose canonical form is itself, less any fragment (plus "/" for an empty path, a lower-case host and its
 # query pairs sorted): http(s), a plain host name; a path of unreserved characters, sub-delimiters, ":" and "@",
 # and the upper-case escapes that w3lib keeps escaped (controls, space, '"#%/;<>?\\^`{}', DEL and non-ASCII bytes:
-# it decodes the others); a query of key=value pairs of unreserved characters. 97 % of the real pages' links; the
-# others go to w3lib. Checked against w3lib on every link of the real pages and by a property test.
+# it decodes the others); a query of key=value pairs of unreserved characters, "+" and the escapes w3lib keeps
+# there (it sorts the pairs by their decoded bytes). 98 % of the real pages' links; the others go to w3lib.
+# Checked against w3lib on every link of the real pages and by a property test.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _UNRESERVED = r"[A-Za-z0-9._~-]"
 _PATH_CHAR = r"[A-Za-z0-9._~!$&'()*+,=:@-]|%(?:[01][0-9A-F]|2[0235F]|3[BCEF]|5[CE]|60|7[BDF]|[89A-F][0-9A-F])"
+_QUERY_CHAR = r"[A-Za-z0-9._~+-]|%(?:[01][0-9A-F]|2[1-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])"
+_PAIR = rf"(?:{_QUERY_CHAR})+=(?:{_QUERY_CHAR})*"
 _SIMPLE_URL = re.compile(
-    rf"(https?)://({_LABEL}(?:\.{_LABEL})*)((?:/(?:{_PATH_CHAR})*)*)"
-    rf"(?:\?((?:{_UNRESERVED}+={_UNRESERVED}*)(?:&{_UNRESERVED}+={_UNRESERVED}*)*))?(?:#.*)?",
+    rf"(https?)://({_LABEL}(?:\.{_LABEL})*)((?:/(?:{_PATH_CHAR})*)*)(?:\?({_PAIR}(?:&{_PAIR})*))?(?:#.*)?",
     re.S,
 )
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
@@ -123,7 +125,11 @@ def _simple_facts(url: str) -> tuple[str, str, str] | None:
         return None
     host, path = host.lower(), path or "/"
     if query:
-        pairs = sorted(pair.split("=", 1) for pair in query.split("&"))
+        pairs = [pair.split("=", 1) for pair in query.split("&")]
+        if "%" in query or "+" in query:  # sorted as w3lib does: by the decoded bytes ("+" is a space)
+            pairs.sort(key=lambda kv: (unquote_to_bytes(kv[0].replace("+", " ")), unquote_to_bytes(kv[1].replace("+", " "))))
+        else:
+            pairs.sort()
         return f"{scheme}://{host}{path}?{'&'.join(f'{k}={v}' for k, v in pairs)}", host, path
     return f"{scheme}://{host}{path}", host, path
 
