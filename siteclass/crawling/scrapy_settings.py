@@ -74,6 +74,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
+        # not even imported (it imports aiohttp: ~0.1 s of every crawl's start-up)
+        "EXTENSIONS": {"scrapy.extensions.remote_control.RemoteControl": None},
         "LOG_LEVEL": crawl.log_level,
         "LOGSTATS_INTERVAL": 0,
         "DOWNLOADER_MIDDLEWARES": {
