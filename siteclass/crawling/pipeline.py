@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -138,8 +139,11 @@ class OutputStore:
         positions = [order.get(s, last) for s in sites["site_id"].to_pylist()[:crawled]]
         positions += [pos for pos, _ in invalid]
         sites = sites.take(pa.array(sorted(range(len(positions)), key=lambda i: positions[i]), pa.int64()))
-        for name in ("pages", "raw"):
-            self._merge_rows(name, parts, keep)
+        # the two files side by side: pyarrow's (de)compression releases the GIL, so the merge at the end of a
+        # crawl takes about the time of the larger file rather than the sum of both
+        with ThreadPoolExecutor(max_workers=2) as merging:
+            for done in [merging.submit(self._merge_rows, name, parts, keep) for name in ("pages", "raw")]:
+                done.result()
         self.write_table(sites, "sites.parquet")
         for part in parts:
             for name in FILES:
