@@ -68,10 +68,24 @@ def sites_from_records(records: list[dict[str, Any]], source: str = "sites") -> 
     return out
 
 
+def _something_to_crawl(sites: list[SiteInput], path: Path, url_column: str) -> list[SiteInput]:
+    """*sites* read from *path*; a file with no rows, or no row with a valid URL (a wrong column or file, most
+    likely), is an InputError: crawling it would only write an empty output."""
+    if not sites:
+        raise InputError(f"sites file {path} has no rows; give one site per row, with its URL in a {url_column!r} "
+                         "column")
+    if all(site.error for site in sites):
+        rows = f"{len(sites)} row{'s' if len(sites) > 1 else ''}"
+        raise InputError(f"sites file {path} has no row with a valid URL ({rows}; {sites[0].error}); check that "
+                         f"the {url_column!r} column holds the sites' addresses, or name another with --url-column")
+    return sites
+
+
 def read_sites(path: str | Path, url_column: str = "url") -> list[SiteInput]:
     """Read a CSV or Parquet file with a URL column (*url_column*, ``url`` by default; ``id``, ``name`` optional).
 
-    Column names match case-insensitively and with surrounding spaces ignored.
+    Column names match case-insensitively and with surrounding spaces ignored. A file with no row to crawl is an
+    InputError.
     """
     path = Path(path)
     url_key = url_column.strip().lower()
@@ -94,7 +108,7 @@ def read_sites(path: str | Path, url_column: str = "url") -> list[SiteInput]:
             columns.pop("url", None)
         data = {wanted[key]: table[col].to_pylist() for key, col in columns.items() if key in wanted}
         records = [dict(zip(data, values)) for values in zip(*data.values())]
-        return sites_from_records(records, str(path))
+        return _something_to_crawl(sites_from_records(records, str(path)), path, url_column)
     from siteclass.charsets import resolve_encoding
 
     with path.open("rb") as raw:
@@ -114,7 +128,7 @@ def read_sites(path: str | Path, url_column: str = "url") -> list[SiteInput]:
     except UnicodeDecodeError as exc:
         raise InputError(f"sites file {path} is not valid {encoding} text ({exc}); pass its encoding, e.g. "
                          "--encoding cp1252 (Excel on Windows) or --encoding latin-1") from exc
-    return sites_from_records(records, str(path))
+    return _something_to_crawl(sites_from_records(records, str(path)), path, url_column)
 
 
 def _resolve(settings: CrawlSettings | None, overrides: dict[str, Any]) -> CrawlSettings:

@@ -170,3 +170,32 @@ def test_read_sites_errors_name_the_file(tmp_path: Path) -> None:
     path.write_text("website,name\nacme.com,Acme\n")
     with pytest.raises(InputError, match=r"nourl\.csv has no 'url' column"):
         read_sites(path)
+
+
+def test_a_sites_file_with_nothing_to_crawl_is_an_input_error(tmp_path: Path) -> None:
+    """A sites file with no rows, or no row with a valid URL (a wrong column, most likely): an InputError naming
+    the file, so the command exits 2 instead of writing an empty crawl and exiting 0."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("url,name\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"sites file .*empty\.csv has no rows"):
+        read_sites(empty)
+    names = tmp_path / "names.csv"
+    names.write_text("url,name\nAcme Plumbing,Acme\n,Empty\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"names\.csv has no row with a valid URL \(2 rows; row 1 of .*names\.csv"):
+        read_sites(names)
+    names.write_text("url,name\nAcme Plumbing,Acme\nacme.com,Acme\n", encoding="utf-8")
+    assert len(read_sites(names)) == 2  # one valid row is enough
+    # records passed in code (predict's single URL among them) keep their invalid_input rows
+    assert sites_from_records([{"url": "not a url"}])[0].error
+
+
+def test_crawl_command_exits_2_when_nothing_can_be_crawled(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sites = tmp_path / "names.csv"
+    sites.write_text("url\nAcme Plumbing\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "siteclass", "crawl", str(sites), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "has no row with a valid URL" in done.stderr and len(done.stderr.strip().splitlines()) == 1
