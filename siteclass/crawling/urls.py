@@ -104,7 +104,6 @@ def canonicalize(url: str) -> str:
 # there (it sorts the pairs by their decoded bytes). 98 % of the real pages' links; the others go to w3lib.
 # Checked against w3lib on every link of the real pages and by a property test.
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_UNRESERVED = r"[A-Za-z0-9._~-]"
 _PATH_CHAR = r"[A-Za-z0-9._~!$&'()*+,=:@-]|%(?:[01][0-9A-F]|2[0235F]|3[BCEF]|5[CE]|60|7[BDF]|[89A-F][0-9A-F])"
 _QUERY_CHAR = r"[A-Za-z0-9._~+-]|%(?:[01][0-9A-F]|2[1-9A-CF]|3[A-F]|40|5[B-E]|60|7[B-DF]|[89A-F][0-9A-F])"
 _PAIR = rf"(?:{_QUERY_CHAR})+=(?:{_QUERY_CHAR})*"
@@ -125,11 +124,9 @@ def _simple_facts(url: str) -> tuple[str, str, str] | None:
         return None
     host, path = host.lower(), path or "/"
     if query:
-        pairs = [pair.split("=", 1) for pair in query.split("&")]
-        if "%" in query or "+" in query:  # sorted as w3lib does: by the decoded bytes ("+" is a space)
-            pairs.sort(key=lambda kv: (unquote_to_bytes(kv[0].replace("+", " ")), unquote_to_bytes(kv[1].replace("+", " "))))
-        else:
-            pairs.sort()
+        # sorted as w3lib sorts them: by their decoded bytes ("+" is a space)
+        pairs = sorted((pair.split("=", 1) for pair in query.split("&")),
+                       key=lambda kv: [unquote_to_bytes(part.replace("+", " ")) for part in kv])
         return f"{scheme}://{host}{path}?{'&'.join(f'{k}={v}' for k, v in pairs)}", host, path
     return f"{scheme}://{host}{path}", host, path
 
