@@ -23,6 +23,7 @@ pytest.importorskip("torch")
 from siteclass.models.base import load_model
 
 sys.path.insert(0, str(Path(__file__).parent))
+from processes import children_running
 from test_train import make_dataset
 
 TORCHRUN = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or shutil.which("torchrun")
@@ -105,7 +106,7 @@ def _kill_one_worker_run(psutil, ds: Path, out: Path) -> tuple[int, str]:  # typ
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.time() < deadline, "no checkpoint within 180 s"
         time.sleep(0.05)
-    workers = _training_workers(psutil, proc.pid)
+    workers = children_running(psutil, proc.pid, "siteclass.training")
     assert len(workers) == 2
     os.kill(workers[1].pid, signal.SIGKILL)
     try:
@@ -118,19 +119,6 @@ def _kill_one_worker_run(psutil, ds: Path, out: Path) -> tuple[int, str]:  # typ
         _out, err = proc.communicate()
         return 1, err + "\nrestarted group hung for 300 s"
     return proc.returncode, err
-
-
-def _training_workers(psutil, pid: int) -> list:  # type: ignore[no-untyped-def]
-    """torchrun's live children that run ``siteclass.training``. A short-lived helper child may already be a zombie
-    (or gone) when its command line is read: it is skipped, not an error (CI once failed on exactly that)."""
-    workers = []
-    for child in psutil.Process(pid).children(recursive=True):
-        try:
-            if "siteclass.training" in " ".join(child.cmdline()):
-                workers.append(child)
-        except (psutil.ZombieProcess, psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return workers
 
 
 def test_a_worker_whose_group_never_forms_exits_after_the_timeout() -> None:

@@ -3,7 +3,6 @@ no page — its pages are tried again in a restarted pool, and a page that kills
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 from crawl_helpers import REAL_PAGES, TEST_SETTINGS
 from fixtures_web import page
+from processes import children_running
 
 from siteclass.crawling.pool import CRASH_ENV, CRASH_MARKER
 from siteclass.crawling.runner import crawl
@@ -123,11 +123,8 @@ def test_a_page_pool_starts_its_processes_before_the_first_page() -> None:
         deadline = time.monotonic() + 20  # a spawn takes about 0.5 s
         workers: list[object] = []
         while time.monotonic() < deadline:
-            workers = []
-            for child in psutil.Process().children():  # spawn children (the resource tracker is one too)
-                with contextlib.suppress(psutil.Error):
-                    if "spawn_main" in " ".join(child.cmdline()):
-                        workers.append(child)
+            # the pool's spawn children (multiprocessing's resource tracker is another child)
+            workers = children_running(psutil, os.getpid(), "spawn_main", recursive=False)
             if len(workers) == 2:
                 break
             time.sleep(0.05)
