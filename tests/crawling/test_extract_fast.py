@@ -122,6 +122,59 @@ def test_exact_hands_trafilatura_the_whole_page(monkeypatch: pytest.MonkeyPatch)
     assert "var x" not in seen["http://fast.de/"] and "Wir reparieren Rohre." in seen["http://fast.de/"]
 
 
+_PARA = "<p>" + "Wir reparieren Rohre und Heizungen in der ganzen Stadt, schnell und sauber. " * 6 + "</p>"
+_NAV = "<nav><ul>" + "".join(f"<li><a href='/s{i}'>Seite {i} Leistungen</a></li>" for i in range(12)) + "</ul></nav>"
+_LAYOUTS = {
+    # a paragraph outside everything trafilatura deletes: it deletes nav, aside and footer for good
+    "paragraph outside": f"<html><body>{_NAV}<main>{_PARA}</main><aside><p>Kundenstimmen: sehr gut</p></aside>"
+                         f"<footer><p>Impressum Datenschutz Kontakt</p></footer></body></html>",
+    # every paragraph inside nav or footer: trafilatura's recall mode puts them back, so fast must keep them
+    "every paragraph in nav or footer": f"<html><body><nav>{_PARA}</nav><div>{'Willkommen im Betrieb. ' * 10}</div>"
+                                        f"<footer>{_PARA.replace('Rohre', 'Bäder')}</footer></body></html>",
+}
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+def test_fast_drops_nav_aside_footer_only_where_trafilatura_would(layout: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from siteclass.crawling import extract
+
+    html = _LAYOUTS[layout]
+    fast, exact = extract_page(html, "http://a.de/", "fast"), extract_page(html, "http://a.de/", "exact")
+    assert fast.text == exact.text and "Rohre" in fast.text
+    seen: list[str] = []
+    real = extract._trafilatura_text
+    monkeypatch.setattr(extract, "_trafilatura_text", lambda h, u: seen.append(h) or real(h, u))
+    extract_page(html, "http://a.de/", "fast")
+    stripped = not any(f"<{tag}" in seen[0] for tag in ("nav", "aside", "footer"))
+    assert stripped == (layout == "paragraph outside")
+
+
+def test_fast_reads_a_long_page_up_to_its_text_limit() -> None:
+    from siteclass.config import FAST_TEXT_CHARS
+
+    paragraphs = "".join(f"<p>Absatz {i}: " + f"wort{i} " * 60 + "</p>" for i in range(400))  # ~190,000 characters
+    html = f"<html><body><main><h1>Rohrbau</h1>{paragraphs}<a href='/spaet'>Spät</a></main></body></html>"
+    fast, exact = extract_page(html, "http://a.de/", "fast"), extract_page(html, "http://a.de/", "exact")
+    assert len(exact.text) > 3 * FAST_TEXT_CHARS and "wort399" in exact.text
+    assert FAST_TEXT_CHARS <= len(fast.text) < FAST_TEXT_CHARS + 1_000 and "wort399" not in fast.text
+    assert fast.text[:20_000] == exact.text[:20_000]  # what the classifier reads (4,000 a page) and far beyond
+    assert fast.links == exact.links == [("http://a.de/spaet", "Spät")]  # links come from the whole page
+
+
+def test_cut_after_text_counts_visible_characters_only() -> None:
+    from siteclass.crawling.extract import _cut_after_text
+
+    def cut(html: str, limit: int) -> str:
+        tree = LexborHTMLParser(html)
+        _cut_after_text(tree, limit)
+        return (tree.body.html or "") if tree.body is not None else ""
+
+    html = "<body><div><p>aaaa</p>\n    \n<p>bbbb</p><p>cccc</p></div><ul><li>dddd</li></ul>tail</body>"
+    assert cut(html, 6) == "<body><div><p>aaaa</p>\n    \n<p>bbbb</p></div></body>"
+    assert cut(html, 8) == "<body><div><p>aaaa</p>\n    \n<p>bbbb</p><p>cccc</p></div></body>"
+    assert cut(html, 20) == cut(html, 10_000) == LexborHTMLParser(html).body.html  # type: ignore[union-attr]
+
+
 @given(hs.text(alphabet=" \t\r\n\f\v\u00a0\x1c\x85\u2028\u3000\u2003ab", max_size=60))
 @settings(max_examples=500, deadline=None)
 def test_clean_equals_the_per_line_form(text: str) -> None:
