@@ -91,7 +91,8 @@ class DatasetSettings(_Section):
     downsample_factor: float = Field(1.0, ge=1.0, description="downsample: keep up to factor × smallest class")
     min_per_class: int = Field(0, ge=0)
     pages_per_site: int = Field(5, ge=1)
-    page_chars: int = Field(4000, ge=100, description="characters kept per page")
+    page_chars: int = Field(4000, ge=100, description="characters kept per page (a crawl's fast extractor reads a "
+                            "page up to 50,000 characters of text: above that, crawl with extractor = exact)")
     dedup: bool = True
     dedup_threshold: float = Field(0.9, gt=0, le=1.0, description="Jaccard of word shingles for near-duplicates")
     shingle_words: int = Field(3, ge=1, le=10, description="words per shingle of the near-duplicate check")

@@ -7,8 +7,9 @@ Two extractors (``[crawl] extractor``): ``exact`` hands trafilatura the whole pa
 
 - first drops what trafilatura deletes anyway and what holds no paragraph (scripts, styles, SVG, templates,
   iframes: about a third of its time on real pages);
-- then drops ``nav``, ``aside`` and ``footer`` when a paragraph outside every element trafilatura deletes is left
-  (trafilatura deletes them too, and puts them back only when no such paragraph is left: its "recall" undo);
+- then drops ``nav``, ``aside``, ``footer``, the head and media elements when a paragraph outside every element
+  trafilatura deletes is left (trafilatura deletes them too, and puts them back only when no such paragraph is
+  left: its "recall" undo);
 - reads the page only up to where ``FAST_TEXT_CHARS`` (50,000) characters of visible text have passed: the rest is
   cut from the tree before extraction (the classifier sees 4,000 characters a page; a page with 100 kB of text
   costs trafilatura 5x a typical one);
@@ -38,9 +39,10 @@ _BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, asi
 # fast extractor: removed before trafilatura (it deletes them itself; none can hold the paragraphs its
 # 'recall' mode looks for, so its result is the same)
 _PRE_STRIP = "script, style, noscript, template, svg, iframe"
-# fast extractor: elements trafilatura deletes ("MANUALLY_CLEANED") that hold most of a page's navigation; removed
-# before it only when a paragraph outside every element it deletes is left (see _paragraph_survives)
-_GUARDED_STRIP = "nav, aside, footer"
+# fast extractor: elements trafilatura deletes ("MANUALLY_CLEANED": navigation, the head, media) and none of its
+# earlier steps reads; removed before it only when a paragraph outside every element it deletes is left (see
+# _paragraph_survives). Not form (kept when it wraps the page), figure (a table's), math (its formulas are salvaged)
+_GUARDED_STRIP = "nav, aside, footer, head, menu, object, embed, canvas, map, video, audio, picture"
 # characters after which urljoin's result is no longer the href itself (or prefix + href): see _join
 _JOIN_UNSAFE = re.compile(r"[#;\[\]\\\s\x00-\x1f\x7f]|\?$")
 _SKIP_SCHEMES = ("mailto:", "tel:", "javascript:", "data:", "ftp:", "sms:", "file:", "#")
