@@ -161,6 +161,27 @@ def test_fast_reads_a_long_page_up_to_its_text_limit() -> None:
     assert fast.links == exact.links == [("http://a.de/spaet", "Spät")]  # links come from the whole page
 
 
+_SOUP = hs.lists(hs.sampled_from([
+    "<nav>", "</nav>", "<footer>", "</footer>", "<aside>", "</aside>", "<p>", "</p>", "<div>", "</div>", "<form>",
+    "</form>", "<head>", "<title>T</title>", "<a href='/x'>", "<a href='http://b.com/y'>", "</a>", "<video>", "<br>",
+    "Rohre und Heizungen ", "   ", "\n", "Kontakt ", "<span>", "</span>", "<table><tr><td>", "</td></tr></table>",
+]), max_size=60)
+
+
+@given(_SOUP)
+@settings(max_examples=300, deadline=None)
+def test_fast_on_tag_soup_keeps_links_and_metadata(parts: list[str]) -> None:
+    from siteclass.crawling import extract
+
+    html = "<html><body>" + "".join(parts)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(extract, "FAST_TEXT_CHARS", 40)  # the cut runs on most soups
+        patch.setattr(extract, "_MIN_CHARS", 10)  # and trafilatura too
+        fast, exact = extract_page(html, "http://a.com/", "fast"), extract_page(html, "http://a.com/", "exact")
+    assert fast.links == exact.links
+    assert (fast.title, fast.meta_description, fast.lang) == (exact.title, exact.meta_description, exact.lang)
+
+
 def test_cut_after_text_counts_visible_characters_only() -> None:
     from siteclass.crawling.extract import _cut_after_text
 
