@@ -40,6 +40,16 @@ def crawl(
     keep_raw: Annotated[
         bool | None, typer.Option("--raw/--no-raw", help=default_help("crawl.keep_raw", "Keep the raw HTML in raw.parquet."))
     ] = None,
+    extractor: Annotated[
+        str | None,
+        typer.Option("--extractor", help=default_help("crawl.extractor", "Page text: fast (a page read up to 50,000 "
+                                                      "characters of text) or exact (all of it, slower).")),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help=default_help("crawl.workers", "Page-processing processes; -1: one per core, "
+                                                    "0: in the crawl process (Scrapyd jobs: 0 unless given).")),
+    ] = None,
     scrapyd: Annotated[
         str | None,
         typer.Option("--scrapyd", help="Scrapyd URL(s), comma-separated: crawl as Scrapyd jobs (docs/scaling.md)."),
@@ -59,7 +69,7 @@ def crawl(
             "crawl.concurrent_requests": concurrency, "crawl.concurrent_per_domain": per_domain,
             "crawl.page_timeout_s": page_timeout, "crawl.site_timeout_s": site_timeout,
             "crawl.max_bytes": max_bytes, "crawl.obey_robots": robots, "crawl.keep_raw": keep_raw,
-            "crawl.url_column": url_column,
+            "crawl.url_column": url_column, "crawl.extractor": extractor, "crawl.workers": workers,
         },
     )
     if scrapyd:

@@ -174,6 +174,30 @@ def test_s3_output_and_resume(fixture_web: LocalWeb, moto_s3: str) -> None:
         assert len(pd.read_parquet(fh)) == 9
 
 
+def test_cli_extractor_flag(fixture_web: LocalWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default (fast) extractor reads a long page up to FAST_TEXT_CHARS of text; --extractor exact all of it."""
+    from siteclass.config import FAST_TEXT_CHARS
+
+    host = "long-text-site.com"
+    body = "</p><p>".join(f"Abschnitt {i}: Rohrleitungsbau, Schweissarbeiten und Montage vor Ort." for i in range(3000))
+    fixture_web.add(host, "/", Reply(page("Long", body)))
+    sites = tmp_path / "sites.csv"
+    sites.write_text(f"id,url\nlong,{host}\n")
+    texts = {}
+    for extractor in ("fast", "exact", "nope"):
+        out = tmp_path / extractor
+        args = ["crawl", str(sites), "--out", str(out), "--proxy", fixture_web.proxy_url, "-q", "--workers", "0",
+                "--max-pages", "1", *(["--extractor", extractor] if extractor != "fast" else [])]
+        if extractor == "nope":
+            assert cli_run(args) == 2 and "crawl.extractor" in capsys.readouterr().err
+            continue
+        assert cli_run(args) == 0
+        texts[extractor] = pd.read_parquet(out / "pages.parquet").text.iloc[0]
+    assert len(texts["exact"]) > 3 * FAST_TEXT_CHARS and "Abschnitt 2999" in texts["exact"]
+    assert FAST_TEXT_CHARS <= len(texts["fast"]) < FAST_TEXT_CHARS + 1_000
+    assert texts["exact"].startswith(texts["fast"][:20_000])
+
+
 def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_run(["crawl", "--help"]) == 0
     assert "--max-pages" in capsys.readouterr().out
