@@ -5,9 +5,9 @@ often look like 'boilerplate' to it — a selectolax pass over the page minus na
 Two extractors (``[crawl] extractor``): ``exact`` hands trafilatura the whole page and joins every link with
 ``urljoin``; ``fast``
 
-- first drops what trafilatura deletes anyway and what holds no paragraph (scripts, styles, SVG, templates,
-  iframes: about a third of its time on real pages);
-- then drops ``nav``, ``aside``, ``footer``, the head and media elements when a paragraph outside every element
+- first drops what trafilatura deletes anyway and what holds no paragraph (scripts but JSON-LD, styles, SVG,
+  templates, iframes: about a third of its time on real pages);
+- then drops ``nav``, ``aside``, ``footer`` and media elements when a paragraph outside every element
   trafilatura deletes is left (trafilatura deletes them too, and puts them back only when no such paragraph is
   left: its "recall" undo);
 - reads the page only up to where ``FAST_TEXT_CHARS`` (50,000) characters of visible text have passed: the rest is
@@ -37,12 +37,15 @@ _WS_CHARS = "\t\r\f\v\u00a0"  # _WS less the space
 _SPACES = re.compile(" {2,}")
 _BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe, [role=navigation]"
 # fast extractor: removed before trafilatura (it deletes them itself; none can hold the paragraphs its
-# 'recall' mode looks for, so its result is the same)
-_PRE_STRIP = "script, style, noscript, template, svg, iframe"
-# fast extractor: elements trafilatura deletes ("MANUALLY_CLEANED": navigation, the head, media) and none of its
-# earlier steps reads; removed before it only when a paragraph outside every element it deletes is left (see
-# _paragraph_survives). Not form (kept when it wraps the page), figure (a table's), math (its formulas are salvaged)
-_GUARDED_STRIP = "nav, aside, footer, head, menu, object, embed, canvas, map, video, audio, picture"
+# 'recall' mode looks for, so its result is the same). JSON-LD stays: trafilatura reads it to tell a forum thread,
+# whose replies are content, from an article with comments
+_PRE_STRIP = 'script:not([type="application/ld+json"]), style, noscript, template, svg, iframe'
+
+# fast extractor: elements trafilatura deletes ("MANUALLY_CLEANED": navigation, media) and none of its earlier
+# steps reads; removed before it only when a paragraph outside every element it deletes is left (see
+# _paragraph_survives). Not form (kept when it wraps the page), figure (a table's), math (its formulas are
+# salvaged), head (its JSON-LD is read)
+_GUARDED_STRIP = "nav, aside, footer, menu, object, embed, canvas, map, video, audio, picture"
 # characters after which urljoin's result is no longer the href itself (or prefix + href): see _join
 _JOIN_UNSAFE = re.compile(r"[#;\[\]\\\s\x00-\x1f\x7f]|\?$")
 _SKIP_SCHEMES = ("mailto:", "tel:", "javascript:", "data:", "ftp:", "sms:", "file:", "#")

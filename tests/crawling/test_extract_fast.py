@@ -149,6 +149,20 @@ def test_fast_drops_nav_aside_footer_only_where_trafilatura_would(layout: str, m
     assert stripped == (layout == "paragraph outside")
 
 
+def test_fast_keeps_the_json_ld_that_tells_a_forum_thread() -> None:
+    """trafilatura keeps the replies of a page whose JSON-LD says DiscussionForumPosting (a forum thread) and
+    prunes them as comments elsewhere: fast must hand it that script (it used to strip every script)."""
+    reply = "Ich habe die Heizung entlueftet und das Ventil getauscht, jetzt laeuft sie wieder. " * 4
+    replies = "".join(f"<div class='comment'><p>Antwort {i}: {reply}</p></div>" for i in range(3))
+    body = (f"<main><h1>Heizung</h1><p>{'Meine Heizung macht Geraeusche, was tun? ' * 60}</p>"
+            f"<div id='comments' class='comments'>{replies}</div></main>")
+    for kind, kept in (("DiscussionForumPosting", True), ("Article", False)):
+        html = (f'<html><head><title>Forum</title><script type="application/ld+json">{{"@type": "{kind}"}}</script>'
+                f"<script>var x = 1;</script></head><body>{body}</body></html>")
+        fast, exact = extract_page(html, "http://f.de/", "fast"), extract_page(html, "http://f.de/", "exact")
+        assert fast.text == exact.text and ("Antwort 1" in fast.text) == kept, kind
+
+
 def test_fast_reads_a_long_page_up_to_its_text_limit() -> None:
     from siteclass.config import FAST_TEXT_CHARS
 
