@@ -11,7 +11,7 @@ Two extractors (``[crawl] extractor``): ``exact`` hands trafilatura the whole pa
   trafilatura deletes is left (trafilatura deletes them too, and puts them back only when no such paragraph is
   left: its "recall" undo). The one path that still sees them: when its main pass finds under 250 characters,
   trafilatura's baseline rescue reads the raw page, which then lacks them (no such page among the 109 real and
-  396 demo pages: the text is the same on all);
+  396 demo pages: the strip changes the text of none);
 - reads the page only up to where ``FAST_TEXT_CHARS`` (50,000) characters of visible text have passed: the rest is
   cut from the tree before extraction (the classifier sees 4,000 characters a page; a page with 100 kB of text
   costs trafilatura 5x a typical one);
