@@ -16,7 +16,8 @@ run as a subprocess in the same run: pages received per minute from its final st
 home and internal pages of local sites (each home page gets links to four internal pages, themselves real pages),
 and reports, beside ``scrapy bench`` (run before and after; ratios against their mean): pages/min, CPU seconds per page (the crawl command and all its
 processes), peak RSS (the sum over the crawl's processes, sampled every 0.2 s), the same for generated 40 kB and
-130 kB pages, and the HTML processing rate (decode + extract, pages/s) of the page worker pool alone.
+130 kB pages, and the HTML processing rate (decode + extract, pages/s) of the page worker pool alone; then
+#21's verdicts: 40 kB ≥ 0.8 and 130 kB ≥ 0.5 of `scrapy bench`, processing ≥ 150 pages/s on the cores.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGET_RATIO = 0.3
+TARGET_40KB, TARGET_130KB, TARGET_PAGES_PER_S = 0.8, 0.5, 150.0  # issue #21, --real: ratios to scrapy bench
 REAL_PAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "real_pages"
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -258,12 +260,19 @@ def main_real(args: argparse.Namespace) -> int:
               f"{anchor['pages_per_min']:.0f}", flush=True)
         for label, r in crawls.items():
             print(f"ratio {label:16s} {r['pages_per_min'] / anchor['pages_per_min']:.2f}")
+        for label, target in (("generated 40 kB", TARGET_40KB), ("generated 130 kB", TARGET_130KB)):
+            ratio = crawls[label]["pages_per_min"] / anchor["pages_per_min"]
+            print(f"#21 target {label}: ratio ≥ {target}: {'met' if ratio >= target else 'missed'} ({ratio:.2f})")
     result: dict[str, Any] = {"scrapy_bench": anchors, "target_ratio": TARGET_RATIO, "crawls": crawls}
     cores = os.cpu_count() or 1
     for workers, extractor in ((0, "exact"), (0, "fast"), (cores, "fast")):
         r = processing_rate(files, workers, extractor)
         result[f"processing_{extractor}_{workers}_workers"] = r
         print(f"HTML processing, {extractor:5s} extractor, {workers} workers: {r['pages_per_s']:6.1f} pages/s", flush=True)
+    pooled, exact = result[f"processing_fast_{cores}_workers"], result["processing_exact_0_workers"]
+    print(f"#21 target HTML processing ≥ {TARGET_PAGES_PER_S} pages/s on {cores} cores: "
+          f"{'met' if pooled['pages_per_s'] >= TARGET_PAGES_PER_S else 'missed'} ({pooled['pages_per_s']:.1f}; "
+          f"{pooled['pages_per_s'] / exact['pages_per_s']:.2f}x the exact extractor inline in this run)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     OUT.mkdir(exist_ok=True)
     (OUT / "crawl_real.json").write_text(json.dumps(result, indent=2))
@@ -290,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     ours = siteclass_crawl(args.sites, args.page_kb, args.crawl_args)
     print(f"siteclass crawl:  {ours['pages_per_min']:8.0f} pages/min ({ours['pages']} pages of "
           f"{ours['sites_ok']}/{ours['sites']} sites, {ours['requests']} requests, {ours['seconds']:.1f} s "
-          f"wall incl. start-up and merge)")
+          f"wall incl. start-up and merge), {ours['cpu_ms_per_page']:.1f} ms CPU/page, peak RSS "
+          f"{ours['peak_rss_mb']:.0f} MB")
     result: dict[str, Any] = {"siteclass_crawl": ours, "scrapy_bench": anchor, "target_ratio": TARGET_RATIO}
     if anchor:
         ratio = ours["pages_per_min"] / anchor["pages_per_min"]
