@@ -69,7 +69,7 @@ class CrawlSettings(_Section):
     proxy: str | None = Field(None, description="HTTP proxy every request goes through")
     keep_raw: bool = True
     extractor: Extractor = Field(DEFAULT_EXTRACTOR, description="page text extraction: fast (what "
-                                 "trafilatura deletes anyway stripped before it, the page read up to 50,000 "
+                                 f"trafilatura deletes anyway stripped before it, the page read up to {FAST_TEXT_CHARS:,} "
                                  "characters of text, links without a urljoin per anchor) or exact (as before #21, "
                                  "byte for byte, all of the page)")
     workers: int = Field(
@@ -92,7 +92,7 @@ class DatasetSettings(_Section):
     min_per_class: int = Field(0, ge=0)
     pages_per_site: int = Field(5, ge=1)
     page_chars: int = Field(4000, ge=100, description="characters kept per page (a crawl's fast extractor reads a "
-                            "page up to 50,000 characters of text: above that, crawl with extractor = exact)")
+                            f"page up to {FAST_TEXT_CHARS:,} characters of text: above that, crawl with extractor = exact)")
     dedup: bool = True
     dedup_threshold: float = Field(0.9, gt=0, le=1.0, description="Jaccard of word shingles for near-duplicates")
     shingle_words: int = Field(3, ge=1, le=10, description="words per shingle of the near-duplicate check")

@@ -9,6 +9,7 @@ import typer
 
 from siteclass.charsets import use_encoding
 from siteclass.cli.app import ConfigOption, EncodingOption, app, default_help, settings_from
+from siteclass.config import FAST_TEXT_CHARS
 
 
 @app.command()
@@ -42,8 +43,9 @@ def crawl(
     ] = None,
     extractor: Annotated[
         str | None,
-        typer.Option("--extractor", help=default_help("crawl.extractor", "Page text: fast (a page read up to 50,000 "
-                                                      "characters of text) or exact (all of it, slower).")),
+        typer.Option("--extractor", help=default_help("crawl.extractor", f"Page text: fast (a page read up to "
+                                                      f"{FAST_TEXT_CHARS:,} characters of text) or exact (all of "
+                                                      "it, slower).")),
     ] = None,
     workers: Annotated[
         int | None,
