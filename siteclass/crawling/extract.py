@@ -6,7 +6,8 @@ Two extractors (``[crawl] extractor``): ``exact`` hands trafilatura the whole pa
 ``urljoin``; ``fast``
 
 - first drops what trafilatura deletes anyway and what holds no paragraph (scripts but JSON-LD, styles, SVG,
-  templates, iframes: about a third of its time on real pages);
+  templates, iframes: about a third of its time on real pages), and the void elements it deletes or strips
+  (``meta``, ``link``, ``img``, ``input``…: fewer elements for each of its passes over the page);
 - then drops ``nav``, ``aside``, ``footer`` and media elements when a paragraph outside every element
   trafilatura deletes is left (trafilatura deletes them too, and puts them back only when no such paragraph is
   left: its "recall" undo). The one path that still sees them: when its main pass finds under 250 characters,
@@ -40,8 +41,10 @@ _SPACES = re.compile(" {2,}")
 _BOILERPLATE = "script, style, noscript, template, svg, nav, header, footer, aside, form, iframe, [role=navigation]"
 # fast extractor: removed before trafilatura (it deletes them itself; none can hold the paragraphs its
 # 'recall' mode looks for, so its result is the same). JSON-LD stays: trafilatura reads it to tell a forum thread,
-# whose replies are content, from an article with comments
-_PRE_STRIP = 'script:not([type="application/ld+json"]), style, noscript, template, svg, iframe'
+# whose replies are content, from an article with comments. Then the void elements it deletes or strips
+# (no content, no text: fewer elements for each of its XPath passes over the raw page, about 3 % of its time)
+_PRE_STRIP = ('script:not([type="application/ld+json"]), style, noscript, template, svg, iframe, '
+              "meta, link, img, input, source, track, area, param, wbr")
 
 # fast extractor: elements trafilatura deletes ("MANUALLY_CLEANED": navigation, media) and none of its earlier
 # steps reads; removed before it only when a paragraph outside every element it deletes is left (see
@@ -249,7 +252,8 @@ def _links(tree: HTMLParser, base: str, extractor: Extractor = DEFAULT_EXTRACTOR
     out: list[tuple[str, str]] = []
     joiner = _Joiner(base) if extractor == "fast" else None
     for node in tree.css("a[href]"):
-        href = (node.attributes.get("href") or "").strip()
+        attrs = node.attrs  # one attribute at a time (``attributes`` builds a dict of all of them)
+        href = (attrs.get("href") or "").strip()
         if not href or href.lower().startswith(_SKIP_SCHEMES):
             continue
         try:
@@ -262,9 +266,9 @@ def _links(tree: HTMLParser, base: str, extractor: Extractor = DEFAULT_EXTRACTOR
             continue
         if scheme not in ("http", "https"):
             continue
-        text = _WS.sub(" ", node.text(separator=" ", strip=True) or "").strip()
+        text = _one_space(node.text(separator=" ", strip=True) or "").strip()
         if not text:
-            text = (node.attributes.get("title") or node.attributes.get("aria-label") or "").strip()
+            text = (attrs.get("title") or attrs.get("aria-label") or "").strip()
         out.append((absolute, text[:200]))
     return out
 

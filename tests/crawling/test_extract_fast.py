@@ -149,6 +149,28 @@ def test_fast_drops_nav_aside_footer_only_where_trafilatura_would(layout: str, m
     assert stripped == (layout == "paragraph outside")
 
 
+def test_fast_drops_the_void_elements_trafilatura_drops_and_keeps_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """meta, link, img, input, wbr… hold no text: removed before trafilatura, its text is the same."""
+    from siteclass.crawling import extract
+
+    html = ('<html lang="de"><head><meta name="description" content="Rohrbau Meier"><link rel="icon" href="/i.png">'
+            "<title>Meier</title></head><body><main><h1>Rohrbau</h1>"
+            + "".join(f"<p>Wir reparieren <img src='r{i}.png' alt='Rohr'>Rohre und Hei<wbr>zungen"
+                      f"<meta itemprop='price' content='9'> in Stadtteil {i}, schnell und sauber, seit 19{i}0. "
+                      "Meisterbetrieb mit zwoelf Mitarbeitern.</p>" for i in range(6))
+            + "<form><label>Name <input name='n'></label><p>Rueckruf-Service fuer Notfaelle, "
+            "auch am Wochenende und an Feiertagen, im ganzen Landkreis.</p></form>"
+            "<video><source src='a.mp4'><track src='a.vtt'></video></main></body></html>")
+    fast, exact = extract_page(html, "http://a.de/", "fast"), extract_page(html, "http://a.de/", "exact")
+    assert fast.text == exact.text and "Rohre und Heizungen" in fast.text
+    assert (fast.title, fast.meta_description, fast.lang) == ("Meier", "Rohrbau Meier", "de")
+    seen: list[str] = []
+    real = extract._trafilatura_text
+    monkeypatch.setattr(extract, "_trafilatura_text", lambda h, u: seen.append(h) or real(h, u))
+    extract_page(html, "http://a.de/", "fast")
+    assert not any(f"<{tag}" in seen[0] for tag in ("meta", "link", "img", "input", "wbr", "source", "track"))
+
+
 def test_fast_keeps_the_json_ld_that_tells_a_forum_thread() -> None:
     """trafilatura keeps the replies of a page whose JSON-LD says DiscussionForumPosting (a forum thread) and
     prunes them as comments elsewhere: fast must hand it that script (it used to strip every script)."""
@@ -179,6 +201,7 @@ _SOUP = hs.lists(hs.sampled_from([
     "<nav>", "</nav>", "<footer>", "</footer>", "<aside>", "</aside>", "<p>", "</p>", "<div>", "</div>", "<form>",
     "</form>", "<head>", "<title>T</title>", "<a href='/x'>", "<a href='http://b.com/y'>", "</a>", "<video>", "<br>",
     "Rohre und Heizungen ", "   ", "\n", "Kontakt ", "<span>", "</span>", "<table><tr><td>", "</td></tr></table>",
+    "<img src='i.png'>", "<wbr>", "<input name='q'>", "<meta name='description' content='D'>",
 ]), max_size=60)
 
 
