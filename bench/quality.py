@@ -4,6 +4,7 @@
     python -m bench quality --seeds 0,1                   # the verdicts must hold on both seeds
     python -m bench quality --models linear --anchors A,B --tasks single
     python -m bench quality --skip transformer,zeroshot --limit 5000     # a quick run on a sample
+    python -m bench quality --tasks single --models transformer --finetune --seeds 0,1   # on a GPU (#18 part 5)
 
 Data: ../shared/data/crunchbase/companies.parquet (read in place), text = name + description + full_description.
 Split by domain: CRC-32 of the domain (seed 0; seed s > 0 hashes ``"s:domain"``, another split) → 70 % train,
@@ -29,6 +30,10 @@ siteclass models: every model of the registry whose module imports (``--skip`` l
 settings from siteclass/config.py and the run's seed; they may use the val split (early stopping, calibration,
 fitted thresholds) as ``siteclass train`` lets them. Each model and anchor trains in its own fresh process, so
 its peak RSS is its own (that process's high-water mark: Python, the loaded table and the model).
+
+``transformer`` trains with its encoder frozen (the head only, on encodings computed once: fine-tuning runs at
+about 5 texts/s on a CPU); ``--finetune`` trains the encoder too, with its default settings (on the GPU when torch
+sees one), and names the row ``transformer (fine-tuned on cuda)``.
 
 Reported: the task metrics, ECE (top-1 confidence vs correct, 15 bins; calibrated models), training seconds,
 prediction throughput (records/s, test split in one call) and peak RSS. Verdict per siteclass model, on every
@@ -126,13 +131,14 @@ def score(labels: list[Any], proba: np.ndarray, classes: list[str], multi: bool,
 
 
 # ----------------------------------------------------------------------------------------------- runners
-def run_siteclass(name: str, data: dict[str, Any], multi: bool, tmp: Path, seed: int, jobs: int) -> dict[str, Any]:
+def run_siteclass(name: str, data: dict[str, Any], multi: bool, tmp: Path, seed: int, jobs: int,
+                  finetune: bool = False) -> dict[str, Any]:
     from siteclass.config import TrainSettings
     from siteclass.models.registry import model_class
 
     base: dict[str, Any] = {"model": name, "seed": seed}
-    if name == "transformer":
-        base["transformer"] = {"single_text": True, "freeze_encoder": True}
+    if name == "transformer":  # frozen on CPU (fine-tuning runs ~5 texts/s there); --finetune trains the encoder
+        base["transformer"] = {"single_text": True, "freeze_encoder": not finetune}
     if name == "zeroshot":
         classes = sorted({lab for labs in data["train"]["labels"] for lab in (labs if multi else [labs])})
         csv = tmp / "labels.csv"
@@ -247,9 +253,9 @@ def _stop_worker_pools() -> None:
     get_reusable_executor().shutdown(wait=True)
 
 
-def run_one(job: tuple[str, str, int, int | None, int]) -> dict[str, Any]:
+def run_one(job: tuple[str, str, int, int | None, int, bool]) -> dict[str, Any]:
     """One model or anchor in this (fresh) process: load the task, train, predict, score, peak RSS."""
-    label, task, seed, limit, jobs = job
+    label, task, seed, limit, jobs, finetune = job
     multi = task == "groups"
     data = load_task(task, limit, seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -258,7 +264,7 @@ def run_one(job: tuple[str, str, int, int | None, int]) -> dict[str, Any]:
         elif label in ANCHORS:
             out = run_sklearn(label, data, multi, seed, jobs)
         else:
-            out = run_siteclass(label, data, multi, Path(tmp), seed, jobs)
+            out = run_siteclass(label, data, multi, Path(tmp), seed, jobs, finetune)
     metrics = score(data["test"]["labels"], out["proba"], out["classes"], multi, out["calibrated"])
     _stop_worker_pools()
     n_test = len(data["test"]["records"])
@@ -267,6 +273,15 @@ def run_one(job: tuple[str, str, int, int | None, int]) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------------- main
+def _torch_device() -> str:
+    """Where a transformer trains with ``device = "auto"``: the GPU when torch sees one."""
+    try:
+        import torch
+    except ImportError:
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def available_models(skip: set[str]) -> list[str]:
     import importlib
 
@@ -285,7 +300,7 @@ def available_models(skip: set[str]) -> list[str]:
 
 
 def run_task(task: str, seed: int, models: list[str], anchors: tuple[str, ...], limit: int | None,
-             jobs: int) -> dict[str, Any]:
+             jobs: int, finetune: bool = False) -> dict[str, Any]:
     data = load_task(task, limit, seed)
     n = {s: len(data[s]["records"]) for s in data}
     del data
@@ -293,10 +308,12 @@ def run_task(task: str, seed: int, models: list[str], anchors: tuple[str, ...], 
     results: dict[str, dict[str, Any]] = {}
     for label in [*anchors, *models]:
         name = f"anchor {label}" if label in ANCHORS else label
+        if label == "transformer":
+            name = f"transformer ({'fine-tuned on ' + _torch_device() if finetune else 'frozen encoder'})"
         print(f"  training {name} …", flush=True)
         try:  # a fresh process per model: its own peak RSS, nothing shared with the one before
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                results[name] = pool.submit(run_one, (label, task, seed, limit, jobs)).result()
+                results[name] = pool.submit(run_one, (label, task, seed, limit, jobs, finetune)).result()
         except Exception as exc:  # a model that fails is reported, not fatal
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"    {results[name]}", flush=True)
@@ -306,14 +323,15 @@ def run_task(task: str, seed: int, models: list[str], anchors: tuple[str, ...], 
 def print_table(report: dict[str, Any]) -> None:
     multi = report["task"] == "groups"
     first = "p_at_1" if multi else "accuracy"
-    print(f"\n{report['task']} seed {report['seed']}: {'model':<16} {first:>8} {'macro_f1':>8} {'ece':>6} "
+    width = max([16, *map(len, report["results"])])
+    print(f"\n{report['task']} seed {report['seed']}:\n  {'model':<{width}} {first:>8} {'macro_f1':>8} {'ece':>6} "
           f"{'train_s':>8} {'records/s':>10} {'peak_MB':>8}")
     for name, r in report["results"].items():
         if "error" in r:
-            print(f"  {name:<16} error: {r['error'][:90]}")
+            print(f"  {name:<{width}} error: {r['error'][:90]}")
             continue
         ece = "—" if r["ece"] is None else f"{r['ece']:.3f}"
-        print(f"  {name:<16} {r[first]:>8.4f} {r['macro_f1']:>8.4f} {ece:>6} {r['train_s']:>8.1f} "
+        print(f"  {name:<{width}} {r[first]:>8.4f} {r['macro_f1']:>8.4f} {ece:>6} {r['train_s']:>8.1f} "
               f"{r['records_per_s']:>10.0f} {r['peak_rss_mb']:>8.0f}")
 
 
@@ -353,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="processes/threads a model or anchor may use")
     parser.add_argument("--limit", type=int, default=None, help="use only N rows of the table (quick runs)")
     parser.add_argument("--out", default=str(OUT / "quality.json"), help="JSON results file")
+    parser.add_argument("--finetune", action="store_true",
+                        help="train the transformer's encoder too (#18 part 5: for a GPU; ~5 texts/s on CPU)")
     args = parser.parse_args(argv)
+    if args.finetune and "transformer" not in (args.models or "transformer").split(","):
+        parser.error("--finetune applies to the transformer model: add it to --models")
     if not DATA.is_file():
         print(f"skip: {DATA} not found (set SITECLASS_SHARED to the shared/ folder)")
         return 0
@@ -369,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(anchors) - set(ANCHORS)
     if unknown:
         parser.error(f"unknown anchors {sorted(unknown)}; choose from {', '.join(ANCHORS)}")
-    reports = [run_task(task, seed, models, anchors, args.limit, args.jobs)
+    reports = [run_task(task, seed, models, anchors, args.limit, args.jobs, args.finetune)
                for seed in seeds for task in args.tasks.split(",") if task]
     print("\n# Results (test split; times on this machine, shared CPUs inflate them)")
     for report in reports:
