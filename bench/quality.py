@@ -374,8 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--finetune", action="store_true",
                         help="train the transformer's encoder too (#18 part 5: for a GPU; ~5 texts/s on CPU)")
     args = parser.parse_args(argv)
-    if args.finetune and "transformer" not in (args.models or "transformer").split(","):
-        parser.error("--finetune applies to the transformer model: add it to --models")
+    named = args.models.split(",") if args.models else ["transformer"]
+    if args.finetune and ("transformer" not in named or "transformer" in args.skip.split(",")):
+        parser.error("--finetune applies to the transformer model: add it to --models (and not to --skip)")
     if not DATA.is_file():
         print(f"skip: {DATA} not found (set SITECLASS_SHARED to the shared/ folder)")
         return 0

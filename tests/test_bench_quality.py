@@ -7,9 +7,10 @@ import pytest
 from bench import quality
 
 
-def test_finetune_without_the_transformer_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("args", [["--models", "linear,ensemble"], ["--skip", "transformer"]])
+def test_finetune_without_the_transformer_is_a_usage_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        quality.main(["--finetune", "--models", "linear,ensemble"])
+        quality.main(["--finetune", *args])
     assert exit_info.value.code == 2
     assert "--finetune applies to the transformer model" in capsys.readouterr().err
 
