@@ -33,7 +33,8 @@ its peak RSS is its own (that process's high-water mark: Python, the loaded tabl
 
 ``transformer`` trains with its encoder frozen (the head only, on encodings computed once: fine-tuning runs at
 about 5 texts/s on a CPU); ``--finetune`` trains the encoder too, with its default settings (on the GPU when torch
-sees one), and names the row ``transformer (fine-tuned on cuda)``.
+sees one), and names the row ``transformer (fine-tuned on cuda)``; ``--encoder`` gives it a local encoder folder
+(``python -m bench.gpu_prep`` prepares such a run for a bare GPU machine).
 
 Reported: the task metrics, ECE (top-1 confidence vs correct, 15 bins; calibrated models), training seconds,
 prediction throughput (records/s, test split in one call) and peak RSS. Verdict per siteclass model, on every
@@ -132,13 +133,15 @@ def score(labels: list[Any], proba: np.ndarray, classes: list[str], multi: bool,
 
 # ----------------------------------------------------------------------------------------------- runners
 def run_siteclass(name: str, data: dict[str, Any], multi: bool, tmp: Path, seed: int, jobs: int,
-                  finetune: bool = False) -> dict[str, Any]:
+                  finetune: bool = False, encoder: str | None = None) -> dict[str, Any]:
     from siteclass.config import TrainSettings
     from siteclass.models.registry import model_class
 
     base: dict[str, Any] = {"model": name, "seed": seed}
     if name == "transformer":  # frozen on CPU (fine-tuning runs ~5 texts/s there); --finetune trains the encoder
         base["transformer"] = {"single_text": True, "freeze_encoder": not finetune}
+        if encoder:
+            base["transformer"]["encoder"] = encoder
     if name == "zeroshot":
         classes = sorted({lab for labs in data["train"]["labels"] for lab in (labs if multi else [labs])})
         csv = tmp / "labels.csv"
@@ -253,9 +256,9 @@ def _stop_worker_pools() -> None:
     get_reusable_executor().shutdown(wait=True)
 
 
-def run_one(job: tuple[str, str, int, int | None, int, bool]) -> dict[str, Any]:
+def run_one(job: tuple[str, str, int, int | None, int, bool, str | None]) -> dict[str, Any]:
     """One model or anchor in this (fresh) process: load the task, train, predict, score, peak RSS."""
-    label, task, seed, limit, jobs, finetune = job
+    label, task, seed, limit, jobs, finetune, encoder = job
     multi = task == "groups"
     data = load_task(task, limit, seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -264,7 +267,7 @@ def run_one(job: tuple[str, str, int, int | None, int, bool]) -> dict[str, Any]:
         elif label in ANCHORS:
             out = run_sklearn(label, data, multi, seed, jobs)
         else:
-            out = run_siteclass(label, data, multi, Path(tmp), seed, jobs, finetune)
+            out = run_siteclass(label, data, multi, Path(tmp), seed, jobs, finetune, encoder)
     metrics = score(data["test"]["labels"], out["proba"], out["classes"], multi, out["calibrated"])
     _stop_worker_pools()
     n_test = len(data["test"]["records"])
@@ -300,7 +303,7 @@ def available_models(skip: set[str]) -> list[str]:
 
 
 def run_task(task: str, seed: int, models: list[str], anchors: tuple[str, ...], limit: int | None,
-             jobs: int, finetune: bool = False) -> dict[str, Any]:
+             jobs: int, finetune: bool = False, encoder: str | None = None) -> dict[str, Any]:
     data = load_task(task, limit, seed)
     n = {s: len(data[s]["records"]) for s in data}
     del data
@@ -313,7 +316,8 @@ def run_task(task: str, seed: int, models: list[str], anchors: tuple[str, ...], 
         print(f"  training {name} …", flush=True)
         try:  # a fresh process per model: its own peak RSS, nothing shared with the one before
             with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-                results[name] = pool.submit(run_one, (label, task, seed, limit, jobs, finetune)).result()
+                job = (label, task, seed, limit, jobs, finetune, encoder)
+                results[name] = pool.submit(run_one, job).result()
         except Exception as exc:  # a model that fails is reported, not fatal
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"    {results[name]}", flush=True)
@@ -373,10 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(OUT / "quality.json"), help="JSON results file")
     parser.add_argument("--finetune", action="store_true",
                         help="train the transformer's encoder too (#18 part 5: for a GPU; ~5 texts/s on CPU)")
+    parser.add_argument("--encoder", default=None, help="the transformer's encoder: a local Hugging Face folder "
+                        "instead of the bundled all-MiniLM-L6-v2 (bench/gpu_prep.py writes one for the GPU run)")
     args = parser.parse_args(argv)
     named = args.models.split(",") if args.models else ["transformer"]
     if args.finetune and ("transformer" not in named or "transformer" in args.skip.split(",")):
         parser.error("--finetune applies to the transformer model: add it to --models (and not to --skip)")
+    if args.encoder and not (Path(args.encoder) / "config.json").is_file():
+        parser.error(f"--encoder {args.encoder}: no config.json there; pass a local Hugging Face model folder")
     if not DATA.is_file():
         print(f"skip: {DATA} not found (set SITECLASS_SHARED to the shared/ folder)")
         return 0
@@ -392,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(anchors) - set(ANCHORS)
     if unknown:
         parser.error(f"unknown anchors {sorted(unknown)}; choose from {', '.join(ANCHORS)}")
-    reports = [run_task(task, seed, models, anchors, args.limit, args.jobs, args.finetune)
+    reports = [run_task(task, seed, models, anchors, args.limit, args.jobs, args.finetune, args.encoder)
                for seed in seeds for task in args.tasks.split(",") if task]
     print("\n# Results (test split; times on this machine, shared CPUs inflate them)")
     for report in reports:

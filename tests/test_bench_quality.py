@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import quality
@@ -38,3 +40,10 @@ def test_transformer_row_says_how_it_trained(monkeypatch: pytest.MonkeyPatch) ->
     assert list(frozen["results"]) == ["transformer (frozen encoder)"]
     assert next(iter(tuned["results"])).startswith("transformer (fine-tuned on ")
     assert seen == [("transformer", False), ("transformer", True)]
+
+
+def test_encoder_must_be_a_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        quality.main(["--models", "transformer", "--encoder", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"--encoder {tmp_path}: no config.json there" in capsys.readouterr().err
