@@ -70,13 +70,10 @@ def encoder(folder: Path) -> None:
 
 
 def table(path: Path) -> None:
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from bench.quality import DATA
-
-    if not DATA.is_file():
-        raise SystemExit(f"error: {DATA} not found; set SITECLASS_SHARED to the shared/ folder")
-    import pyarrow.compute as pc
 
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = pq.read_table(DATA, columns=COLUMNS)
@@ -89,9 +86,19 @@ def size_mb(folder: Path) -> float:
 
 
 def main() -> int:
+    from bench.quality import DATA
+
+    if not DATA.is_file():
+        print(f"error: {DATA} not found; set SITECLASS_SHARED to the shared/ folder", file=sys.stderr)
+        return 2
     shutil.rmtree(GPU, ignore_errors=True)
     table(GPU / "shared" / "data" / "crunchbase" / "companies.parquet")
-    wheels(GPU / "whl")
+    try:
+        wheels(GPU / "whl")
+    except subprocess.CalledProcessError:
+        print(f"error: pip could not download the wheels {', '.join(WHEELS)} for CPython 3.12 (is the package index "
+              "reachable?)", file=sys.stderr)
+        return 1
     encoder(GPU / "encoder")
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     repo = sum((ROOT / p).stat().st_size for p in tracked.decode().split("\0") if p and (ROOT / p).is_file()) / 1e6
