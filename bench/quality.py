@@ -277,12 +277,13 @@ def run_one(job: tuple[str, str, int, int | None, int, bool, str | None]) -> dic
 
 # ----------------------------------------------------------------------------------------------- main
 def _torch_device() -> str:
-    """Where a transformer trains with ``device = "auto"``: the GPU when torch sees one."""
+    """Where a transformer trains with ``device = "auto"`` (the training loop's own choice)."""
+    from siteclass.models.torchloop import resolve_device
+
     try:
-        import torch
-    except ImportError:
+        return str(resolve_device("auto").type)
+    except ImportError:  # no torch: the transformer's row will say why it failed
         return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def available_models(skip: set[str]) -> list[str]:
@@ -383,8 +384,14 @@ def main(argv: list[str] | None = None) -> int:
     named = args.models.split(",") if args.models else ["transformer"]
     if args.finetune and ("transformer" not in named or "transformer" in args.skip.split(",")):
         parser.error("--finetune applies to the transformer model: add it to --models (and not to --skip)")
-    if args.encoder and not (Path(args.encoder) / "config.json").is_file():
-        parser.error(f"--encoder {args.encoder}: no config.json there; pass a local Hugging Face model folder")
+    if args.encoder:
+        from siteclass.errors import InputError
+        from siteclass.models.encoder import resolve_encoder
+
+        try:  # the transformer's own check: the bundled name or a local folder with config.json
+            resolve_encoder(args.encoder)
+        except InputError:
+            parser.error(f"--encoder {args.encoder}: no config.json there; pass a local Hugging Face model folder")
     if not DATA.is_file():
         print(f"skip: {DATA} not found (set SITECLASS_SHARED to the shared/ folder)")
         return 0
