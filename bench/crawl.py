@@ -236,12 +236,19 @@ def _line(label: str, r: dict[str, float], anchor: dict[str, float] | None) -> s
             f"{r['peak_rss_mb']:.0f} MB{ratio}")
 
 
-def main_real(args: argparse.Namespace) -> int:
-    import os
-
+def _real_pages() -> list[Path]:
+    """The saved real pages; none: an error line (the shared folder is missing)."""
     files = sorted(REAL_PAGES.glob("*.html"))
     if not files:
         print(f"error: no real pages under {REAL_PAGES}", file=sys.stderr)
+    return files
+
+
+def main_real(args: argparse.Namespace) -> int:
+    import os
+
+    files = _real_pages()
+    if not files:
         return 2
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs", flush=True)
     # the anchor runs before and after the crawls (the machine's speed drifts when it is shared): ratios are
@@ -321,9 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error(f"--rounds wants 1 or more, not {args.rounds}")
     if args.processing:
-        files = sorted(REAL_PAGES.glob("*.html"))
+        files = _real_pages()
         if not files:
-            print(f"error: no real pages under {REAL_PAGES}", file=sys.stderr)
             return 2
         processing_rates(files, args.rounds)
         return 0
