@@ -171,6 +171,24 @@ def test_fast_drops_the_void_elements_trafilatura_drops_and_keeps_the_text(monke
     assert not any(f"<{tag}" in seen[0] for tag in ("meta", "link", "img", "input", "wbr", "source", "track"))
 
 
+def test_fast_keeps_noscript_for_trafilaturas_rescue_of_a_short_page() -> None:
+    """A home page with one sentence of content (common: a company's one-line description): trafilatura's main pass
+    finds too little, and its baseline rescue reads the whole body, ``<noscript>`` text included. fast used to
+    strip noscript first, so the rescue came up under siteclass's 200 characters and the text switched to the
+    selectolax fallback (footer and cookie notice instead): 2 % of the home pages of `bench crawl_quality`."""
+    from siteclass.demo._layouts import Page, divsoup
+
+    page = Page(site_name="Canary Technologies", title="Canary Technologies", heading="Canary Technologies",
+                blocks=[("p", "Canary Technologies provides hotels with solutions to increase productivity and "
+                         "manage bookings.")], nav=[("/", "Home"), ("/about", "About us"), ("/contact", "Contact")],
+                footer_links=[("/privacy", "Privacy")])
+    html = divsoup(page)
+    assert "<noscript>" in html
+    fast, exact = extract_page(html, "https://canary.example/", "fast"), extract_page(html, "https://canary.example/",
+                                                                                    "exact")
+    assert fast.text == exact.text and "manage bookings" in fast.text
+
+
 def test_fast_keeps_the_json_ld_that_tells_a_forum_thread() -> None:
     """trafilatura keeps the replies of a page whose JSON-LD says DiscussionForumPosting (a forum thread) and
     prunes them as comments elsewhere: fast must hand it that script (it used to strip every script)."""
