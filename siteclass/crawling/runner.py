@@ -181,6 +181,11 @@ def crawl(
     if todo:
         error = _run_worker(todo, out, crawl_settings, progress=progress, total=len(valid), done=len(valid) - len(todo))
     sites_table = store.merge(invalid, order)
+    have = set(sites_table["site_id"].to_pylist())
+    lost = [s for s in todo if s.site_id not in have]
+    if lost and error is None:  # the worker ended well but some sites have no row: never a silent loss
+        error = (f"{len(lost)} of {len(todo)} sites got no result row (the first: {lost[0].input_url}); the crawl "
+                 "log says why (SITECLASS_CRAWL_LOG=FILE keeps it)")
     statuses = sites_table["status"].to_pylist()
     counts = dict(Counter(statuses))
     result = CrawlResult(

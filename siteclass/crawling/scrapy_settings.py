@@ -50,6 +50,10 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "DOWNLOAD_WARNSIZE": 0,
         "DOWNLOAD_FAIL_ON_DATALOSS": False,
         "REDIRECT_MAX_TIMES": crawl.max_redirects,
+        # idle kept-alive connections close after idle_connection_s (handlers.py), not Twisted's 240 s
+        "DOWNLOAD_HANDLERS": {"http": "siteclass.crawling.handlers.SiteHTTPDownloadHandler",
+                              "https": "siteclass.crawling.handlers.SiteHTTPDownloadHandler"},
+        "SITECLASS_IDLE_CONNECTION_S": crawl.idle_connection_s,
         "METAREFRESH_ENABLED": True,
         "METAREFRESH_MAXDELAY": 5,
         "RETRY_ENABLED": crawl.retries > 0,
