@@ -229,3 +229,21 @@ def _finished_trials(db: Path) -> int:
         return 0
     return int(row[0])
 
+
+
+def test_importance_needs_enough_finished_trials(recwarn: pytest.WarningsRecorder) -> None:
+    """optuna answers equal importances (and a warning) when too few trials finished: no information, no figure;
+    with enough varied trials the importances come back and the one parameter that matters leads."""
+    import optuna
+
+    from siteclass.report.tune import _importance
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    few = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    few.optimize(lambda t: t.suggest_float("a", 0, 1) + 0 * t.suggest_float("b", 0, 1), n_trials=1)
+    assert _importance(few) == {}
+    assert not [w for w in recwarn if "importances" in str(w.message)]
+    many = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    many.optimize(lambda t: 10 * t.suggest_float("a", 0, 1) + 0.01 * t.suggest_float("b", 0, 1), n_trials=30)
+    importance = _importance(many)
+    assert set(importance) == {"a", "b"} and importance["a"] > importance["b"]

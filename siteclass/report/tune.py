@@ -13,12 +13,20 @@ from siteclass.config import TrainSettings, settings_dict
 
 def _importance(study: Any) -> dict[str, float]:
     """fANOVA parameter importance; empty when it cannot be computed (too few trials, one value only)."""
+    import warnings
+
     import optuna
 
     try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            importance = {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
     except Exception:  # best effort: a figure, never a reason to lose the study's results
         return {}
+    # with too few finished trials optuna warns and returns equal importances: no information, so no figure
+    if any("too small to compute importances" in str(w.message) for w in caught):
+        return {}
+    return importance
 
 
 def write_best_config(train: TrainSettings, path: Path) -> Path:
