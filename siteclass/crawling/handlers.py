@@ -14,9 +14,11 @@ import logging
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 from scrapy.crawler import Crawler
 
-logger = logging.getLogger(__name__)
+from siteclass.config import CrawlSettings
+from siteclass.crawling.scrapy_settings import IDLE_KEY
 
-IDLE_SETTING = "SITECLASS_IDLE_CONNECTION_S"
+logger = logging.getLogger(__name__)
+_IDLE_DEFAULT = float(CrawlSettings.model_fields["idle_connection_s"].default)
 
 
 def raise_open_file_limit() -> tuple[int, int] | None:
@@ -38,10 +40,10 @@ def raise_open_file_limit() -> tuple[int, int] | None:
 
 
 class SiteHTTPDownloadHandler(HTTP11DownloadHandler):
-    """Scrapy's HTTP/1.1 handler; idle kept-alive connections close after ``SITECLASS_IDLE_CONNECTION_S``."""
+    """Scrapy's HTTP/1.1 handler; idle kept-alive connections close after ``[crawl] idle_connection_s``."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         # Twisted types it int; callLater takes the float
-        self._pool.cachedConnectionTimeout = crawler.settings.getfloat(IDLE_SETTING, 10.0)  # type: ignore[assignment]
+        self._pool.cachedConnectionTimeout = crawler.settings.getfloat(IDLE_KEY, _IDLE_DEFAULT)  # type: ignore[assignment]
         raise_open_file_limit()

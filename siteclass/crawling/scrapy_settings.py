@@ -13,6 +13,7 @@ from siteclass._version import __version__
 from siteclass.config import CrawlSettings
 
 SETTINGS_KEY = "SITECLASS_CRAWL"  # the CrawlSettings (as a dict) the spider and pipeline read
+IDLE_KEY = "SITECLASS_IDLE_CONNECTION_S"  # [crawl] idle_connection_s, read by crawling.handlers
 RETRY_HTTP_CODES = (500, 502, 503, 504, 522, 524, 408, 429)  # answers worth another try (serve's live fetch too)
 
 
@@ -53,7 +54,7 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         # idle kept-alive connections close after idle_connection_s (handlers.py), not Twisted's 240 s
         "DOWNLOAD_HANDLERS": {"http": "siteclass.crawling.handlers.SiteHTTPDownloadHandler",
                               "https": "siteclass.crawling.handlers.SiteHTTPDownloadHandler"},
-        "SITECLASS_IDLE_CONNECTION_S": crawl.idle_connection_s,
+        IDLE_KEY: crawl.idle_connection_s,
         "METAREFRESH_ENABLED": True,
         "METAREFRESH_MAXDELAY": 5,
         "RETRY_ENABLED": crawl.retries > 0,

@@ -18,7 +18,7 @@ import pytest
 from fixtures_web import page
 
 from siteclass.config import CrawlSettings
-from siteclass.crawling.scrapy_settings import scrapy_settings
+from siteclass.crawling.scrapy_settings import IDLE_KEY, scrapy_settings
 from siteclass.demo.web import LocalWeb
 
 
@@ -48,7 +48,7 @@ def test_a_crawl_out_of_file_descriptors_never_loses_a_site_silently(fixture_web
 
 def test_idle_connections_close_after_the_setting() -> None:
     settings = scrapy_settings(CrawlSettings.model_validate({"idle_connection_s": 3.5}))
-    assert settings["SITECLASS_IDLE_CONNECTION_S"] == 3.5
+    assert settings[IDLE_KEY] == 3.5
     assert set(settings["DOWNLOAD_HANDLERS"].values()) == {"siteclass.crawling.handlers.SiteHTTPDownloadHandler"}
 
 
