@@ -46,12 +46,19 @@ TOLERANCE = 0.005  # |fast − exact| on accuracy and macro-F1 that still reads 
 NAV = [("/", "Home"), ("/about", "About us"), ("/contact", "Contact"), ("/careers", "Careers")]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _TOKEN = re.compile(r"\w+")
-_CONTACT: list[Any] = [("h2", "Get in touch"), ("p", "Send us a message with the form below and a member of our team will "
-            "get back to you within two business days."), ("dl", [("Phone", "+1 555 0100"),
-            ("Email", "info@example.com"), ("Hours", "Monday to Friday, 9am to 5pm")])]
-_CAREERS: list[Any] = [("h2", "Join our team"), ("p", "We are always looking for talented, curious people. We offer "
-            "flexible working, a learning budget and a friendly team."), ("ul", ["Competitive salary",
-            "Health insurance", "Remote-friendly"]), ("p", "Send your CV and a short cover letter to our team.")]
+_CONTACT: list[Any] = [
+    ("h2", "Get in touch"),
+    ("p", "Send us a message with the form below and a member of our team will get back to you within two business "
+          "days."),
+    ("dl", [("Phone", "+1 555 0100"), ("Email", "info@example.com"), ("Hours", "Monday to Friday, 9am to 5pm")]),
+]
+_CAREERS: list[Any] = [
+    ("h2", "Join our team"),
+    ("p", "We are always looking for talented, curious people. We offer flexible working, a learning budget and a "
+          "friendly team."),
+    ("ul", ["Competitive salary", "Health insurance", "Remote-friendly"]),
+    ("p", "Send your CV and a short cover letter to our team."),
+]
 
 
 def load_rows(limit: int | None) -> list[dict[str, str]]:
@@ -82,7 +89,7 @@ def build_web(rows: list[dict[str, str]]) -> tuple[Any, list[dict[str, str]], li
         render = layouts[zlib.crc32(host.encode("utf-8")) % len(layouts)]
         about: list[Block] = [("p", p) for p in _paragraphs(r["full_description"] or "")]
         pages: dict[str, tuple[list[Block], str, str | None]] = {
-            "/": ([("p", r["description"] or "")], f"{name}", r["description"] or None),
+            "/": ([("p", r["description"] or "")], name, r["description"] or None),
             "/about": ([("h2", f"About {name}"), *about], f"About | {name}", None),
             "/contact": (_CONTACT, f"Contact | {name}", None),
             "/careers": (_CAREERS, f"Careers | {name}", None),
@@ -122,7 +129,7 @@ def pipeline(extractor: str, sites_csv: Path, labels_csv: Path, proxy: str, work
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
     stats = json.loads((ds / "stats.json").read_text(encoding="utf-8"))
     return {"extractor": extractor, **times, "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "n_test": metrics.get("n", metrics.get("n_samples")), "dataset": stats, "crawl": str(crawl)}
+            "n_test": metrics["n"], "dataset": stats, "crawl": str(crawl)}
 
 
 def site_texts(crawl: Path) -> dict[str, list[str]]:

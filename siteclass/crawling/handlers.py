@@ -9,6 +9,7 @@ The handler also raises the process's soft open-file limit to its hard limit, as
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 _IDLE_DEFAULT = float(CrawlSettings.model_fields["idle_connection_s"].default)
 
 
+@functools.cache  # once a process (the http and https handlers both ask)
 def raise_open_file_limit() -> tuple[int, int] | None:
     """Soft RLIMIT_NOFILE up to the hard limit (capped at 1,048,576); the (soft, hard) pair now, None where the
     platform has no such limit."""
