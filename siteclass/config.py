@@ -152,17 +152,22 @@ class HybridParams(EnsembleParams):
     max_tokens: int = Field(128, ge=8, le=512, description="tokens of each record's text the encoder reads")
     C_emb: float = Field(0.1, gt=0, description="inverse regularisation strength of the logistic regression on "
                          "the standardised embeddings")
+    C_nb: float = Field(0.1, ge=0, description="inverse regularisation strength of the NB-SVM member (per class, "
+                        "a linear SVM on the TF-IDF features scaled by their naive-Bayes log-count ratios); 0: "
+                        "no such member")
     knn_k: int = Field(25, ge=1, description="neighbours (cosine over the embeddings) whose labels vote")
     knn_power: float = Field(4.0, ge=0, description="a neighbour's vote weighs max(cos, 0) ** knn_power")
-    blend: Literal["val", "fixed"] = Field("val", description="val: the weights of the three members (TF-IDF, "
-                                           "embedding LR, neighbour votes) fitted on val (log-loss); fixed: "
-                                           "emb_weight and knn_weight (also used without a val split)")
+    blend: Literal["val", "fixed"] = Field("val", description="val: the weights of the members (TF-IDF "
+                                           "scorer, NB-SVM, embedding LR, neighbour votes) fitted on val "
+                                           "(log-loss); fixed: emb_weight and knn_weight (also used without a "
+                                           "val split)")
     emb_weight: float = Field(0.3, ge=0, le=1, description="blend = fixed: weight of the embedding scores (the "
                               "TF-IDF scorer's: 1 − it), each on a probability scale by a temperature")
     knn_weight: float = Field(3.0, ge=0, description="blend = fixed: weight of the neighbour votes (in [0, 1])")
     thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: ONE decision threshold for "
-                                               "every class, fitted on val (after the blend) to maximise "
-                                               "macro-F1 (per-class thresholds overfit a val split)")
+                                               "every class fitted on val (after the blend) to maximise "
+                                               "macro-F1, then per-class thresholds shrunk toward it by a "
+                                               "factor chosen by cross-validation on val")
 
 
 class FastTextParams(_Section):

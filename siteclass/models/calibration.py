@@ -53,7 +53,9 @@ def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool) -> tu
     """Weights ``w`` (and, multi-label, one bias ``b``) minimising the negative log-likelihood of
     ``Σ w_i · members[i] + b`` on held-out data — a stacked combiner with one weight per member, shared by every
     class (a few parameters: held-out splits of a few hundred rows fit it without overfitting, where per-class
-    weights would not). Single-label: softmax over classes (``b`` is 0, it would change nothing)."""
+    weights would not). Weights are ≥ 0: a member that does not help gets 0 (a negative weight would fit the
+    held-out rows' noise by turning a member's scores upside down). Single-label: softmax over classes (``b`` is
+    0, it would change nothing)."""
     from scipy.optimize import minimize
 
     M = np.stack(members, axis=-1).astype(np.float64)  # n × k × m
@@ -75,5 +77,6 @@ def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool) -> tu
         return loss, np.append(grad_w, r.sum() if multi_label else 0.0)
 
     start = np.append(np.full(M.shape[-1], 1.0 / M.shape[-1]), 0.0)
-    theta = minimize(nll, start, jac=True, method="L-BFGS-B").x
+    bounds = [(0.0, None)] * M.shape[-1] + [(None, None)]  # a member can be left out, never turned against
+    theta = minimize(nll, start, jac=True, method="L-BFGS-B", bounds=bounds).x
     return np.asarray(theta[:-1], dtype=np.float64), float(theta[-1]) if multi_label else 0.0

@@ -99,15 +99,19 @@ class SparseEnsembleClassifier(LinearClassifier):
             counts = np.bincount(Y, minlength=k).astype(np.float64)
             sw = (len(Y) / (k * np.maximum(counts, 1.0)))[Y] * (sample_weight if sample_weight is not None else 1.0)
         balanced = self.multi_label_  # multi-label: each binary problem balanced on its own
-        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, 2 * k))
-        problems = [(kind, j) for kind in ("svm", "lr") for j in range(k)]
+        kinds = self._member_kinds()
+        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, len(kinds) * k))
+        problems = [(kind, j) for kind in kinds for j in range(k)]
         solved = Parallel(n_jobs=jobs, backend="loky")(  # processes: liblinear's generator is per process
             delayed(_solve)(kind, X, targets[:, j], sw, self._solver_params(kind, balanced)) for kind, j in problems
         )
         members = {}
-        for kind in ("svm", "lr"):
+        for kind in kinds:
             rows = [s for (kd, _), s in zip(problems, solved) if kd == kind]
             members[kind] = (np.asarray([c for c, _ in rows]), np.asarray([b for _, b in rows]))
+        extra = {kind: members.pop(kind) for kind in kinds if kind not in ("svm", "lr")}
+        if extra:  # a subclass's own scorers, for it to use (and drop) once this fit returns
+            self._extra_members = extra
         X_val = self._transform([record_text(r, self.max_pages) for r in val[0]]) if val is not None else None
         scale = {kind: self._member_scale(kind, members, X, X_val, val) for kind in members}
         w = {"svm": self.svm_weight, "lr": 1.0 - self.svm_weight}
@@ -127,6 +131,11 @@ class SparseEnsembleClassifier(LinearClassifier):
         if shift is not None and self.multi_label_ and list(chosen.classes_) == list(self.classes_):
             self.intercept_ = self.intercept_ - np.asarray(shift, dtype=self.intercept_.dtype)
             self.card_["threshold_shift"] = list(shift)
+
+    def _member_kinds(self) -> tuple[str, ...]:
+        """The per-class scorers fitted on the TF-IDF features, in one pool of processes: the SVM and the LR
+        that make this model; a subclass may add its own (kept in ``_extra_members`` for it after ``_fit``)."""
+        return ("svm", "lr")
 
     def _solver_params(self, kind: str, balanced: bool) -> dict[str, Any]:
         C = self.C_svm if kind == "svm" else self.C_lr
@@ -167,6 +176,30 @@ def fit_thresholds(scores: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return out
 
 
+def fit_shrunk_thresholds(scores: np.ndarray, Y: np.ndarray, seed: int = 0, folds: int = 5,
+                          repeats: int = 10) -> tuple[float, np.ndarray]:
+    """Per-class score thresholds for multi-label macro-F1, shrunk toward no shift: ``λ · fit_thresholds``.
+
+    Per-class thresholds fitted on a val split of a few thousand rows overfit its rare classes; ``λ`` (0, 0.1,
+    … 1) is chosen by cross-validation on the same rows: each fold's rows shifted by the thresholds fitted on the
+    other folds, macro-F1 read on all the rows so shifted (``repeats`` shuffles), so a split that cannot support
+    per-class thresholds gets λ = 0. Returns ``(λ, shift)``."""
+    from siteclass.metrics import classification_metrics
+
+    lams = np.linspace(0.0, 1.0, 11)
+    gain = np.zeros(len(lams))
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(Y))
+    for _ in range(repeats):
+        held_out = np.zeros_like(scores)
+        for part in np.array_split(rng.permutation(len(Y)), folds):
+            rest = np.setdiff1d(rows, part)
+            held_out[part] = fit_thresholds(scores[rest], Y[rest])
+        gain += [classification_metrics(Y, scores - lam * held_out, True)["macro_f1"] for lam in lams]
+    lam = float(lams[int(np.argmax(gain))])
+    return lam, lam * fit_thresholds(scores, Y)
+
+
 def fit_global_threshold(logits: np.ndarray, Y: np.ndarray) -> float:
     """ONE logit threshold for every class, maximising macro-F1 on (``logits``, ``Y``) under the contract's rule
     (a label where its probability passes; the top one when none does): the best of probabilities 0.05 … 0.95.
@@ -181,17 +214,38 @@ def fit_global_threshold(logits: np.ndarray, Y: np.ndarray) -> float:
 
 def _solve(kind: str, X: Any, y: np.ndarray, sample_weight: np.ndarray | None,
            params: dict[str, Any]) -> tuple[np.ndarray, float]:
-    """One binary problem of one member (liblinear, dual coordinate descent)."""
+    """One binary problem of one member (liblinear, dual coordinate descent). ``nbsvm``: the linear SVM on the
+    features scaled by their naive-Bayes log-count ratios for this class (:func:`nb_ratios`), its weights mapped
+    back to the unscaled features (``w · r``), so its scores are linear in the same TF-IDF matrix."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
     if y.min() == y.max():  # a class on every row or on none: a constant score
         return np.zeros(X.shape[1]), (8.0 if y.max() == 1 else -8.0)
-    clf: Any = (LinearSVC(dual=True, **params) if kind == "svm"
+    ratios = None
+    if kind == "nbsvm":
+        from scipy import sparse
+
+        ratios = nb_ratios(X, y)  # X scaled: a copy of its values (not its indices), freed when the fit returns
+        X = sparse.csr_matrix((X.data * ratios[X.indices], X.indices, X.indptr), shape=X.shape)
+    clf: Any = (LinearSVC(dual=True, **params) if kind in ("svm", "nbsvm")
                 else LogisticRegression(solver="liblinear", dual=True, **params))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y, sample_weight=sample_weight)
-    return np.asarray(clf.coef_[0], dtype=np.float64), float(clf.intercept_[0])
+    coef = np.asarray(clf.coef_[0], dtype=np.float64)
+    return (coef if ratios is None else coef * ratios), float(clf.intercept_[0])
+
+
+def nb_ratios(X: Any, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """Naive-Bayes log-count ratios of the features for a binary target (Wang & Manning 2012, NBSVM): over the
+    binarised feature matrix, ``log((p / |p|₁) / (q / |q|₁))`` with ``p`` = ``alpha`` + the positive rows'
+    counts and ``q`` = ``alpha`` + the negative rows' counts (the rows where a feature is present)."""
+    X = X.tocsr()
+    positive = np.repeat(y == 1, np.diff(X.indptr))  # per stored value: does its row belong to the class?
+    pos = np.bincount(X.indices[positive], minlength=X.shape[1]).astype(np.float64)
+    neg = np.bincount(X.indices, minlength=X.shape[1]) - pos
+    pos, neg = pos + alpha, neg + alpha
+    return np.log((pos / pos.sum()) / (neg / neg.sum()))  # type: ignore[no-any-return]
 

@@ -1,28 +1,35 @@
-"""``hybrid``: the ``ensemble`` (word + char TF-IDF → SVM + LR) plus frozen MiniLM sentence embeddings, stacked.
+"""``hybrid``: the ``ensemble`` (word + char TF-IDF → SVM + LR) plus an NB-SVM and frozen MiniLM embeddings, stacked.
 
 TF-IDF sees the words; a frozen sentence encoder sees what they mean (synonyms, paraphrases, words the training
 set never had), and the labels of a site's nearest training sites carry what one linear boundary per class misses.
-The three make different mistakes, so their blend beats each (issue #18). Fitting:
+They make different mistakes, so their blend beats each (issue #18). Fitting:
 
 1. the ``ensemble`` model's blended linear scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters);
-2. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
+2. in the same pool of processes, an NB-SVM per class (Wang & Manning 2012; ``C_nb``, 0 leaves it out): a
+   linear SVM on the TF-IDF features scaled by their naive-Bayes log-count ratios for that class, which weighs a
+   rare class's telling words up — mapped back, its scores are linear in the same features;
+3. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
    all-MiniLM-L6-v2 as an **int8 ONNX graph** (built once per process with ``models.onnx_graph``'s fusion and
    quantisation, ~10 s; ~3× faster than the fp32 encoder in torch on CPU), mean-pooled (384-d);
-3. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
+4. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
    one-vs-rest for multi-label; ``C_emb``);
-4. nearest-neighbour label votes over the same embeddings (``models.neighbors``: the ``knn_k`` most similar
+5. nearest-neighbour label votes over the same embeddings (``models.neighbors``: the ``knn_k`` most similar
    training rows, kept in the model as float16);
-5. the stack: ``logits = w_tfidf · tfidf + w_emb · emb + w_knn · votes + b`` with the weights (and, multi-label,
-   the bias) fitted on val by log-loss (``calibration.fit_blend``: four numbers shared by every class, which a
-   val split of a few hundred rows fits without overfitting); with ``thresholds = "val"`` (multi-label) ONE decision
-   threshold for all classes is fitted on val to maximise macro-F1 and folded into ``b``. Without a val split, or
-   with ``blend = "fixed"``, the weights are ``emb_weight`` and ``knn_weight`` over temperature-scaled scores.
+6. the stack: ``logits = w_tfidf · tfidf + w_nb · nbsvm + w_emb · emb + w_knn · votes + b`` with the weights (and,
+   multi-label, the bias) fitted on val by log-loss (``calibration.fit_blend``: five numbers shared by every
+   class, which a val split of a few hundred rows fits without overfitting); with ``thresholds = "val"``
+   (multi-label) ONE decision threshold for all classes is fitted on val to maximise macro-F1 and folded into
+   ``b``, then per-class thresholds shrunk toward it by a factor chosen by cross-validation on val
+   (``ensemble.fit_shrunk_thresholds``: 0 where val cannot support them). Without a val split, or with
+   ``blend = "fixed"``, the weights are ``emb_weight`` and ``knn_weight`` over temperature-scaled scores.
 
-``model.safetensors`` holds the TF-IDF coefficients, the embedding head, the neighbours' embeddings and labels,
-and the blend; the int8 encoder graph and its tokenizer are saved in the model folder (``encoder/``), so a saved
-model predicts with numpy, scipy, tokenizers and onnxruntime only (no torch); fitting needs torch and onnx to build
-the graph. The int8 graph *is* the model's encoder (fit and predict use the same one), so ``siteclass export`` has
-nothing to add: ``onnx_export`` is False.
+The TF-IDF scorer and the NB-SVM are linear in the same features, so after the blend they are folded into ONE
+coefficient matrix (with the per-class thresholds in its intercepts): the saved model is no larger and predicts no
+slower for the NB-SVM. ``model.safetensors`` holds those coefficients, the embedding head, the neighbours'
+embeddings and labels, and the blend; the int8 encoder graph and its tokenizer are saved in the model folder
+(``encoder/``), so a saved model predicts with numpy, scipy, tokenizers and onnxruntime only (no torch); fitting
+needs torch and onnx to build the graph. The int8 graph *is* the model's encoder (fit and predict use the same
+one), so ``siteclass export`` has nothing to add: ``onnx_export`` is False.
 """
 
 from __future__ import annotations
@@ -43,13 +50,14 @@ from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Classifier
 from siteclass.models.calibration import fit_blend, sigmoid
 from siteclass.models.encoder import ENCODER_DIR, Encoder, copy_tokenizer, get_encoder, resolve_encoder
-from siteclass.models.ensemble import SparseEnsembleClassifier, fit_global_threshold
+from siteclass.models.ensemble import SparseEnsembleClassifier, fit_global_threshold, fit_shrunk_thresholds
 from siteclass.models.neighbors import NeighbourVotes
 from siteclass.records import Record, record_text
 
 _T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
 _P = _T.hybrid
 INT8_FILE = "encoder.int8.onnx"
+_MEMBERS = ("tfidf", "emb", "knn", "nbsvm")  # the order of the blend's weights
 _CALIBRATION_TOKENS = 256  # the int8 graph's SmoothQuant factors: from siteclass.export's calibration texts
 
 _GRAPHS: dict[str, Path] = {}
@@ -100,6 +108,7 @@ class HybridClassifier(SparseEnsembleClassifier):
         encoder: str = _P.encoder,
         max_tokens: int = _P.max_tokens,
         C_emb: float = _P.C_emb,
+        C_nb: float = _P.C_nb,
         knn_k: int = _P.knn_k,
         knn_power: float = _P.knn_power,
         blend: Literal["val", "fixed"] = _P.blend,
@@ -127,6 +136,7 @@ class HybridClassifier(SparseEnsembleClassifier):
         self.encoder = encoder
         self.max_tokens = max_tokens
         self.C_emb = C_emb
+        self.C_nb = C_nb
         self.knn_k = knn_k
         self.knn_power = knn_power
         self.blend = blend
@@ -140,7 +150,16 @@ class HybridClassifier(SparseEnsembleClassifier):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_enc", None)  # an ONNX Runtime session does not pickle: rebuilt on first use
+        state.pop("_parts", None)  # the unfolded TF-IDF members: only a refit right after fit needs them
         return state
+
+    def _member_kinds(self) -> tuple[str, ...]:
+        return ("svm", "lr", "nbsvm") if self.C_nb > 0 else ("svm", "lr")
+
+    def _solver_params(self, kind: str, balanced: bool) -> dict[str, Any]:
+        if kind == "nbsvm":
+            return {**super()._solver_params("svm", balanced), "C": self.C_nb}
+        return super()._solver_params(kind, balanced)
 
     # --------------------------------------------------------------- encoder
     def _encoder(self) -> Encoder:
@@ -170,10 +189,12 @@ class HybridClassifier(SparseEnsembleClassifier):
         if not 0.0 <= self.emb_weight <= 1.0:
             raise InputError(f"emb_weight {self.emb_weight} is not a blend weight; use a value in [0, 1]")
         thresholds, self.thresholds = self.thresholds, "none"
-        try:  # the TF-IDF scorer alone; thresholds come after the blend
+        try:  # the TF-IDF scorers alone (and the NB-SVM's, in the same pool); thresholds come after the blend
             super()._fit(records, Y, val=val, sample_weight=sample_weight, **options)
         finally:
             self.thresholds = thresholds
+        nb = self.__dict__.pop("_extra_members", {}).get("nbsvm")
+        self._parts = ((self.coef_, self.intercept_), nb)
         self._graph = int8_encoder_graph(self.encoder)
         self._enc = None
         texts = [record_text(r, self.max_pages) for r in records]
@@ -185,38 +206,71 @@ class HybridClassifier(SparseEnsembleClassifier):
         self.knn_ = NeighbourVotes(self.knn_k, self.knn_power).fit(E, Y, len(self.classes_))
         self.card_["keeps"] = (f"the sentence embeddings and labels of its {len(E)} training rows (float16, for the "
                                "neighbour votes): data derived from the training set")
+        shift = np.zeros(len(self.classes_))
         if val is not None and self.blend == "val":
             keep = np.ones(len(val[1]), bool) if self.multi_label_ else val[1] >= 0
-            members = self._members([r for r, ok in zip(val[0], keep) if ok])
+            members = self._members([r for r, ok in zip(val[0], keep) if ok], nb)
             weights, bias = fit_blend(list(members), val[1][keep], self.multi_label_)
-            self.blend_ = np.append(weights, bias)
+            blend = dict(zip(_MEMBERS, map(float, weights)), bias=bias)
             if self.thresholds == "val" and self.multi_label_:
-                shift = fit_global_threshold(self._stack(members), val[1])
-                self.blend_[-1] -= shift
-                self.card_["threshold"] = float(sigmoid(np.array(shift)))
+                stack = sum(w * m for w, m in zip(weights, members)) + bias
+                cut = fit_global_threshold(stack, val[1])
+                blend["bias"] -= cut
+                self.card_["threshold"] = float(sigmoid(np.array(cut)))
+                shrink, shift = fit_shrunk_thresholds(stack - cut, val[1], self.seed)
+                self.card_["class_threshold_shrink"] = shrink
         else:
-            self.blend_ = self._fixed_blend(texts, E)
-        self.card_["blend"] = dict(zip(("tfidf", "emb", "knn", "bias"), map(float, self.blend_)))
+            blend = self._fixed_blend(texts, E, nb)
+        self._fold(blend, shift)
 
-    def _fixed_blend(self, texts: list[str], E: np.ndarray) -> np.ndarray:
+    def _fold(self, blend: dict[str, float], shift: np.ndarray) -> None:
+        """The TF-IDF scorer and the NB-SVM are both linear in the TF-IDF features: their weighted sum (less the
+        per-class threshold shifts) becomes ONE coefficient matrix, whose weight in ``blend_`` is then 1."""
+        (coef, intercept), nb = self._parts
+        w_nb = blend.get("nbsvm", 0.0)
+        self.coef_ = blend["tfidf"] * coef
+        self.intercept_ = blend["tfidf"] * intercept - shift
+        if nb is not None and w_nb:
+            self.coef_ = self.coef_ + w_nb * nb[0]
+            self.intercept_ = self.intercept_ + w_nb * nb[1]
+        self.blend_ = np.array([1.0, blend["emb"], blend["knn"], blend["bias"]])
+        self.card_["blend"] = {k: float(v) for k, v in blend.items()}
+        if shift.any():
+            self.card_["threshold_shift"] = [float(v) for v in shift]
+        else:
+            self.card_.pop("threshold_shift", None)
+
+    def _fixed_blend(self, texts: list[str], E: np.ndarray, nb: tuple[np.ndarray, np.ndarray] | None
+                     ) -> dict[str, float]:
         """``blend = "fixed"`` (or no val split): ``emb_weight``/``knn_weight``; the embedding scores scaled to
-        the spread of the TF-IDF scores on train; votes centred on 0.5 for multi-label (independent sigmoids)."""
-        tfidf_train = np.asarray(self._transform(texts) @ self.coef_.T) + self.intercept_
+        the spread of the TF-IDF scores on train (the NB-SVM's too, sharing the TF-IDF weight half and half);
+        votes centred on 0.5 for multi-label (independent sigmoids)."""
+        (coef, intercept), _ = self._parts
+        X = self._transform(texts)
+        tfidf_train = np.asarray(X @ coef.T) + intercept
         emb_train = E @ self.emb_coef_.T + self.emb_intercept_
         t_emb = float(emb_train.std() / max(tfidf_train.std(), 1e-12))
         w = self.emb_weight
-        bias = -0.5 * self.knn_weight if self.multi_label_ else 0.0
-        return np.array([1.0 - w, w / max(t_emb, 1e-12), self.knn_weight, bias])
+        blend = {"tfidf": 1.0 - w, "nbsvm": 0.0, "emb": w / max(t_emb, 1e-12), "knn": self.knn_weight,
+                 "bias": -0.5 * self.knn_weight if self.multi_label_ else 0.0}
+        if nb is not None:
+            t_nb = float((np.asarray(X @ nb[0].T) + nb[1]).std() / max(tfidf_train.std(), 1e-12))
+            blend["tfidf"], blend["nbsvm"] = (1.0 - w) / 2, (1.0 - w) / 2 / max(t_nb, 1e-12)
+        return blend
 
     def carry_choices(self, chosen: Classifier) -> None:
-        """After ``train --refit``: the temperature, and the blend (weights, bias, threshold) val chose."""
+        """After ``train --refit``: the temperature, and the blend (member weights, bias, thresholds) val chose,
+        applied to this fit's own members (so it must come right after ``fit``)."""
         Classifier.carry_choices(self, chosen)
-        blend = getattr(chosen, "blend_", None)
-        if blend is not None and list(chosen.classes_) == list(self.classes_):
-            self.blend_ = np.array(blend, dtype=np.float64)
-            for key in ("blend", "threshold"):
-                if key in chosen.card_:
-                    self.card_[key] = chosen.card_[key]
+        blend = (getattr(chosen, "card_", {}) or {}).get("blend")
+        if blend is None or list(chosen.classes_) != list(self.classes_):
+            return
+        if getattr(self, "_parts", None) is None:
+            raise ModelError("carry_choices needs a hybrid model fresh from fit (its unfolded members are gone)")
+        self._fold({"nbsvm": 0.0, **blend}, np.asarray(chosen.card_.get("threshold_shift", 0.0), dtype=np.float64))
+        for key in ("threshold", "class_threshold_shrink"):
+            if key in chosen.card_:
+                self.card_[key] = chosen.card_[key]
 
     def _fit_embedding_head(self, Z: np.ndarray, Y: np.ndarray,
                             sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -238,14 +292,18 @@ class HybridClassifier(SparseEnsembleClassifier):
         )
         return (np.vstack([c for c, _ in solved]), np.concatenate([b for _, b in solved]))
 
-    def _members(self, records: list[Record]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The three members' scores: TF-IDF logits, embedding logits, neighbour votes."""
+    def _members(self, records: list[Record], nb: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[np.ndarray, ...]:
+        """The members' scores: TF-IDF logits, embedding logits, neighbour votes (and, given its coefficients,
+        the NB-SVM's logits: fit only, before it is folded into the TF-IDF coefficients)."""
         texts = [record_text(r, self.max_pages) for r in records]
         E = self._embed(texts)
-        tfidf = np.asarray(self._transform(texts) @ self.coef_.T) + self.intercept_
-        return tfidf, E @ self.emb_coef_.T + self.emb_intercept_, self.knn_.votes(E)
+        X = self._transform(texts)
+        out = (np.asarray(X @ self.coef_.T) + self.intercept_, E @ self.emb_coef_.T + self.emb_intercept_,
+               self.knn_.votes(E))
+        return out if nb is None else (*out, np.asarray(X @ nb[0].T) + nb[1])
 
-    def _stack(self, members: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    def _stack(self, members: tuple[np.ndarray, ...]) -> np.ndarray:
         w = self.blend_
         return w[0] * members[0] + w[1] * members[1] + w[2] * members[2] + w[3]  # type: ignore[no-any-return]
 

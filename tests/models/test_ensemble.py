@@ -10,7 +10,7 @@ from synthetic import CLASSES, synth
 
 from siteclass.errors import InputError
 from siteclass.models.base import load_model
-from siteclass.models.ensemble import SparseEnsembleClassifier, fit_thresholds
+from siteclass.models.ensemble import SparseEnsembleClassifier, fit_shrunk_thresholds, fit_thresholds, nb_ratios
 from siteclass.models.registry import model_class
 
 
@@ -97,6 +97,32 @@ def test_fit_thresholds_maximise_f1() -> None:
     # cuts after rows 1, 2, 4: F1 = 2/3, 0.8, 0.75 → the cut after the 4th row, between 0 and -1
     assert fit_thresholds(scores, Y)[0] == pytest.approx(-0.5)
     assert fit_thresholds(scores, np.zeros_like(Y))[0] == 0.0
+
+
+def test_shrunk_thresholds_follow_what_cross_validation_supports() -> None:
+    """Classes whose scores sit off zero by a constant: per-class thresholds pay on held-out halves, so the
+    cross-validated shrinkage keeps most of them; scores that carry no class offset get (almost) none."""
+    rng = np.random.default_rng(0)
+    Y = (rng.random((2000, 4)) < [0.5, 0.2, 0.1, 0.05]).astype(np.int64)
+    signal = np.where(Y == 1, 1.5, -1.5) + rng.normal(0, 1.0, Y.shape)
+    offsets = np.array([0.0, 2.0, -2.0, 3.0])
+    lam, shift = fit_shrunk_thresholds(signal + offsets, Y)
+    assert lam >= 0.7
+    np.testing.assert_allclose(shift, lam * fit_thresholds(signal + offsets, Y))
+    assert np.corrcoef(shift, offsets)[0, 1] > 0.9
+    _, shift0 = fit_shrunk_thresholds(signal[:, :1], Y[:, :1])  # a balanced class scored around 0
+    assert np.abs(shift0).max() < 0.5
+
+
+def test_nb_ratios_are_log_count_ratios_of_binarised_features() -> None:
+    from scipy import sparse
+
+    X = sparse.random(80, 40, density=0.2, format="csr", random_state=1)
+    y = (np.arange(80) % 4 == 0).astype(int)
+    present = (X > 0).astype(np.float64)
+    p = np.asarray(present[y == 1].sum(axis=0)).ravel() + 1
+    q = np.asarray(present[y == 0].sum(axis=0)).ravel() + 1
+    np.testing.assert_allclose(nb_ratios(X, y), np.log((p / p.sum()) / (q / q.sum())))
 
 
 def test_deterministic_with_a_seed() -> None:

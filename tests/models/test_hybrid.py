@@ -39,9 +39,10 @@ def test_registered() -> None:
     assert model_class("hybrid") is HybridClassifier
 
 
-def test_logits_are_the_stack_of_three_members(data) -> None:
-    """logits = w_tfidf · (TF-IDF @ coef + intercept) + w_emb · (embedding @ emb_coef + emb_intercept)
-    + w_knn · neighbour votes + b, with the weights fitted on val."""
+def test_logits_are_the_stack_of_its_members(data) -> None:
+    """logits = (TF-IDF @ coef + intercept) + w_emb · (embedding @ emb_coef + emb_intercept) + w_knn · neighbour
+    votes + b, with the weights fitted on val; coef is the TF-IDF scorer and the NB-SVM folded together with the
+    weights val gave them (so the saved model holds one TF-IDF matrix)."""
     X, y, Xv, yv = data
     model = small().fit(X, y, X_val=Xv, y_val=yv)
     texts = [record_text(r, model.max_pages) for r in Xv]
@@ -52,9 +53,43 @@ def test_logits_are_the_stack_of_three_members(data) -> None:
     w = model.blend_
     np.testing.assert_allclose(model.decision_function(Xv), w[0] * tfidf + w[1] * emb + w[2] * votes + w[3],
                                atol=1e-8)
-    assert model.emb_coef_.shape == (len(model.classes_), 384)
+    assert w[0] == 1.0 and model.emb_coef_.shape == (len(model.classes_), 384)
     assert w[3] == 0.0  # single-label: a bias would change nothing
-    assert set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
+    blend = model.card_["blend"]
+    assert set(blend) == {"tfidf", "emb", "knn", "nbsvm", "bias"}
+    (coef, intercept), nb = model._parts  # the members before the fold
+    np.testing.assert_allclose(model.coef_, blend["tfidf"] * coef + blend["nbsvm"] * nb[0])
+    np.testing.assert_allclose(model.intercept_, blend["tfidf"] * intercept + blend["nbsvm"] * nb[1])
+
+
+def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -> None:
+    """Each class's NB-SVM: a LinearSVC (balanced per-class weights as the ensemble's SVM) on X · diag(r), r the
+    log-count ratios of the binarised features with add-one smoothing; its weights mapped back (w · r)."""
+    from sklearn.svm import LinearSVC
+
+    X, y, Xv, yv = data
+    model = small().fit(X, y, X_val=Xv, y_val=yv)
+    _, (W, b) = model._parts
+    Xt = model._transform([record_text(r, model.max_pages) for r in X])
+    Yb = model.encode(y)
+    counts = np.bincount(Yb, minlength=len(model.classes_))
+    sw = (len(Yb) / (len(model.classes_) * counts))[Yb]
+    j = int(np.argmax(counts))
+    target = (Yb == j).astype(int)
+    present = (Xt > 0).astype(np.float64)
+    p = np.asarray(present[target == 1].sum(axis=0)).ravel() + 1
+    q = np.asarray(present[target == 0].sum(axis=0)).ravel() + 1
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    svm = LinearSVC(C=model.C_nb, tol=model.tol, max_iter=model.max_iter, random_state=model.seed)
+    svm.fit(Xt.multiply(r).tocsr(), target, sample_weight=sw)
+    np.testing.assert_allclose(W[j], svm.coef_[0] * r, atol=1e-6)
+    assert b[j] == pytest.approx(svm.intercept_[0], abs=1e-6)
+
+
+def test_without_nbsvm_the_blend_has_no_such_member(data) -> None:
+    X, y, Xv, yv = data
+    model = small(C_nb=0).fit(X, y, X_val=Xv, y_val=yv)
+    assert model._parts[1] is None and set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
 
 
 def test_answer_does_not_depend_on_the_batch(data) -> None:
@@ -105,6 +140,20 @@ def test_blend_fitted_on_val_beats_none_of_its_members_on_val() -> None:
     assert b == 0.0 and (w > 0).all()
 
 
+def test_blend_leaves_out_a_member_rather_than_turning_it_against() -> None:
+    """A member whose scores point away from the truth gets weight 0, not a negative weight (which would fit
+    held-out noise by reading a member upside down); the bias stays free (multi-label)."""
+    from siteclass.models.calibration import fit_blend
+
+    rng = np.random.default_rng(2)
+    Y = (rng.random((400, 3)) < 0.3).astype(np.float64)
+    good, contrary = 3 * Y - 1.5 + rng.normal(0, 1, Y.shape), -2 * Y + rng.normal(0, 1, Y.shape)
+    w, b = fit_blend([good, contrary], Y, multi_label=True)
+    assert w[0] > 0.5 and w[1] == 0.0
+    w_free, _ = fit_blend([good, -contrary], Y, multi_label=True)
+    assert w_free[1] > 0.0
+
+
 def test_fixed_blend_without_knn_or_embeddings_is_the_ensemble(data) -> None:
     """blend = fixed, emb_weight = 0, knn_weight = 0: the answers are the ensemble's (same TF-IDF scorer)."""
     X, y, Xv, yv = data
@@ -114,18 +163,24 @@ def test_fixed_blend_without_knn_or_embeddings_is_the_ensemble(data) -> None:
     np.testing.assert_array_equal(hybrid.decision_function(Xv).argmax(1), ensemble.decision_function(Xv).argmax(1))
 
 
-def test_multi_label_threshold_is_one_number_fitted_on_val() -> None:
-    """Multi-label: the stack's bias holds ONE threshold, the macro-F1-best on val (fit_global_threshold)."""
-    from siteclass.models.ensemble import fit_global_threshold
+def test_multi_label_thresholds_global_then_per_class_shrunk() -> None:
+    """Multi-label: the stack's bias holds ONE threshold, the macro-F1-best on val (fit_global_threshold); then
+    per-class thresholds fitted on val, shrunk by the cross-validated factor, sit in the TF-IDF intercepts."""
+    from siteclass.models.ensemble import fit_global_threshold, fit_shrunk_thresholds
 
     X, Y = synth(150, 0, multi=True)
     Xv, Yv = synth(60, 3, multi=True)
     model = small().fit(X, Y, X_val=Xv, y_val=Yv)
     assert 0.05 <= model.card_["threshold"] <= 0.95
     untuned = small(thresholds="none").fit(X, Y, X_val=Xv, y_val=Yv)
-    shift = fit_global_threshold(untuned.decision_function(Xv), model.encode(Yv))
+    logits = untuned.decision_function(Xv) * untuned.temperature_  # the stack, before calibration
+    cut = fit_global_threshold(logits, model.encode(Yv))
     np.testing.assert_allclose(model.blend_[:3], untuned.blend_[:3])
-    np.testing.assert_allclose(model.blend_[3], untuned.blend_[3] - shift)
+    np.testing.assert_allclose(model.blend_[3], untuned.blend_[3] - cut)
+    shrink, shift = fit_shrunk_thresholds(logits - cut, model.encode(Yv), model.seed)
+    assert model.card_["class_threshold_shrink"] == shrink
+    np.testing.assert_allclose(model.intercept_, untuned.intercept_ - shift, atol=1e-9)
+    np.testing.assert_allclose(model.card_.get("threshold_shift", np.zeros(len(shift))), shift, atol=1e-12)
 
 
 def test_bad_weight_is_refused(data) -> None:
@@ -171,6 +226,12 @@ def test_refit_carries_the_blend_val_chose() -> None:
     refit.carry_choices(chosen)
     np.testing.assert_array_equal(refit.blend_, chosen.blend_)
     assert refit.card_["threshold"] == chosen.card_["threshold"]
+    assert refit.card_["blend"] == chosen.card_["blend"]
+    (coef, intercept), nb = refit._parts  # its own members, weighed as val chose
+    shift = np.asarray(chosen.card_.get("threshold_shift", 0.0))
+    blend = chosen.card_["blend"]
+    np.testing.assert_allclose(refit.coef_, blend["tfidf"] * coef + blend["nbsvm"] * nb[0])
+    np.testing.assert_allclose(refit.intercept_, blend["tfidf"] * intercept + blend["nbsvm"] * nb[1] - shift)
     assert len(refit.knn_.memory_) == len(X) + len(Xv)
 
 
