@@ -10,7 +10,12 @@ from synthetic import CLASSES, synth
 
 from siteclass.errors import InputError
 from siteclass.models.base import load_model
-from siteclass.models.ensemble import SparseEnsembleClassifier, fit_shrunk_thresholds, fit_thresholds, nb_ratios
+from siteclass.models.ensemble import (
+    SparseEnsembleClassifier,
+    fit_shrunk_thresholds,
+    fit_thresholds,
+    nb_ratios,
+)
 from siteclass.models.registry import model_class
 
 
