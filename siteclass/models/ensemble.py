@@ -96,8 +96,7 @@ class SparseEnsembleClassifier(LinearClassifier):
             targets, sw = Y.astype(np.int64), sample_weight
         else:  # one-vs-rest on one-hot targets, every sample weighted by its class's balanced weight
             targets = np.eye(k, dtype=np.int64)[Y]
-            counts = np.bincount(Y, minlength=k).astype(np.float64)
-            sw = (len(Y) / (k * np.maximum(counts, 1.0)))[Y] * (sample_weight if sample_weight is not None else 1.0)
+            sw = self._balanced_row_weights(Y, sample_weight)
         balanced = self.multi_label_  # multi-label: each binary problem balanced on its own
         kinds = self._member_kinds()
         jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, len(kinds) * k))

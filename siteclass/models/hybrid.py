@@ -237,8 +237,6 @@ class HybridClassifier(SparseEnsembleClassifier):
         self.card_["blend"] = {k: float(v) for k, v in blend.items()}
         if shift.any():
             self.card_["threshold_shift"] = [float(v) for v in shift]
-        else:
-            self.card_.pop("threshold_shift", None)
 
     def _fixed_blend(self, texts: list[str], E: np.ndarray, nb: tuple[np.ndarray, np.ndarray] | None
                      ) -> dict[str, float]:
@@ -278,8 +276,7 @@ class HybridClassifier(SparseEnsembleClassifier):
 
         k = len(self.classes_)
         if not self.multi_label_:
-            counts = np.bincount(Y, minlength=k).astype(np.float64)
-            sw = (len(Y) / (k * np.maximum(counts, 1.0)))[Y] * (sample_weight if sample_weight is not None else 1.0)
+            sw = self._balanced_row_weights(Y, sample_weight)
             coef, intercept = _solve_dense(Z, Y, sw, self.C_emb, self.max_iter, self.seed)
             if k == 2:  # sklearn keeps one row for two classes: expand to two logits
                 coef = np.vstack([-coef[0] / 2, coef[0] / 2])

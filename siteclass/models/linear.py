@@ -182,10 +182,8 @@ class LinearClassifier(Classifier):
         from sklearn.linear_model import LogisticRegression
 
         X = self._fit_features([record_text(r, self.max_pages) for r in records])
-        weights = self._class_weights(Y) if self.class_weight == "balanced" else None
-        sw = sample_weight
-        if weights is not None and not self.multi_label_:
-            sw = weights[Y] * (sw if sw is not None else 1.0)
+        balanced = self.class_weight == "balanced" and not self.multi_label_
+        sw = self._balanced_row_weights(Y, sample_weight) if balanced else sample_weight
         if self.multi_label_:
             self.coef_, self.intercept_ = self._fit_one_vs_rest(X, Y, sample_weight)
         else:
@@ -223,11 +221,12 @@ class LinearClassifier(Classifier):
             if hasattr(self, name):
                 delattr(self, name)
 
-    def _class_weights(self, Y: np.ndarray) -> np.ndarray | None:
-        if self.multi_label_:
-            return None
+    def _balanced_row_weights(self, Y: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
+        """Single-label: each row weighted by its class's balanced weight ``n / (k · n_class)`` (scikit-learn's
+        ``class_weight="balanced"``), times its own sample weight."""
         counts = np.bincount(Y, minlength=len(self.classes_)).astype(np.float64)
-        return len(Y) / (len(self.classes_) * np.maximum(counts, 1.0))
+        weights = (len(Y) / (len(self.classes_) * np.maximum(counts, 1.0)))[Y]
+        return weights if sample_weight is None else weights * sample_weight
 
     def _logits(self, records: list[Record]) -> np.ndarray:
         X = self._transform([record_text(r, self.max_pages) for r in records])

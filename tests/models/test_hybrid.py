@@ -15,7 +15,7 @@ from synthetic import synth
 
 from siteclass.errors import InputError
 from siteclass.models.base import load_model
-from siteclass.models.ensemble import SparseEnsembleClassifier
+from siteclass.models.ensemble import SparseEnsembleClassifier, nb_ratios
 from siteclass.models.hybrid import INT8_FILE, HybridClassifier
 from siteclass.models.neighbors import NeighbourVotes
 from siteclass.models.registry import model_class
@@ -64,7 +64,8 @@ def test_logits_are_the_stack_of_its_members(data) -> None:
 
 def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -> None:
     """Each class's NB-SVM: a LinearSVC (balanced per-class weights as the ensemble's SVM) on X · diag(r), r the
-    log-count ratios of the binarised features with add-one smoothing; its weights mapped back (w · r)."""
+    log-count ratios of the binarised features with add-one smoothing (nb_ratios); its weights mapped back
+    (w · r)."""
     from sklearn.svm import LinearSVC
 
     X, y, Xv, yv = data
@@ -76,10 +77,7 @@ def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -
     sw = (len(Yb) / (len(model.classes_) * counts))[Yb]
     j = int(np.argmax(counts))
     target = (Yb == j).astype(int)
-    present = (Xt > 0).astype(np.float64)
-    p = np.asarray(present[target == 1].sum(axis=0)).ravel() + 1
-    q = np.asarray(present[target == 0].sum(axis=0)).ravel() + 1
-    r = np.log((p / p.sum()) / (q / q.sum()))
+    r = nb_ratios(Xt, target)  # checked against the log-count ratios by hand in test_ensemble.py
     svm = LinearSVC(C=model.C_nb, tol=model.tol, max_iter=model.max_iter, random_state=model.seed)
     svm.fit(Xt.multiply(r).tocsr(), target, sample_weight=sw)
     np.testing.assert_allclose(W[j], svm.coef_[0] * r, atol=1e-6)
