@@ -130,10 +130,18 @@ class LinearParams(_Section):
 class EnsembleParams(_Section):
     C_svm: float = Field(0.1, gt=0, description="inverse regularisation strength of the per-class linear SVMs")
     C_lr: float = Field(4.0, gt=0, description="inverse regularisation strength of the per-class logistic regressions")
-    svm_weight: float = Field(0.5, ge=0, le=1, description="blend weight of the SVM scores (the LR's: 1 − it), "
-                              "each member on a probability scale by a temperature fitted on val")
-    thresholds: Literal["none", "val"] = Field("none", description="multi-label: val: per-class decision "
-                                               "thresholds fitted on val to maximise each class's F1")
+    C_nb: float = Field(0.1, ge=0, description="inverse regularisation strength of the NB-SVM member (per class, "
+                        "a linear SVM on the TF-IDF features scaled by their naive-Bayes log-count ratios); 0: "
+                        "no such member")
+    blend: Literal["val", "fixed"] = Field("val", description="val: the members' weights fitted on val (log-loss; "
+                                           "single-label: class-balanced); fixed: svm_weight over the SVM and "
+                                           "the LR (also used without a val split)")
+    svm_weight: float = Field(0.5, ge=0, le=1, description="blend = fixed: weight of the SVM scores (the LR's: "
+                              "1 − it), each member on a probability scale by a temperature fitted on val")
+    thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: ONE decision threshold for "
+                                               "every class fitted on val (after the blend) to maximise "
+                                               "macro-F1, then per-class thresholds shrunk toward it by a "
+                                               "factor chosen by cross-validation on val")
     word_ngrams: tuple[int, int] = Field((1, 2), description="word n-gram lengths")
     char_ngrams: tuple[int, int] = Field((2, 5), description="character n-gram lengths (within word bounds)")
     max_features: int = Field(600_000, ge=1000, description="features kept, split evenly word/char")
@@ -152,9 +160,6 @@ class HybridParams(EnsembleParams):
     max_tokens: int = Field(128, ge=8, le=512, description="tokens of each record's text the encoder reads")
     C_emb: float = Field(0.1, gt=0, description="inverse regularisation strength of the logistic regression on "
                          "the standardised embeddings")
-    C_nb: float = Field(0.1, ge=0, description="inverse regularisation strength of the NB-SVM member (per class, "
-                        "a linear SVM on the TF-IDF features scaled by their naive-Bayes log-count ratios); 0: "
-                        "no such member")
     knn_k: int = Field(25, ge=1, description="neighbours (cosine over the embeddings) whose labels vote")
     knn_power: float = Field(4.0, ge=0, description="a neighbour's vote weighs max(cos, 0) ** knn_power")
     blend: Literal["val", "fixed"] = Field("val", description="val: the weights of the members (TF-IDF "
@@ -164,10 +169,6 @@ class HybridParams(EnsembleParams):
     emb_weight: float = Field(0.3, ge=0, le=1, description="blend = fixed: weight of the embedding scores (the "
                               "TF-IDF scorer's: 1 − it), each on a probability scale by a temperature")
     knn_weight: float = Field(3.0, ge=0, description="blend = fixed: weight of the neighbour votes (in [0, 1])")
-    thresholds: Literal["none", "val"] = Field("val", description="multi-label: val: ONE decision threshold for "
-                                               "every class fitted on val (after the blend) to maximise "
-                                               "macro-F1, then per-class thresholds shrunk toward it by a "
-                                               "factor chosen by cross-validation on val")
 
 
 class FastTextParams(_Section):

@@ -156,6 +156,31 @@ def test_tune_linear_parallel(ds: Path, tmp_path: Path, linear: None) -> None:
     assert len((out / "trials.csv").read_text().strip().splitlines()) == 5
 
 
+def test_tuned_ensemble_keeps_the_blend_val_chose(ds: Path, tmp_path: Path) -> None:
+    """The best settings are fitted as ``train --refit`` fits them: val chooses the members' weights (a trial's
+    fit never sees val), the refit on train + val keeps them."""
+    from siteclass.models.base import load_model
+    from siteclass.models.registry import build_model
+    from siteclass.training import load_split
+
+    cfg = tmp_path / "ens.toml"
+    cfg.write_text('[train.ensemble]\nmin_df = 1\nmax_features = 5000\nn_jobs = 1\n'
+                   '[tune.search_space.ensemble]\nC_svm = { type = "float", low = 0.05, high = 0.5, log = true }\n'
+                   'C_lr = { type = "fixed", value = 4.0 }\nsvm_weight = { type = "fixed", value = 0.5 }\n')
+    settings = load_settings(cfg, {"tune.prune_fractions": [1.0]})
+    out = tmp_path / "tune"
+    result = tune(ds, model="ensemble", trials=2, parallel=1, out=out, settings=settings)
+    model = load_model(out / "best_model")
+    assert model.card_["n_train"] == 180 and "train + val" in model.card_["trained_on"]
+    best = load_settings(out / "best.toml").train
+    chosen = build_model(best)
+    train, val = load_split(ds, "train"), load_split(ds, "val")
+    chosen.fit(train.records, train.labels, X_val=val.records, y_val=val.labels)
+    assert set(chosen.card_["blend"]) == {"svm", "lr", "nbsvm", "bias"}
+    assert model.card_["blend"] == chosen.card_["blend"]
+    assert best.ensemble.C_svm == pytest.approx(result.best_params["C_svm"])
+
+
 def test_resume_after_killing_a_tune_subprocess(ds: Path, tmp_path: Path, linear: None) -> None:
     import optuna
 

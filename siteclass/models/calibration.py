@@ -49,17 +49,21 @@ def fit_temperature(logits: np.ndarray, Y: np.ndarray, multi_label: bool) -> flo
     return float(np.exp((lo + hi) / 2))
 
 
-def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool) -> tuple[np.ndarray, float]:
+def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool,
+              sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Weights ``w`` (and, multi-label, one bias ``b``) minimising the negative log-likelihood of
     ``Σ w_i · members[i] + b`` on held-out data — a stacked combiner with one weight per member, shared by every
     class (a few parameters: held-out splits of a few hundred rows fit it without overfitting, where per-class
     weights would not). Weights are ≥ 0: a member that does not help gets 0 (a negative weight would fit the
     held-out rows' noise by turning a member's scores upside down). Single-label: softmax over classes (``b`` is
-    0, it would change nothing)."""
+    0, it would change nothing). ``sample_weight``: each row's weight in the log-likelihood (e.g. its class's
+    balanced weight)."""
     from scipy.optimize import minimize
 
     M = np.stack(members, axis=-1).astype(np.float64)  # n × k × m
     n = max(len(Y), 1)
+    rw = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64) * len(Y) / max(
+        float(np.sum(sample_weight)), 1e-12)  # mean 1: the loss keeps its scale
     onehot = Y.astype(np.float64) if multi_label else np.eye(M.shape[1])[Y]
 
     def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -67,12 +71,12 @@ def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool) -> tu
         z = M @ w + b
         if multi_label:
             p = sigmoid(z)
-            loss = float((np.logaddexp(0.0, z) - onehot * z).sum() / n)
+            loss = float(((np.logaddexp(0.0, z) - onehot * z) * rw[:, None]).sum() / n)
         else:
             p = softmax(z)
             zs = z - z.max(axis=1, keepdims=True)
-            loss = float(-(zs - np.log(np.exp(zs).sum(axis=1, keepdims=True)))[onehot > 0].sum() / n)
-        r = (p - onehot) / n
+            loss = float(-((zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))) * onehot).sum(axis=1) @ rw / n)
+        r = (p - onehot) * rw[:, None] / n
         grad_w = np.einsum("nk,nkm->m", r, M)
         return loss, np.append(grad_w, r.sum() if multi_label else 0.0)
 

@@ -1,20 +1,34 @@
-"""``ensemble``: word + char TF-IDF → a linear SVM and a logistic regression per class, blended into one linear model.
+"""``ensemble``: word + char TF-IDF → per class a linear SVM, a logistic regression and an NB-SVM, blended into one
+linear model.
 
 Features are the ``linear`` model's (word n-grams + ``char_wb`` n-grams, sublinear TF-IDF, see linear.py). Per
-class two one-vs-rest scorers are fitted on them, both with balanced class weights:
+class three one-vs-rest scorers are fitted on them in one pool of processes, all with balanced class weights:
 
-- a linear SVM (squared hinge, liblinear dual; ``C_svm``) — the better macro-F1 of the two;
-- a logistic regression (liblinear dual; ``C_lr``) — the better ranking (P@1) of the two.
+- a linear SVM (squared hinge, liblinear dual; ``C_svm``) — the better macro-F1;
+- a logistic regression (liblinear dual; ``C_lr``) — the better ranking (P@1);
+- an NB-SVM (Wang & Manning 2012; ``C_nb``, 0 leaves it out): a linear SVM on the features scaled by their
+  naive-Bayes log-count ratios for that class, which weighs a rare class's telling words up; its weights mapped
+  back (``w · r``), so its scores are linear in the same features.
 
 Single-label data: every sample is weighted by its class's balanced weight ``n / (k · n_class)`` in each of the
 k binary problems (what ``LinearSVC(class_weight="balanced")`` does); multi-label data: each class's binary
-problem is balanced on its own. With a val split each member's scores are put on one scale by a temperature
-fitted on val (:func:`siteclass.models.base.fit_temperature`); without one, the SVM's training scores are scaled
-to the spread of the LR's. The blend ``svm_weight · svm / T_svm + (1 − svm_weight) · lr / T_lr`` is linear in
-the features, so it is stored as ONE coefficient matrix: the model saves, loads (no pickle) and predicts exactly
-as a ``linear`` model does, at its speed. With ``thresholds = "val"`` (multi-label), each class's decision
-threshold is fitted on val to maximise that class's F1 and folded into its intercept, so the contract's rule
-(probability ≥ 0.5) applies it; ``calibrate`` then fits the temperature of the whole blend.
+problem is balanced on its own.
+
+The blend (``blend = "val"``, with a val split): one weight per member, ≥ 0 and shared by every class (plus one
+bias, multi-label), fitted on val by log-loss (``calibration.fit_blend``); on single-label data each val row
+weighs its class's balanced weight, as in training — a plain log-loss would hand the class prior back to the
+blend and cost rare classes their recall (measured: −1.3 to −2.6 macro-F1 points on the Crunchbase task). With
+``blend = "fixed"`` (or without a val split) the SVM and the LR are each put on a probability scale by a
+temperature fitted on val (:func:`siteclass.models.base.fit_temperature`; without val, the SVM's training scores
+are scaled to the spread of the LR's) and blended ``svm_weight · svm / T_svm + (1 − svm_weight) · lr / T_lr``.
+Every member is linear in the features, so the blend is stored as ONE coefficient matrix: the model saves, loads
+(no pickle) and predicts exactly as a ``linear`` model does, at its speed.
+
+With ``thresholds = "val"`` (multi-label), ONE decision threshold for every class is fitted on val after the
+blend to maximise macro-F1, then per-class thresholds shrunk toward it by a factor chosen by cross-validation on
+val (:func:`fit_shrunk_thresholds`); both are folded into the intercepts, so the contract's rule (probability ≥
+0.5) applies them; ``calibrate`` then fits the temperature of the whole blend. ``train --refit`` re-weighs the
+refit's own members with the weights and thresholds val chose (:meth:`carry_choices`).
 """
 
 from __future__ import annotations
@@ -26,7 +40,9 @@ from typing import Any, Literal
 import numpy as np
 
 from siteclass.config import TrainSettings
+from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Classifier, fit_temperature
+from siteclass.models.calibration import fit_blend
 from siteclass.models.linear import LinearClassifier
 from siteclass.records import Record, record_text
 
@@ -43,6 +59,8 @@ class SparseEnsembleClassifier(LinearClassifier):
         self,
         C_svm: float = _P.C_svm,
         C_lr: float = _P.C_lr,
+        C_nb: float = _P.C_nb,
+        blend: Literal["val", "fixed"] = _P.blend,
         svm_weight: float = _P.svm_weight,
         thresholds: Literal["none", "val"] = _P.thresholds,
         word_ngrams: tuple[int, int] = _P.word_ngrams,
@@ -58,6 +76,8 @@ class SparseEnsembleClassifier(LinearClassifier):
     ) -> None:
         self.C_svm = C_svm
         self.C_lr = C_lr
+        self.C_nb = C_nb
+        self.blend = blend
         self.svm_weight = svm_weight
         self.thresholds = thresholds
         self.word_ngrams = word_ngrams
@@ -87,8 +107,6 @@ class SparseEnsembleClassifier(LinearClassifier):
         from joblib import Parallel, delayed
 
         if not 0.0 <= self.svm_weight <= 1.0:
-            from siteclass.errors import InputError
-
             raise InputError(f"svm_weight {self.svm_weight} is not a blend weight; use a value in [0, 1]")
         X = self._fit_features([record_text(r, self.max_pages) for r in records])
         k = len(self.classes_)
@@ -104,40 +122,95 @@ class SparseEnsembleClassifier(LinearClassifier):
         solved = Parallel(n_jobs=jobs, backend="loky")(  # processes: liblinear's generator is per process
             delayed(_solve)(kind, X, targets[:, j], sw, self._solver_params(kind, balanced)) for kind, j in problems
         )
-        members = {}
+        parts = {}
         for kind in kinds:
             rows = [s for (kd, _), s in zip(problems, solved) if kd == kind]
-            members[kind] = (np.asarray([c for c, _ in rows]), np.asarray([b for _, b in rows]))
-        extra = {kind: members.pop(kind) for kind in kinds if kind not in ("svm", "lr")}
-        if extra:  # a subclass's own scorers, for it to use (and drop) once this fit returns
-            self._extra_members = extra
+            parts[kind] = (np.asarray([c for c, _ in rows]), np.asarray([b for _, b in rows]))
+        self._parts = parts  # unfolded, until the fit (or a refit's carry_choices) is done with them
+        val = val if val is not None and len(val[0]) else None
         X_val = self._transform([record_text(r, self.max_pages) for r in val[0]]) if val is not None else None
-        scale = {kind: self._member_scale(kind, members, X, X_val, val) for kind in members}
-        w = {"svm": self.svm_weight, "lr": 1.0 - self.svm_weight}
-        self.coef_ = w["svm"] / scale["svm"] * members["svm"][0] + w["lr"] / scale["lr"] * members["lr"][0]
-        self.intercept_ = w["svm"] / scale["svm"] * members["svm"][1] + w["lr"] / scale["lr"] * members["lr"][1]
-        if self.thresholds == "val" and self.multi_label_ and X_val is not None and val is not None:
-            shift = fit_thresholds(np.asarray(X_val @ self.coef_.T) + self.intercept_, val[1])
-            self.intercept_ = self.intercept_ - shift
-            self.card_["threshold_shift"] = [float(v) for v in shift]
-        self.card_["n_features"] = int(X.shape[1])
+        scale = {kind: self._member_scale(kind, parts, X, X_val, val) for kind in ("svm", "lr")}
         self.card_["member_scales"] = {m: float(s) for m, s in scale.items()}
+        self.card_["n_features"] = int(X.shape[1])
+        blend = self._val_blend(X_val, val[1]) if self.blend == "val" and X_val is not None and val else None
+        if blend is None:
+            blend = {"svm": self.svm_weight / scale["svm"], "lr": (1.0 - self.svm_weight) / scale["lr"], "bias": 0.0}
+        shift = np.zeros(k)
+        if self.thresholds == "val" and self.multi_label_ and X_val is not None and val is not None:
+            stack = self._folded_logits(X_val, blend)
+            cut = fit_global_threshold(stack, val[1])
+            blend["bias"] -= cut
+            self.card_["threshold"] = float(1.0 / (1.0 + np.exp(-cut)))
+            shrink, shift = fit_shrunk_thresholds(stack - cut, val[1], self.seed)
+            self.card_["class_threshold_shrink"] = shrink
+        self._fold(blend, shift)
+
+    def _val_blend(self, X_val: Any, Y_val: np.ndarray) -> dict[str, float] | None:
+        """The members' weights (and, multi-label, a bias) fitted on val by log-loss (``calibration.fit_blend``);
+        single-label, each val row weighted by its class's balanced weight, as every member was trained: a plain
+        log-loss would hand the class prior back to the blend (it picks the LR, the member whose scores lean to
+        the frequent classes, and costs rare classes their recall)."""
+        Y, keep = Y_val, (np.ones(len(Y_val), bool) if self.multi_label_ else Y_val >= 0)
+        if not keep.any():
+            return None
+        kinds = list(self._parts)
+        members = [np.asarray(X_val[keep] @ self._parts[kd][0].T) + self._parts[kd][1] for kd in kinds]
+        weight = None if self.multi_label_ else self._balanced_row_weights(Y[keep], None)
+        w, bias = fit_blend(members, Y[keep], self.multi_label_, sample_weight=weight)
+        return {**dict(zip(kinds, map(float, w))), "bias": bias}
+
+    def _folded_logits(self, X: Any, blend: dict[str, float]) -> np.ndarray:
+        coef, intercept = self._combine(blend)
+        return np.asarray(X @ coef.T) + intercept  # type: ignore[no-any-return]
+
+    def _combine(self, blend: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """The members' coefficients weighed by ``blend`` (a member it does not name weighs 0), plus its bias."""
+        coef = sum(blend.get(kd, 0.0) * c for kd, (c, _) in self._parts.items())
+        intercept = sum(blend.get(kd, 0.0) * b for kd, (_, b) in self._parts.items()) + blend.get("bias", 0.0)
+        return np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+
+    def _fold(self, blend: dict[str, float], shift: np.ndarray) -> None:
+        """Every member is linear in the same TF-IDF features: the weighted sum (less the per-class threshold
+        shifts) becomes ONE coefficient matrix, which is what is saved and what predicts."""
+        self.coef_, intercept = self._combine(blend)
+        self.intercept_ = intercept - shift
+        self.card_["blend"] = {k: float(v) for k, v in blend.items()}
+        if np.any(shift):
+            self.card_["threshold_shift"] = [float(v) for v in shift]
+        else:
+            self.card_.pop("threshold_shift", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_parts", None)  # the unfolded members: only a refit right after fit needs them
+        return state
 
     def carry_choices(self, chosen: Classifier) -> None:
-        """After ``train --refit``: the temperature, and the per-class thresholds the val split chose."""
+        """After ``train --refit``: the temperature, and the blend val chose (member weights, bias, thresholds),
+        applied to this fit's own members (so it must come right after ``fit``)."""
         super().carry_choices(chosen)
-        shift = (getattr(chosen, "card_", {}) or {}).get("threshold_shift")
-        if shift is not None and self.multi_label_ and list(chosen.classes_) == list(self.classes_):
-            self.intercept_ = self.intercept_ - np.asarray(shift, dtype=self.intercept_.dtype)
-            self.card_["threshold_shift"] = list(shift)
+        card = getattr(chosen, "card_", {}) or {}
+        if "blend" not in card or list(chosen.classes_) != list(self.classes_):
+            return
+        if getattr(self, "_parts", None) is None:
+            raise ModelError(f"carry_choices needs a {self.model_type} model fresh from fit (its unfolded "
+                             "members are gone)")
+        missing = [kd for kd, w in card["blend"].items() if w and kd != "bias" and kd not in self._parts]
+        if missing:
+            raise ModelError(f"the chosen model weighs members this fit has not: {missing}")
+        self._fold(dict(card["blend"]), np.asarray(card.get("threshold_shift", 0.0), dtype=np.float64))
+        for key in ("threshold", "class_threshold_shrink"):
+            if key in card:
+                self.card_[key] = card[key]
 
     def _member_kinds(self) -> tuple[str, ...]:
-        """The per-class scorers fitted on the TF-IDF features, in one pool of processes: the SVM and the LR
-        that make this model; a subclass may add its own (kept in ``_extra_members`` for it after ``_fit``)."""
-        return ("svm", "lr")
+        """The per-class scorers fitted on the TF-IDF features, in one pool of processes: the SVM, the LR and,
+        when its weight is fitted on val (``blend = "val"``, ``C_nb`` > 0), the NB-SVM. Solved without a val
+        split too: a ``--refit`` weighs them with the weights val chose."""
+        return ("svm", "lr", "nbsvm") if self.C_nb > 0 and self.blend == "val" else ("svm", "lr")
 
     def _solver_params(self, kind: str, balanced: bool) -> dict[str, Any]:
-        C = self.C_svm if kind == "svm" else self.C_lr
+        C = {"svm": self.C_svm, "lr": self.C_lr, "nbsvm": self.C_nb}[kind]
         return {"C": C, "tol": self.tol, "max_iter": self.max_iter, "random_state": self.seed,
                 "class_weight": "balanced" if balanced else None}
 

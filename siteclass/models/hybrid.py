@@ -1,13 +1,13 @@
-"""``hybrid``: the ``ensemble`` (word + char TF-IDF → SVM + LR) plus an NB-SVM and frozen MiniLM embeddings, stacked.
+"""``hybrid``: the ``ensemble``'s TF-IDF scorers (SVM + LR, NB-SVM) plus frozen MiniLM embeddings, stacked.
 
 TF-IDF sees the words; a frozen sentence encoder sees what they mean (synonyms, paraphrases, words the training
 set never had), and the labels of a site's nearest training sites carry what one linear boundary per class misses.
 They make different mistakes, so their blend beats each (issue #18). Fitting:
 
-1. the ``ensemble`` model's blended linear scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters);
-2. in the same pool of processes, an NB-SVM per class (Wang & Manning 2012; ``C_nb``, 0 leaves it out): a
-   linear SVM on the TF-IDF features scaled by their naive-Bayes log-count ratios for that class, which weighs a
-   rare class's telling words up — mapped back, its scores are linear in the same features;
+1. the ``ensemble`` model's SVM + LR scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters) with its
+   fixed blend (``svm_weight`` over the two on temperature scales): one member of the stack below;
+2. in the same pool of processes, the ensemble's NB-SVM per class (``C_nb``, 0 leaves it out), kept apart as a
+   member of its own;
 3. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
    all-MiniLM-L6-v2 as an **int8 ONNX graph** (built once per process with ``models.onnx_graph``'s fusion and
    quantisation, ~10 s; ~3× faster than the fp32 encoder in torch on CPU), mean-pooled (384-d);
@@ -150,16 +150,11 @@ class HybridClassifier(SparseEnsembleClassifier):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_enc", None)  # an ONNX Runtime session does not pickle: rebuilt on first use
-        state.pop("_parts", None)  # the unfolded TF-IDF members: only a refit right after fit needs them
+        state.pop("_stack_parts", None)  # the unfolded TF-IDF members: only a refit right after fit needs them
         return state
 
     def _member_kinds(self) -> tuple[str, ...]:
         return ("svm", "lr", "nbsvm") if self.C_nb > 0 else ("svm", "lr")
-
-    def _solver_params(self, kind: str, balanced: bool) -> dict[str, Any]:
-        if kind == "nbsvm":
-            return {**super()._solver_params("svm", balanced), "C": self.C_nb}
-        return super()._solver_params(kind, balanced)
 
     # --------------------------------------------------------------- encoder
     def _encoder(self) -> Encoder:
@@ -188,13 +183,14 @@ class HybridClassifier(SparseEnsembleClassifier):
     ) -> None:
         if not 0.0 <= self.emb_weight <= 1.0:
             raise InputError(f"emb_weight {self.emb_weight} is not a blend weight; use a value in [0, 1]")
-        thresholds, self.thresholds = self.thresholds, "none"
-        try:  # the TF-IDF scorers alone (and the NB-SVM's, in the same pool); thresholds come after the blend
+        thresholds, blend_kind = self.thresholds, self.blend
+        self.thresholds, self.blend = "none", "fixed"
+        try:  # the ensemble's SVM + LR scorer (and the NB-SVM, in the same pool); thresholds come after the stack
             super()._fit(records, Y, val=val, sample_weight=sample_weight, **options)
         finally:
-            self.thresholds = thresholds
-        nb = self.__dict__.pop("_extra_members", {}).get("nbsvm")
-        self._parts = ((self.coef_, self.intercept_), nb)
+            self.thresholds, self.blend = thresholds, blend_kind
+        nb = self.__dict__.pop("_parts").get("nbsvm")
+        self._stack_parts = ((self.coef_, self.intercept_), nb)
         self._graph = int8_encoder_graph(self.encoder)
         self._enc = None
         texts = [record_text(r, self.max_pages) for r in records]
@@ -221,12 +217,12 @@ class HybridClassifier(SparseEnsembleClassifier):
                 self.card_["class_threshold_shrink"] = shrink
         else:
             blend = self._fixed_blend(texts, E, nb)
-        self._fold(blend, shift)
+        self._fold_stack(blend, shift)
 
-    def _fold(self, blend: dict[str, float], shift: np.ndarray) -> None:
+    def _fold_stack(self, blend: dict[str, float], shift: np.ndarray) -> None:
         """The TF-IDF scorer and the NB-SVM are both linear in the TF-IDF features: their weighted sum (less the
         per-class threshold shifts) becomes ONE coefficient matrix, whose weight in ``blend_`` is then 1."""
-        (coef, intercept), nb = self._parts
+        (coef, intercept), nb = self._stack_parts
         w_nb = blend.get("nbsvm", 0.0)
         self.coef_ = blend["tfidf"] * coef
         self.intercept_ = blend["tfidf"] * intercept - shift
@@ -243,7 +239,7 @@ class HybridClassifier(SparseEnsembleClassifier):
         """``blend = "fixed"`` (or no val split): ``emb_weight``/``knn_weight``; the embedding scores scaled to
         the spread of the TF-IDF scores on train (the NB-SVM's too, sharing the TF-IDF weight half and half);
         votes centred on 0.5 for multi-label (independent sigmoids)."""
-        (coef, intercept), _ = self._parts
+        (coef, intercept), _ = self._stack_parts
         X = self._transform(texts)
         tfidf_train = np.asarray(X @ coef.T) + intercept
         emb_train = E @ self.emb_coef_.T + self.emb_intercept_
@@ -263,9 +259,9 @@ class HybridClassifier(SparseEnsembleClassifier):
         blend = (getattr(chosen, "card_", {}) or {}).get("blend")
         if blend is None or list(chosen.classes_) != list(self.classes_):
             return
-        if getattr(self, "_parts", None) is None:
+        if getattr(self, "_stack_parts", None) is None:
             raise ModelError("carry_choices needs a hybrid model fresh from fit (its unfolded members are gone)")
-        self._fold({"nbsvm": 0.0, **blend}, np.asarray(chosen.card_.get("threshold_shift", 0.0), dtype=np.float64))
+        self._fold_stack({"nbsvm": 0.0, **blend}, np.asarray(chosen.card_.get("threshold_shift", 0.0), dtype=np.float64))
         for key in ("threshold", "class_threshold_shrink"):
             if key in chosen.card_:
                 self.card_[key] = chosen.card_[key]

@@ -8,15 +8,18 @@ import numpy as np
 import pytest
 from synthetic import CLASSES, synth
 
-from siteclass.errors import InputError
+from siteclass.errors import InputError, ModelError
 from siteclass.models.base import load_model
+from siteclass.models.calibration import fit_blend
 from siteclass.models.ensemble import (
     SparseEnsembleClassifier,
+    fit_global_threshold,
     fit_shrunk_thresholds,
     fit_thresholds,
     nb_ratios,
 )
 from siteclass.models.registry import model_class
+from siteclass.records import as_records, record_text
 
 
 def small(**kw) -> SparseEnsembleClassifier:
@@ -46,16 +49,52 @@ def test_fit_predict_proba(single) -> None:
     assert model.temperature_ != 1.0  # calibrated on val
 
 
-def test_blend_is_the_weighted_members(single) -> None:
-    """The stored coefficients are the two members' coefficients blended with the documented weights."""
-    model, Xt, _ = single
+def test_fixed_blend_is_the_weighted_members() -> None:
+    """``blend = "fixed"``: the stored coefficients are the SVM's and the LR's blended with ``svm_weight`` on
+    their temperature scales (no NB-SVM solved)."""
     X, y = synth(200, 0)
     Xv, yv = synth(60, 5)
-    svm = small(svm_weight=1.0).fit(X, y, X_val=Xv, y_val=yv)
-    lr = small(svm_weight=0.0).fit(X, y, X_val=Xv, y_val=yv)
+    Xt, _ = synth(80, 1)
+    model = small(blend="fixed").fit(X, y, X_val=Xv, y_val=yv)
+    svm = small(blend="fixed", svm_weight=1.0).fit(X, y, X_val=Xv, y_val=yv)
+    lr = small(blend="fixed", svm_weight=0.0).fit(X, y, X_val=Xv, y_val=yv)
+    assert set(model._parts) == {"svm", "lr"}
     assert svm.card_["member_scales"] == model.card_["member_scales"] == lr.card_["member_scales"]
     blended = 0.5 * svm.decision_function(Xt) + 0.5 * lr.decision_function(Xt)
     np.testing.assert_allclose(model.decision_function(Xt), blended, rtol=1e-9, atol=1e-9)
+
+
+def test_val_blend_weighs_the_members_as_fit_blend_does(single) -> None:
+    """``blend = "val"`` (the default): SVM, LR and NB-SVM weighted by ``fit_blend`` on val, each val row weighted
+    by its class's balanced weight; the saved coefficients are that weighted sum of the members'."""
+    model, _, _ = single
+    Xv, yv = synth(60, 5)
+    parts = model._parts
+    assert set(parts) == {"svm", "lr", "nbsvm"}
+    Y = model.encode(yv)
+    Z = model._transform([record_text(r, model.max_pages) for r in as_records(Xv)])
+    members = [np.asarray(Z @ parts[k][0].T) + parts[k][1] for k in parts]
+    counts = np.bincount(Y, minlength=len(model.classes_))
+    w, _ = fit_blend(members, Y, False, sample_weight=(len(Y) / (len(counts) * counts))[Y])
+    blend = model.card_["blend"]
+    np.testing.assert_allclose([blend[k] for k in parts], w, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(model.coef_, sum(blend[k] * parts[k][0] for k in parts), atol=1e-12)
+    np.testing.assert_allclose(model.intercept_, sum(blend[k] * parts[k][1] for k in parts), atol=1e-12)
+    assert min(w) >= 0 and max(w) > 0
+
+
+def test_balanced_blend_weights_rows_like_duplicates() -> None:
+    """``fit_blend``'s ``sample_weight`` is a row's weight in the log-likelihood: weight 2 fits as the row twice."""
+    rng = np.random.default_rng(0)
+    members = [rng.normal(size=(40, 3)) for _ in range(2)]
+    Y = rng.integers(0, 3, 40)
+    members[0][np.arange(40), Y] += 1.0
+    weight = np.where(np.arange(40) < 10, 2.0, 1.0)
+    twice = np.r_[np.arange(40), np.arange(10)]
+    got, _ = fit_blend(members, Y, False, sample_weight=weight)
+    want, _ = fit_blend([m[twice] for m in members], Y[twice], False)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(got, fit_blend(members, Y, False)[0], rtol=1e-3)
 
 
 def test_save_load_round_trip_without_pickle(single, tmp_path) -> None:
@@ -77,15 +116,18 @@ def test_multi_label_with_thresholds(tmp_path) -> None:
     X, y = synth(240, 2, multi=True)
     Xv, yv = synth(80, 4, multi=True)
     Xt, yt = synth(80, 3, multi=True)
-    plain = small().fit(X, y, X_val=Xv, y_val=yv)
+    plain = small(thresholds="none").fit(X, y, X_val=Xv, y_val=yv)
     model = small(thresholds="val").fit(X, y, X_val=Xv, y_val=yv)
     assert model.multi_label_
-    # the thresholds are folded into the intercepts, nothing else changes
+    # after the blend, ONE threshold for all classes, then per-class ones shrunk toward it, folded into the
+    # intercepts; nothing else changes
     np.testing.assert_allclose(model.coef_, plain.coef_)
-    shift = plain.intercept_ - model.intercept_
-    Zv = plain.decision_function(Xv)
-    np.testing.assert_allclose(shift, fit_thresholds(Zv, model.encode(yv)))
-    assert np.any(shift != 0)
+    Zv, Yv = plain.decision_function(Xv), model.encode(yv)
+    cut = fit_global_threshold(Zv, Yv)
+    lam, per_class = fit_shrunk_thresholds(Zv - cut, Yv, model.seed)
+    np.testing.assert_allclose(plain.intercept_ - model.intercept_, cut + per_class, atol=1e-12)
+    assert model.card_["threshold"] == pytest.approx(1 / (1 + np.exp(-cut)))
+    assert model.card_["class_threshold_shrink"] == lam
     proba = model.calibrate(Xv, yv).predict_proba(Xt)
     assert proba.shape == (len(Xt), len(CLASSES)) and np.all((proba >= 0) & (proba <= 1))
     pred = model.predict(Xt)
@@ -141,11 +183,41 @@ def test_deterministic_with_a_seed() -> None:
 
 def test_without_val_and_bad_weight() -> None:
     X, y = synth(120, 9)
-    model = small().fit(X, y)
+    model = small().fit(X, y)  # no val split: the fixed blend (the NB-SVM solved all the same, for a refit)
     assert model.card_["member_scales"]["lr"] == 1.0 and model.card_["member_scales"]["svm"] > 0
+    assert set(model.card_["blend"]) == {"svm", "lr", "bias"} and set(model._parts) == {"svm", "lr", "nbsvm"}
     assert model.predict("attorney court lawyer legal litigation") == "law"
     with pytest.raises(InputError):
         small(svm_weight=1.5).fit(X, y)
+
+
+def test_refit_carries_the_blend_val_chose() -> None:
+    """train --refit: the model fitted on train + val (no val left: fixed blend) weighs its own members with the
+    weights, bias and thresholds that val chose for the same settings; a pickled copy no longer holds them."""
+    import pickle
+
+    X, Y = synth(150, 0, multi=True)
+    Xv, Yv = synth(60, 3, multi=True)
+    chosen = small().fit(X, Y, X_val=Xv, y_val=Yv)
+    refit = small().fit(X + Xv, Y + Yv)
+    assert refit.card_["blend"] != chosen.card_["blend"]
+    refit.carry_choices(chosen)
+    assert refit.card_["blend"] == chosen.card_["blend"] and refit.card_["threshold"] == chosen.card_["threshold"]
+    blend, parts = chosen.card_["blend"], refit._parts
+    shift = np.asarray(chosen.card_.get("threshold_shift", 0.0))
+    np.testing.assert_allclose(refit.coef_, sum(blend[k] * parts[k][0] for k in parts))
+    np.testing.assert_allclose(refit.intercept_, sum(blend[k] * parts[k][1] for k in parts) + blend["bias"] - shift)
+    copy = pickle.loads(pickle.dumps(refit))
+    assert not hasattr(copy, "_parts")
+    with pytest.raises(ModelError, match="fresh from fit"):
+        copy.carry_choices(chosen)
+
+
+def test_without_nb_member() -> None:
+    X, y = synth(120, 9)
+    Xv, yv = synth(40, 8)
+    model = small(C_nb=0).fit(X, y, X_val=Xv, y_val=yv)
+    assert set(model._parts) == {"svm", "lr"} and "nbsvm" not in model.card_["blend"]
 
 
 @pytest.mark.slow

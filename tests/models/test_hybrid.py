@@ -57,7 +57,7 @@ def test_logits_are_the_stack_of_its_members(data) -> None:
     assert w[3] == 0.0  # single-label: a bias would change nothing
     blend = model.card_["blend"]
     assert set(blend) == {"tfidf", "emb", "knn", "nbsvm", "bias"}
-    (coef, intercept), nb = model._parts  # the members before the fold
+    (coef, intercept), nb = model._stack_parts  # the members before the fold
     np.testing.assert_allclose(model.coef_, blend["tfidf"] * coef + blend["nbsvm"] * nb[0])
     np.testing.assert_allclose(model.intercept_, blend["tfidf"] * intercept + blend["nbsvm"] * nb[1])
 
@@ -70,7 +70,7 @@ def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -
 
     X, y, Xv, yv = data
     model = small().fit(X, y, X_val=Xv, y_val=yv)
-    _, (W, b) = model._parts
+    _, (W, b) = model._stack_parts
     Xt = model._transform([record_text(r, model.max_pages) for r in X])
     Yb = model.encode(y)
     counts = np.bincount(Yb, minlength=len(model.classes_))
@@ -87,7 +87,7 @@ def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -
 def test_without_nbsvm_the_blend_has_no_such_member(data) -> None:
     X, y, Xv, yv = data
     model = small(C_nb=0).fit(X, y, X_val=Xv, y_val=yv)
-    assert model._parts[1] is None and set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
+    assert model._stack_parts[1] is None and set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
 
 
 def test_answer_does_not_depend_on_the_batch(data) -> None:
@@ -225,7 +225,7 @@ def test_refit_carries_the_blend_val_chose() -> None:
     np.testing.assert_array_equal(refit.blend_, chosen.blend_)
     assert refit.card_["threshold"] == chosen.card_["threshold"]
     assert refit.card_["blend"] == chosen.card_["blend"]
-    (coef, intercept), nb = refit._parts  # its own members, weighed as val chose
+    (coef, intercept), nb = refit._stack_parts  # its own members, weighed as val chose
     shift = np.asarray(chosen.card_.get("threshold_shift", 0.0))
     blend = chosen.card_["blend"]
     np.testing.assert_allclose(refit.coef_, blend["tfidf"] * coef + blend["nbsvm"] * nb[0])
