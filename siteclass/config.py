@@ -290,7 +290,7 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ensemble": {
         "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
         "C_lr": {"type": "float", "low": 0.5, "high": 30.0, "log": True},
-        "svm_weight": {"type": "float", "low": 0.0, "high": 1.0},
+        "C_nb": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
     },
     "hybrid": {
         "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},

@@ -4,7 +4,9 @@
     result.best_params; result.files["best_config"]   # tune/best.toml, accepted by `siteclass train --config`
 
 Each trial fits the model on growing shares of the training split (``prune_fractions``, e.g. 25%, 50%, 100%)
-and reports the validation metric after each to the median pruner, so poor settings stop early. A model with the
+and reports the validation metric after each to the median pruner, so poor settings stop early. A trial's fit
+sees val as ``siteclass train`` gives it (a model that fits choices on it — blend weights, thresholds — is scored
+as it will be used; those few numbers make the val score slightly optimistic, alike for every trial). A model with the
 ``epoch_callbacks`` capability (``fit(epoch_callback=f)``) is pruned per epoch instead. The best settings are then
 fitted as ``siteclass train --refit`` fits: on train with val held out (val chooses epochs, blend weights,
 thresholds, the temperature), then on train + val keeping those choices (``siteclass.training.refit``), into
@@ -203,7 +205,8 @@ class _Objective:
                 keep = self.order[: max(2, math.ceil(n * frac))]
                 records = [self.train.records[i] for i in keep]
                 labels = [self.train.labels[i] for i in keep]
-                clf.fit(records, labels, **clf.fit_options(progress=False))
+                clf.fit(records, labels, X_val=self.val.records or None, y_val=self.val.labels or None,
+                        **clf.fit_options(progress=False))
                 metrics = self._score(clf)
                 value = _metric_value(metrics, self.job.metric)
                 trial.report(value, step)
@@ -384,8 +387,7 @@ def tune(
 
 def _fit_on_train(data: str | Path, settings: TrainSettings) -> Any:
     """The best settings fitted on train with val held out, as ``siteclass train --refit`` does first: what val
-    chooses there (epochs, blend weights, thresholds, the calibration temperature) the refit on train + val keeps.
-    (A trial's fit does not see val, which scores it.)"""
+    chooses there (epochs, blend weights, thresholds, the calibration temperature) the refit on train + val keeps."""
     from siteclass.models.registry import build_model
 
     train, val = load_split(data, "train"), load_split(data, "val")
