@@ -154,6 +154,7 @@ class HybridClassifier(SparseEnsembleClassifier):
         return state
 
     def _member_kinds(self) -> tuple[str, ...]:
+        """The NB-SVM whatever ``blend`` says: it is a member of this model's own stack, fixed blend included."""
         return ("svm", "lr", "nbsvm") if self.C_nb > 0 else ("svm", "lr")
 
     # --------------------------------------------------------------- encoder
