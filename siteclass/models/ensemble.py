@@ -42,7 +42,7 @@ import numpy as np
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError, ModelError
 from siteclass.models.base import Classifier, fit_temperature
-from siteclass.models.calibration import fit_blend
+from siteclass.models.calibration import fit_blend, sigmoid
 from siteclass.models.linear import LinearClassifier
 from siteclass.records import Record, record_text
 
@@ -132,18 +132,26 @@ class SparseEnsembleClassifier(LinearClassifier):
         scale = {kind: self._member_scale(kind, parts, X, X_val, val) for kind in ("svm", "lr")}
         self.card_["member_scales"] = {m: float(s) for m, s in scale.items()}
         self.card_["n_features"] = int(X.shape[1])
-        blend = self._val_blend(X_val, val[1]) if self.blend == "val" and X_val is not None and val else None
+        blend = self._val_blend(X_val, val[1]) if self.blend == "val" and val is not None else None
         if blend is None:
             blend = {"svm": self.svm_weight / scale["svm"], "lr": (1.0 - self.svm_weight) / scale["lr"], "bias": 0.0}
         shift = np.zeros(k)
-        if self.thresholds == "val" and self.multi_label_ and X_val is not None and val is not None:
-            stack = self._folded_logits(X_val, blend)
-            cut = fit_global_threshold(stack, val[1])
-            blend["bias"] -= cut
-            self.card_["threshold"] = float(1.0 / (1.0 + np.exp(-cut)))
-            shrink, shift = fit_shrunk_thresholds(stack - cut, val[1], self.seed)
-            self.card_["class_threshold_shrink"] = shrink
+        if val is not None:
+            coef, intercept = self._combine(blend)
+            shift = self._val_thresholds(np.asarray(X_val @ coef.T) + intercept, val[1], blend)
         self._fold(blend, shift)
+
+    def _val_thresholds(self, stack: np.ndarray, Y_val: np.ndarray, blend: dict[str, float]) -> np.ndarray:
+        """``thresholds = "val"``, multi-label: on the blended val scores ``stack``, ONE threshold for every class
+        (taken into ``blend["bias"]``), then the per-class shifts shrunk toward it (returned; zeros otherwise)."""
+        if self.thresholds != "val" or not self.multi_label_:
+            return np.zeros(len(self.classes_))
+        cut = fit_global_threshold(stack, Y_val)
+        blend["bias"] -= cut
+        self.card_["threshold"] = float(sigmoid(np.array(cut)))
+        shrink, shift = fit_shrunk_thresholds(stack - cut, Y_val, self.seed)
+        self.card_["class_threshold_shrink"] = shrink
+        return shift
 
     def _val_blend(self, X_val: Any, Y_val: np.ndarray) -> dict[str, float] | None:
         """The members' weights (and, multi-label, a bias) fitted on val by log-loss (``calibration.fit_blend``);
@@ -158,10 +166,6 @@ class SparseEnsembleClassifier(LinearClassifier):
         weight = None if self.multi_label_ else self._balanced_row_weights(Y[keep], None)
         w, bias = fit_blend(members, Y[keep], self.multi_label_, sample_weight=weight)
         return {**dict(zip(kinds, map(float, w))), "bias": bias}
-
-    def _folded_logits(self, X: Any, blend: dict[str, float]) -> np.ndarray:
-        coef, intercept = self._combine(blend)
-        return np.asarray(X @ coef.T) + intercept  # type: ignore[no-any-return]
 
     def _combine(self, blend: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """The members' coefficients weighed by ``blend`` (a member it does not name weighs 0), plus its bias."""
@@ -192,16 +196,20 @@ class SparseEnsembleClassifier(LinearClassifier):
         card = getattr(chosen, "card_", {}) or {}
         if "blend" not in card or list(chosen.classes_) != list(self.classes_):
             return
-        if getattr(self, "_parts", None) is None:
-            raise ModelError(f"carry_choices needs a {self.model_type} model fresh from fit (its unfolded "
-                             "members are gone)")
-        missing = [kd for kd, w in card["blend"].items() if w and kd != "bias" and kd not in self._parts]
-        if missing:
-            raise ModelError(f"the chosen model weighs members this fit has not: {missing}")
-        self._fold(dict(card["blend"]), np.asarray(card.get("threshold_shift", 0.0), dtype=np.float64))
+        self._refold(dict(card["blend"]), np.asarray(card.get("threshold_shift", 0.0), dtype=np.float64))
         for key in ("threshold", "class_threshold_shrink"):
             if key in card:
                 self.card_[key] = card[key]
+
+    def _refold(self, blend: dict[str, float], shift: np.ndarray) -> None:
+        """This fit's own unfolded members weighed by another fit's ``blend`` (carry_choices)."""
+        if getattr(self, "_parts", None) is None:
+            raise ModelError(f"carry_choices needs a {self.model_type} model fresh from fit (its unfolded "
+                             "members are gone)")
+        missing = [kd for kd, w in blend.items() if w and kd != "bias" and kd not in self._parts]
+        if missing:
+            raise ModelError(f"the chosen model weighs members this fit has not: {missing}")
+        self._fold(blend, shift)
 
     def _member_kinds(self) -> tuple[str, ...]:
         """The per-class scorers fitted on the TF-IDF features, in one pool of processes: the SVM, the LR and,

@@ -47,10 +47,9 @@ import numpy as np
 
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError, ModelError
-from siteclass.models.base import Classifier
-from siteclass.models.calibration import fit_blend, sigmoid
+from siteclass.models.calibration import fit_blend
 from siteclass.models.encoder import ENCODER_DIR, Encoder, copy_tokenizer, get_encoder, resolve_encoder
-from siteclass.models.ensemble import SparseEnsembleClassifier, fit_global_threshold, fit_shrunk_thresholds
+from siteclass.models.ensemble import SparseEnsembleClassifier
 from siteclass.models.neighbors import NeighbourVotes
 from siteclass.records import Record, record_text
 
@@ -209,13 +208,7 @@ class HybridClassifier(SparseEnsembleClassifier):
             members = self._members([r for r, ok in zip(val[0], keep) if ok], nb)
             weights, bias = fit_blend(list(members), val[1][keep], self.multi_label_)
             blend = dict(zip(_MEMBERS, map(float, weights)), bias=bias)
-            if self.thresholds == "val" and self.multi_label_:
-                stack = sum(w * m for w, m in zip(weights, members)) + bias
-                cut = fit_global_threshold(stack, val[1])
-                blend["bias"] -= cut
-                self.card_["threshold"] = float(sigmoid(np.array(cut)))
-                shrink, shift = fit_shrunk_thresholds(stack - cut, val[1], self.seed)
-                self.card_["class_threshold_shrink"] = shrink
+            shift = self._val_thresholds(sum(w * m for w, m in zip(weights, members)) + bias, val[1], blend)
         else:
             blend = self._fixed_blend(texts, E, nb)
         self._fold_stack(blend, shift)
@@ -253,19 +246,11 @@ class HybridClassifier(SparseEnsembleClassifier):
             blend["tfidf"], blend["nbsvm"] = (1.0 - w) / 2, (1.0 - w) / 2 / max(t_nb, 1e-12)
         return blend
 
-    def carry_choices(self, chosen: Classifier) -> None:
-        """After ``train --refit``: the temperature, and the blend (member weights, bias, thresholds) val chose,
-        applied to this fit's own members (so it must come right after ``fit``)."""
-        Classifier.carry_choices(self, chosen)
-        blend = (getattr(chosen, "card_", {}) or {}).get("blend")
-        if blend is None or list(chosen.classes_) != list(self.classes_):
-            return
+    def _refold(self, blend: dict[str, float], shift: np.ndarray) -> None:
+        """carry_choices (the ensemble's): this fit's own stack members weighed by the blend val chose."""
         if getattr(self, "_stack_parts", None) is None:
             raise ModelError("carry_choices needs a hybrid model fresh from fit (its unfolded members are gone)")
-        self._fold_stack({"nbsvm": 0.0, **blend}, np.asarray(chosen.card_.get("threshold_shift", 0.0), dtype=np.float64))
-        for key in ("threshold", "class_threshold_shrink"):
-            if key in chosen.card_:
-                self.card_[key] = chosen.card_[key]
+        self._fold_stack({"nbsvm": 0.0, **blend}, shift)
 
     def _fit_embedding_head(self, Z: np.ndarray, Y: np.ndarray,
                             sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
