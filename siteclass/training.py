@@ -203,18 +203,24 @@ def train(
     return result
 
 
-def refit(data: str | Path, settings: TrainSettings, out: str | Path, temperature: float = 1.0,
-          card: dict[str, Any] | None = None, chosen: Any = None) -> Path:
+def refit(data: str | Path, settings: TrainSettings, out: str | Path, card: dict[str, Any] | None = None,
+          chosen: Any = None) -> Path:
     """Fit *settings* again on train + val and save to *out*, keeping what was chosen on val while it was held out:
-    *chosen* (the model fitted on train: its ``refit_params`` and ``carry_choices``), or else the calibration
-    *temperature*. ``siteclass train --refit`` and ``siteclass tune`` (its best trial) both end here. The model card
-    says which rows it saw."""
+    *chosen* is the model fitted on train with val held out (its ``refit_params`` and ``carry_choices``: epochs,
+    blend weights, thresholds, the calibration temperature); without one, that fit is made here first, as
+    ``siteclass train`` makes it. ``siteclass train --refit`` and ``siteclass tune`` (its best trial) both end
+    here. The model card says which rows it saw."""
     from siteclass.models.registry import build_model
 
     data = Path(data)
     tr, va = load_split(data, "train"), load_split(data, "val")
-    if chosen is not None:
-        settings = resolve_settings(settings, None, chosen.refit_params())
+    if chosen is None:
+        chosen = build_model(settings)
+        chosen.fit(tr.records, tr.labels, X_val=va.records or None, y_val=va.labels or None,
+                   sample_weight=tr.weights, **chosen.fit_options(progress=False))
+        if settings.calibrate and va.records:
+            chosen.calibrate(va.records, va.labels)
+    settings = resolve_settings(settings, None, chosen.refit_params())
     clf = build_model(settings)
     weights = None
     if tr.weights is not None or va.weights is not None:
@@ -224,11 +230,7 @@ def refit(data: str | Path, settings: TrainSettings, out: str | Path, temperatur
                                   for s, w in ((tr, tr.weights), (va, va.weights))])
     clf.fit(tr.records + va.records, tr.labels + va.labels, sample_weight=weights,
             **clf.fit_options(progress=False))
-    if chosen is not None:
-        clf.carry_choices(chosen)
-    else:
-        clf.temperature_ = float(temperature)
-        clf.card_["temperature"] = clf.temperature_
+    clf.carry_choices(chosen)
     clf.card_["n_val"] = 0
     clf.card_["trained_on"] = f"train + val ({len(tr.records)} + {len(va.records)} rows)"
     clf.save(out, card={**(card or {}), "trained_on": clf.card_["trained_on"], "n_val": 0, "data": str(data),

@@ -376,27 +376,13 @@ def tune(
     if tune_s.retrain:
         card = {"tune": {"metric": result.metric, "best_value": result.best_value, "best_trial": best.number,
                          "params": result.best_params}}
-        best_model = refit(data, best_train, out / "best_model", card=card, chosen=_fit_on_train(data, best_train))
+        best_model = refit(data, best_train, out / "best_model", card=card)  # val chooses, then train + val
     from siteclass.report.tune import write_outputs
 
     result.files = write_outputs(study, result, best_train, model, space, out, best_model=best_model,
                                  extra={"recovered_trials": recovered, "seconds": round(elapsed, 2),
                                         "parallel": tune_s.parallel})
     return result
-
-
-def _fit_on_train(data: str | Path, settings: TrainSettings) -> Any:
-    """The best settings fitted on train with val held out, as ``siteclass train --refit`` does first: what val
-    chooses there (epochs, blend weights, thresholds, the calibration temperature) the refit on train + val keeps."""
-    from siteclass.models.registry import build_model
-
-    train, val = load_split(data, "train"), load_split(data, "val")
-    clf = build_model(settings)
-    clf.fit(train.records, train.labels, X_val=val.records or None, y_val=val.labels or None,
-            sample_weight=train.weights, **clf.fit_options(progress=False))
-    if val.records:
-        clf.calibrate(val.records, val.labels)
-    return clf
 
 
 def _suggest_fixed(params: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict[str, Any]:
