@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import tomli_w
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from siteclass.errors import InputError
 
@@ -158,17 +158,37 @@ class HybridParams(EnsembleParams):
 
     encoder: str = Field("all-MiniLM-L6-v2", description="the bundled all-MiniLM-L6-v2, run as an int8 ONNX graph")
     max_tokens: int = Field(128, ge=8, le=512, description="tokens of each record's text the encoder reads")
-    C_emb: float = Field(0.1, gt=0, description="inverse regularisation strength of the logistic regression on "
-                         "the standardised embeddings")
+    C_emb: float | Literal["val"] = Field(
+        "val", description="inverse regularisation strength of the logistic regression on the standardised "
+        "embeddings; val: the value of C_emb_grid whose regression has the lowest log-loss on val (rows weighed "
+        "as the blend weighs them), the grid's middle value without a val split")
+    C_emb_grid: tuple[Annotated[float, Field(gt=0)], ...] = Field(
+        (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3), min_length=1,
+        description="C_emb = val: the values tried, in one pool of processes")
     knn_k: int = Field(25, ge=1, description="neighbours (cosine over the embeddings) whose labels vote")
     knn_power: float = Field(4.0, ge=0, description="a neighbour's vote weighs max(cos, 0) ** knn_power")
-    blend: Literal["val", "fixed"] = Field("val", description="val: the weights of the members (TF-IDF "
-                                           "scorer, NB-SVM, embedding LR, neighbour votes) fitted on val "
-                                           "(log-loss); fixed: emb_weight and knn_weight (also used without a "
-                                           "val split)")
+    blend: Literal["val", "fixed"] = Field("val", description="val: the weights of the members (the "
+                                           "ensemble's SVM, LR and NB-SVM, the embedding LR, the neighbour "
+                                           "votes) fitted on val by log-loss (single-label: class-balanced, as "
+                                           "the ensemble's); fixed: emb_weight and knn_weight (also used without "
+                                           "a val split)")
     emb_weight: float = Field(0.3, ge=0, le=1, description="blend = fixed: weight of the embedding scores (the "
                               "TF-IDF scorer's: 1 − it), each on a probability scale by a temperature")
     knn_weight: float = Field(3.0, ge=0, description="blend = fixed: weight of the neighbour votes (in [0, 1])")
+
+    @field_validator("C_emb", mode="before")
+    @classmethod
+    def _c_emb(cls, value: Any) -> Any:
+        """One message for both forms the field takes (a union would report one error per form)."""
+        if value == "val":
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not number > 0:
+            raise ValueError(f'use a number > 0 or "val", not {value!r}')
+        return number
 
 
 class FastTextParams(_Section):
@@ -294,7 +314,7 @@ DEFAULT_SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "hybrid": {
         "C_svm": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
-        "C_emb": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
+        "C_nb": {"type": "float", "low": 0.02, "high": 1.0, "log": True},
         "knn_k": {"type": "int", "low": 5, "high": 60},
     },
     "transformer": {
@@ -511,7 +531,8 @@ def load_settings(config: str | Path | None = None, overrides: dict[str, Any] | 
 
 def validation_problems(exc: ValidationError) -> str:
     """A pydantic error as one line: ``epochs: Input should be greater than or equal to 1; …``."""
-    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+                     for err in exc.errors())
 
 
 def settings_dict(settings: BaseModel) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fit_blend", "fit_temperature", "sigmoid", "softmax"]
+__all__ = ["fit_blend", "fit_temperature", "log_loss", "sigmoid", "softmax"]
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -49,6 +49,28 @@ def fit_temperature(logits: np.ndarray, Y: np.ndarray, multi_label: bool) -> flo
     return float(np.exp((lo + hi) / 2))
 
 
+def _row_weights(n: int, sample_weight: np.ndarray | None) -> np.ndarray:
+    """Per-row weights of a log-loss, scaled to mean 1 (the loss keeps its scale); ones without weights."""
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, np.float64)
+    return w * n / max(float(w.sum()), 1e-12)  # type: ignore[no-any-return]
+
+
+def log_loss(logits: np.ndarray, Y: np.ndarray, multi_label: bool,
+             sample_weight: np.ndarray | None = None) -> float:
+    """The negative log-likelihood per row of ``logits`` (softmax over classes; multi-label: a sigmoid per class,
+    summed over classes), each row weighed by ``sample_weight`` (scaled to mean 1): what :func:`fit_blend`
+    minimises."""
+    rw = _row_weights(len(Y), sample_weight)
+    n = max(len(Y), 1)
+    if multi_label:
+        return float(((np.logaddexp(0.0, logits) - Y * logits) * rw[:, None]).sum() / n)
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-(logp[np.arange(len(Y)), Y] @ rw) / n)
+
+
 def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool,
               sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Weights ``w`` (and, multi-label, one bias ``b``) minimising the negative log-likelihood of
@@ -62,23 +84,16 @@ def fit_blend(members: list[np.ndarray], Y: np.ndarray, multi_label: bool,
 
     M = np.stack(members, axis=-1).astype(np.float64)  # n × k × m
     n = max(len(Y), 1)
-    rw = np.ones(len(Y)) if sample_weight is None else np.asarray(sample_weight, np.float64) * len(Y) / max(
-        float(np.sum(sample_weight)), 1e-12)  # mean 1: the loss keeps its scale
+    rw = _row_weights(len(Y), sample_weight)
     onehot = Y.astype(np.float64) if multi_label else np.eye(M.shape[1])[Y]
 
     def nll(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:-1], theta[-1] if multi_label else 0.0
         z = M @ w + b
-        if multi_label:
-            p = sigmoid(z)
-            loss = float(((np.logaddexp(0.0, z) - onehot * z) * rw[:, None]).sum() / n)
-        else:
-            p = softmax(z)
-            zs = z - z.max(axis=1, keepdims=True)
-            loss = float(-((zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))) * onehot).sum(axis=1) @ rw / n)
+        p = sigmoid(z) if multi_label else softmax(z)
         r = (p - onehot) * rw[:, None] / n
         grad_w = np.einsum("nk,nkm->m", r, M)
-        return loss, np.append(grad_w, r.sum() if multi_label else 0.0)
+        return log_loss(z, Y, multi_label, rw), np.append(grad_w, r.sum() if multi_label else 0.0)
 
     start = np.append(np.full(M.shape[-1], 1.0 / M.shape[-1]), 0.0)
     bounds = [(0.0, None)] * M.shape[-1] + [(None, None)]  # a member can be left out, never turned against

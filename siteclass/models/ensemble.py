@@ -54,6 +54,7 @@ class SparseEnsembleClassifier(LinearClassifier):
     """TF-IDF (word + char_wb) → per-class linear SVM + logistic regression, blended; see the module docstring."""
 
     model_type = "ensemble"
+    _other_members: tuple[str, ...] = ()  # blend members that are not TF-IDF scorers (a subclass's own)
 
     def __init__(
         self,
@@ -132,7 +133,9 @@ class SparseEnsembleClassifier(LinearClassifier):
         scale = {kind: self._member_scale(kind, parts, X, X_val, val) for kind in ("svm", "lr")}
         self.card_["member_scales"] = {m: float(s) for m, s in scale.items()}
         self.card_["n_features"] = int(X.shape[1])
-        blend = self._val_blend(X_val, val[1]) if self.blend == "val" and val is not None else None
+        blend = None
+        if self.blend == "val" and val is not None:
+            blend = self._val_blend({kd: np.asarray(X_val @ c.T) + b for kd, (c, b) in parts.items()}, val[1])
         if blend is None:
             blend = {"svm": self.svm_weight / scale["svm"], "lr": (1.0 - self.svm_weight) / scale["lr"], "bias": 0.0}
         shift = np.zeros(k)
@@ -153,19 +156,22 @@ class SparseEnsembleClassifier(LinearClassifier):
         self.card_["class_threshold_shrink"] = shrink
         return shift
 
-    def _val_blend(self, X_val: Any, Y_val: np.ndarray) -> dict[str, float] | None:
-        """The members' weights (and, multi-label, a bias) fitted on val by log-loss (``calibration.fit_blend``);
-        single-label, each val row weighted by its class's balanced weight, as every member was trained: a plain
-        log-loss would hand the class prior back to the blend (it picks the LR, the member whose scores lean to
-        the frequent classes, and costs rare classes their recall)."""
+    def _val_blend(self, members: dict[str, np.ndarray], Y_val: np.ndarray) -> dict[str, float] | None:
+        """The members' weights (and, multi-label, a bias) fitted on val by log-loss (``calibration.fit_blend``)
+        from their val scores ``members``; single-label, each val row weighted by its class's balanced weight, as
+        every member was trained: a plain log-loss would hand the class prior back to the blend (it picks the LR,
+        the member whose scores lean to the frequent classes, and costs rare classes their recall)."""
         Y, keep = Y_val, (np.ones(len(Y_val), bool) if self.multi_label_ else Y_val >= 0)
         if not keep.any():
             return None
-        kinds = list(self._parts)
-        members = [np.asarray(X_val[keep] @ self._parts[kd][0].T) + self._parts[kd][1] for kd in kinds]
-        weight = None if self.multi_label_ else self._balanced_row_weights(Y[keep], None)
-        w, bias = fit_blend(members, Y[keep], self.multi_label_, sample_weight=weight)
-        return {**dict(zip(kinds, map(float, w))), "bias": bias}
+        w, bias = fit_blend([m[keep] for m in members.values()], Y[keep], self.multi_label_,
+                            sample_weight=self._val_row_weights(Y[keep]))
+        return {**dict(zip(members, map(float, w))), "bias": bias}
+
+    def _val_row_weights(self, Y: np.ndarray) -> np.ndarray | None:
+        """Each val row's weight in a log-loss that chooses on val: its class's balanced weight (single-label),
+        none (multi-label: each class's problem is balanced on its own in training)."""
+        return None if self.multi_label_ else self._balanced_row_weights(Y, None)
 
     def _combine(self, blend: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
         """The members' coefficients weighed by ``blend`` (a member it does not name weighs 0), plus its bias."""
@@ -206,7 +212,8 @@ class SparseEnsembleClassifier(LinearClassifier):
         if getattr(self, "_parts", None) is None:
             raise ModelError(f"carry_choices needs a {self.model_type} model fresh from fit (its unfolded "
                              "members are gone)")
-        missing = [kd for kd, w in blend.items() if w and kd != "bias" and kd not in self._parts]
+        missing = [kd for kd, w in blend.items()
+                   if w and kd != "bias" and kd not in self._parts and kd not in self._other_members]
         if missing:
             raise ModelError(f"the chosen model weighs members this fit has not: {missing}")
         self._fold(blend, shift)

@@ -1,35 +1,40 @@
-"""``hybrid``: the ``ensemble``'s TF-IDF scorers (SVM + LR, NB-SVM) plus frozen MiniLM embeddings, stacked.
+"""``hybrid``: the ``ensemble``'s TF-IDF scorers (SVM, LR, NB-SVM) plus frozen MiniLM embeddings, stacked.
 
 TF-IDF sees the words; a frozen sentence encoder sees what they mean (synonyms, paraphrases, words the training
 set never had), and the labels of a site's nearest training sites carry what one linear boundary per class misses.
 They make different mistakes, so their blend beats each (issue #18). Fitting:
 
-1. the ``ensemble`` model's SVM + LR scorer over TF-IDF (``SparseEnsembleClassifier``, same parameters) with its
-   fixed blend (``svm_weight`` over the two on temperature scales): one member of the stack below;
-2. in the same pool of processes, the ensemble's NB-SVM per class (``C_nb``, 0 leaves it out), kept apart as a
-   member of its own;
-3. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
+1. the ``ensemble`` model's three per-class scorers over TF-IDF (linear SVM, logistic regression, NB-SVM; same
+   parameters, one pool of processes), kept apart as members of the stack below;
+2. every text (the same ``record_text`` as the TF-IDF, truncated to ``max_tokens`` tokens) encoded by the bundled
    all-MiniLM-L6-v2 as an **int8 ONNX graph** (built once per process with ``models.onnx_graph``'s fusion and
    quantisation, ~10 s; ~3× faster than the fp32 encoder in torch on CPU), mean-pooled (384-d);
-4. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
-   one-vs-rest for multi-label; ``C_emb``);
-5. nearest-neighbour label votes over the same embeddings (``models.neighbors``: the ``knn_k`` most similar
+3. a logistic regression on the standardised embeddings (balanced class weights; multinomial for single-label,
+   one-vs-rest for multi-label). Its ``C_emb`` is chosen on val (``C_emb = "val"``, the default): one regression
+   per value of ``C_emb_grid``, the one with the lowest val log-loss kept — the frozen embeddings' head wants far
+   more regularisation on a 40-class table of 6K rows (0.003) than on 47 labels over 26K rows (0.01), and a head
+   fitted too loosely hands the stack overconfident, noisy scores;
+4. nearest-neighbour label votes over the same embeddings (``models.neighbors``: the ``knn_k`` most similar
    training rows, kept in the model as float16);
-6. the stack: ``logits = w_tfidf · tfidf + w_nb · nbsvm + w_emb · emb + w_knn · votes + b`` with the weights (and,
-   multi-label, the bias) fitted on val by log-loss (``calibration.fit_blend``: five numbers shared by every
-   class, which a val split of a few hundred rows fits without overfitting); with ``thresholds = "val"``
-   (multi-label) ONE decision threshold for all classes is fitted on val to maximise macro-F1 and folded into
-   ``b``, then per-class thresholds shrunk toward it by a factor chosen by cross-validation on val
-   (``ensemble.fit_shrunk_thresholds``: 0 where val cannot support them). Without a val split, or with
-   ``blend = "fixed"``, the weights are ``emb_weight`` and ``knn_weight`` over temperature-scaled scores.
+5. the stack: ``logits = w_svm · svm + w_lr · lr + w_nb · nbsvm + w_emb · emb + w_knn · votes + b`` with the
+   weights (and, multi-label, the bias) fitted on val by log-loss exactly as the ``ensemble`` fits its own
+   (``calibration.fit_blend``; single-label: each val row weighs its class's balanced weight, as every member
+   was trained), a few numbers shared by every class that a val split of a few hundred rows fits without
+   overfitting; with ``thresholds = "val"`` (multi-label) ONE decision threshold for all classes is fitted on
+   val to maximise macro-F1 and folded into ``b``, then per-class thresholds shrunk toward it by a factor chosen
+   by cross-validation on val (``ensemble.fit_shrunk_thresholds``: 0 where val cannot support them). Without a
+   val split, or with ``blend = "fixed"``, the weights are ``emb_weight`` and ``knn_weight`` over
+   temperature-scaled scores beside the ensemble's fixed SVM + LR blend.
 
-The TF-IDF scorer and the NB-SVM are linear in the same features, so after the blend they are folded into ONE
-coefficient matrix (with the per-class thresholds in its intercepts): the saved model is no larger and predicts no
-slower for the NB-SVM. ``model.safetensors`` holds those coefficients, the embedding head, the neighbours'
-embeddings and labels, and the blend; the int8 encoder graph and its tokenizer are saved in the model folder
-(``encoder/``), so a saved model predicts with numpy, scipy, tokenizers and onnxruntime only (no torch); fitting
-needs torch and onnx to build the graph. The int8 graph *is* the model's encoder (fit and predict use the same
-one), so ``siteclass export`` has nothing to add: ``onnx_export`` is False.
+The SVM, LR and NB-SVM are linear in the same features, so after the blend they are folded into ONE coefficient
+matrix (with the bias and the per-class thresholds in its intercepts): the saved model is no larger and predicts
+no slower for three TF-IDF members than for one. ``model.safetensors`` holds those coefficients, the embedding
+head, the neighbours' embeddings and labels, and the two remaining weights; the int8 encoder graph and its
+tokenizer are saved in the model folder (``encoder/``), so a saved model predicts with numpy, scipy, tokenizers
+and onnxruntime only (no torch); fitting needs torch and onnx to build the graph. The int8 graph *is* the model's
+encoder (fit and predict use the same one), so ``siteclass export`` has nothing to add: ``onnx_export`` is
+False. ``train --refit`` keeps what val chose: the embedding head's C (``refit_params``), the weights and
+thresholds (``carry_choices``, the ensemble's).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import numpy as np
 
 from siteclass.config import TrainSettings
 from siteclass.errors import InputError, ModelError
-from siteclass.models.calibration import fit_blend
+from siteclass.models.calibration import log_loss
 from siteclass.models.encoder import ENCODER_DIR, Encoder, copy_tokenizer, get_encoder, resolve_encoder
 from siteclass.models.ensemble import SparseEnsembleClassifier
 from siteclass.models.neighbors import NeighbourVotes
@@ -56,7 +61,6 @@ from siteclass.records import Record, record_text
 _T = TrainSettings()  # hyperparameter defaults live in siteclass.config, nowhere else
 _P = _T.hybrid
 INT8_FILE = "encoder.int8.onnx"
-_MEMBERS = ("tfidf", "emb", "knn", "nbsvm")  # the order of the blend's weights
 _CALIBRATION_TOKENS = 256  # the int8 graph's SmoothQuant factors: from siteclass.export's calibration texts
 
 _GRAPHS: dict[str, Path] = {}
@@ -98,6 +102,7 @@ class HybridClassifier(SparseEnsembleClassifier):
     """``ensemble`` over TF-IDF + a logistic regression over frozen MiniLM embeddings; see the module docstring."""
 
     model_type = "hybrid"
+    _other_members = ("emb", "knn")  # blend members beside the TF-IDF scorers
     onnx_export = False  # its encoder already is an (int8) ONNX graph, saved with the model
     _enc: Encoder | None = None
     _graph: Path | None = None
@@ -106,7 +111,8 @@ class HybridClassifier(SparseEnsembleClassifier):
         self,
         encoder: str = _P.encoder,
         max_tokens: int = _P.max_tokens,
-        C_emb: float = _P.C_emb,
+        C_emb: float | Literal["val"] = _P.C_emb,
+        C_emb_grid: tuple[float, ...] = _P.C_emb_grid,
         C_nb: float = _P.C_nb,
         knn_k: int = _P.knn_k,
         knn_power: float = _P.knn_power,
@@ -135,6 +141,7 @@ class HybridClassifier(SparseEnsembleClassifier):
         self.encoder = encoder
         self.max_tokens = max_tokens
         self.C_emb = C_emb
+        self.C_emb_grid = C_emb_grid
         self.C_nb = C_nb
         self.knn_k = knn_k
         self.knn_power = knn_power
@@ -147,9 +154,8 @@ class HybridClassifier(SparseEnsembleClassifier):
         return cls(**settings.hybrid.model_dump(), seed=settings.seed)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = super().__getstate__()  # without the unfolded TF-IDF members
         state.pop("_enc", None)  # an ONNX Runtime session does not pickle: rebuilt on first use
-        state.pop("_stack_parts", None)  # the unfolded TF-IDF members: only a refit right after fit needs them
         return state
 
     def _member_kinds(self) -> tuple[str, ...]:
@@ -185,105 +191,139 @@ class HybridClassifier(SparseEnsembleClassifier):
             raise InputError(f"emb_weight {self.emb_weight} is not a blend weight; use a value in [0, 1]")
         thresholds, blend_kind = self.thresholds, self.blend
         self.thresholds, self.blend = "none", "fixed"
-        try:  # the ensemble's SVM + LR scorer (and the NB-SVM, in the same pool); thresholds come after the stack
+        try:  # the ensemble's members (SVM, LR, NB-SVM: one pool); the blend and thresholds come after the stack
             super()._fit(records, Y, val=val, sample_weight=sample_weight, **options)
         finally:
             self.thresholds, self.blend = thresholds, blend_kind
-        nb = self.__dict__.pop("_parts").get("nbsvm")
-        self._stack_parts = ((self.coef_, self.intercept_), nb)
+        fixed = (self.coef_, self.intercept_, dict(self.card_["blend"]))  # the ensemble's fixed SVM + LR blend
         self._graph = int8_encoder_graph(self.encoder)
         self._enc = None
         texts = [record_text(r, self.max_pages) for r in records]
         E = self._embed(texts)
+        val = val if val is not None and len(val[0]) else None
+        val_texts = [record_text(r, self.max_pages) for r in val[0]] if val is not None else []
+        E_val = self._embed(val_texts) if val is not None else None
         mean, scale = E.mean(axis=0), E.std(axis=0) + 1e-6
-        coef, intercept = self._fit_embedding_head((E - mean) / scale, Y, sample_weight)
+        coef, intercept = self._embedding_head((E - mean) / scale, Y, sample_weight,
+                                               None if E_val is None or val is None else ((E_val - mean) / scale,
+                                                                                          val[1]))
         self.emb_coef_ = coef / scale  # folded: emb logits = E @ emb_coef.T + emb_intercept, on raw embeddings
         self.emb_intercept_ = intercept - self.emb_coef_ @ mean
         self.knn_ = NeighbourVotes(self.knn_k, self.knn_power).fit(E, Y, len(self.classes_))
         self.card_["keeps"] = (f"the sentence embeddings and labels of its {len(E)} training rows (float16, for the "
                                "neighbour votes): data derived from the training set")
         shift = np.zeros(len(self.classes_))
-        if val is not None and self.blend == "val":
-            keep = np.ones(len(val[1]), bool) if self.multi_label_ else val[1] >= 0
-            members = self._members([r for r, ok in zip(val[0], keep) if ok], nb)
-            weights, bias = fit_blend(list(members), val[1][keep], self.multi_label_)
-            blend = dict(zip(_MEMBERS, map(float, weights)), bias=bias)
-            shift = self._val_thresholds(sum(w * m for w, m in zip(weights, members)) + bias, val[1], blend)
-        else:
-            blend = self._fixed_blend(texts, E, nb)
-        self._fold_stack(blend, shift)
+        blend = None
+        if val is not None and E_val is not None and self.blend == "val":
+            X_val = self._transform(val_texts)
+            members = {kd: np.asarray(X_val @ c.T) + b for kd, (c, b) in self._parts.items()}
+            members.update(emb=E_val @ self.emb_coef_.T + self.emb_intercept_, knn=self.knn_.votes(E_val))
+            blend = self._val_blend(members, val[1])
+            if blend is not None:
+                stack = sum(blend[kd] * m for kd, m in members.items()) + blend["bias"]
+                shift = self._val_thresholds(stack, val[1], blend)
+        if blend is None:
+            blend = self._fixed_blend(texts, E, fixed)
+        self._fold(blend, shift)
 
-    def _fold_stack(self, blend: dict[str, float], shift: np.ndarray) -> None:
-        """The TF-IDF scorer and the NB-SVM are both linear in the TF-IDF features: their weighted sum (less the
-        per-class threshold shifts) becomes ONE coefficient matrix, whose weight in ``blend_`` is then 1."""
-        (coef, intercept), nb = self._stack_parts
-        w_nb = blend.get("nbsvm", 0.0)
-        self.coef_ = blend["tfidf"] * coef
-        self.intercept_ = blend["tfidf"] * intercept - shift
-        if nb is not None and w_nb:
-            self.coef_ = self.coef_ + w_nb * nb[0]
-            self.intercept_ = self.intercept_ + w_nb * nb[1]
-        self.blend_ = np.array([1.0, blend["emb"], blend["knn"], blend["bias"]])
-        self.card_["blend"] = {k: float(v) for k, v in blend.items()}
-        if shift.any():
-            self.card_["threshold_shift"] = [float(v) for v in shift]
+    def _embedding_head(self, Z: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+                        val: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The logistic regression on the standardised embeddings ``Z``. ``C_emb = "val"``: one per value of
+        ``C_emb_grid`` (all in one pool of processes), the one with the lowest log-loss on the standardised val
+        embeddings kept (each val row weighed as the blend weighs it); without val, the grid's middle value. The
+        chosen C goes on the model card (and into a refit, which has no val to choose it)."""
+        grid = [float(self.C_emb)] if self.C_emb != "val" else sorted(self.C_emb_grid)
+        if val is None and len(grid) > 1:
+            grid = [grid[(len(grid) - 1) // 2]]
+        heads = self._fit_embedding_heads(Z, Y, sample_weight, grid)
+        best = 0
+        if len(grid) > 1 and val is not None:
+            Z_val, Y_val = val
+            keep = np.ones(len(Y_val), bool) if self.multi_label_ else Y_val >= 0
+            weight = self._val_row_weights(Y_val[keep])
+            losses = [log_loss(Z_val[keep] @ c.T + b, Y_val[keep], self.multi_label_, weight) for c, b in heads]
+            best = int(np.argmin(losses))
+            self.card_["C_emb_val_loss"] = {f"{C:g}": round(float(v), 5) for C, v in zip(grid, losses)}
+        self.card_["C_emb"] = grid[best]
+        return heads[best]
 
-    def _fixed_blend(self, texts: list[str], E: np.ndarray, nb: tuple[np.ndarray, np.ndarray] | None
-                     ) -> dict[str, float]:
-        """``blend = "fixed"`` (or no val split): ``emb_weight``/``knn_weight``; the embedding scores scaled to
-        the spread of the TF-IDF scores on train (the NB-SVM's too, sharing the TF-IDF weight half and half);
-        votes centred on 0.5 for multi-label (independent sigmoids)."""
-        (coef, intercept), _ = self._stack_parts
+    def refit_params(self) -> dict[str, Any]:
+        """The embedding head's C that val chose (``C_emb = "val"``): a refit on train + val has no val left."""
+        out = super().refit_params()
+        if self.C_emb == "val" and "C_emb" in self.card_:
+            out["C_emb"] = float(self.card_["C_emb"])
+        return out
+
+    def _fold(self, blend: dict[str, float], shift: np.ndarray) -> None:
+        """The ensemble's fold (the TF-IDF members, linear in the same features, weighed into ONE coefficient
+        matrix, the bias and the per-class shifts in its intercepts); the embedding LR and the votes keep their
+        weights in ``blend_``."""
+        super()._fold(blend, shift)
+        self.blend_ = np.array([1.0, blend.get("emb", 0.0), blend.get("knn", 0.0), 0.0])
+
+    def _fixed_blend(self, texts: list[str], E: np.ndarray,
+                     fixed: tuple[np.ndarray, np.ndarray, dict[str, float]]) -> dict[str, float]:
+        """``blend = "fixed"`` (or no val split): ``emb_weight``/``knn_weight``; the TF-IDF member is the
+        ensemble's fixed SVM + LR blend (``fixed``: its coefficients and weights), the embedding scores scaled to
+        its spread on train (the NB-SVM's too, sharing the TF-IDF weight half and half); votes centred on 0.5
+        for multi-label (independent sigmoids)."""
+        coef, intercept, weights = fixed
         X = self._transform(texts)
         tfidf_train = np.asarray(X @ coef.T) + intercept
         emb_train = E @ self.emb_coef_.T + self.emb_intercept_
         t_emb = float(emb_train.std() / max(tfidf_train.std(), 1e-12))
         w = self.emb_weight
-        blend = {"tfidf": 1.0 - w, "nbsvm": 0.0, "emb": w / max(t_emb, 1e-12), "knn": self.knn_weight,
+        w_tfidf = 1.0 - w
+        blend = {"nbsvm": 0.0, "emb": w / max(t_emb, 1e-12), "knn": self.knn_weight,
                  "bias": -0.5 * self.knn_weight if self.multi_label_ else 0.0}
+        nb = self._parts.get("nbsvm")
         if nb is not None:
             t_nb = float((np.asarray(X @ nb[0].T) + nb[1]).std() / max(tfidf_train.std(), 1e-12))
-            blend["tfidf"], blend["nbsvm"] = (1.0 - w) / 2, (1.0 - w) / 2 / max(t_nb, 1e-12)
-        return blend
+            w_tfidf, blend["nbsvm"] = (1.0 - w) / 2, (1.0 - w) / 2 / max(t_nb, 1e-12)
+        return {"svm": w_tfidf * weights["svm"], "lr": w_tfidf * weights["lr"], **blend}
 
-    def _refold(self, blend: dict[str, float], shift: np.ndarray) -> None:
-        """carry_choices (the ensemble's): this fit's own stack members weighed by the blend val chose."""
-        if getattr(self, "_stack_parts", None) is None:
-            raise ModelError("carry_choices needs a hybrid model fresh from fit (its unfolded members are gone)")
-        self._fold_stack({"nbsvm": 0.0, **blend}, shift)
-
-    def _fit_embedding_head(self, Z: np.ndarray, Y: np.ndarray,
-                            sample_weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_embedding_heads(self, Z: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
+                             grid: list[float]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One embedding head per C of ``grid``: multinomial (single-label, balanced row weights) or one binary
+        problem per class (multi-label, each balanced on its own), every (C, class) problem in one pool."""
         from joblib import Parallel, delayed
 
         k = len(self.classes_)
-        if not self.multi_label_:
+        if self.multi_label_:
+            problems = [(C, j) for C in grid for j in range(k)]
+            sw = sample_weight
+        else:
+            problems = [(C, -1) for C in grid]
             sw = self._balanced_row_weights(Y, sample_weight)
-            coef, intercept = _solve_dense(Z, Y, sw, self.C_emb, self.max_iter, self.seed)
+        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, len(problems)))
+        solved = Parallel(n_jobs=jobs, backend="loky")(
+            delayed(_solve_dense)(Z, Y if j < 0 else Y[:, j].astype(np.int64), sw, C, self.max_iter, self.seed,
+                                  j >= 0) for C, j in problems
+        )
+        heads = []
+        for i in range(len(grid)):
+            if self.multi_label_:
+                part = solved[i * k : (i + 1) * k]
+                heads.append((np.vstack([c for c, _ in part]), np.concatenate([b for _, b in part])))
+                continue
+            coef, intercept = solved[i]
             if k == 2:  # sklearn keeps one row for two classes: expand to two logits
                 coef = np.vstack([-coef[0] / 2, coef[0] / 2])
                 intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-            return coef, intercept
-        jobs = max(1, min(self.n_jobs or os.cpu_count() or 1, k))
-        solved = Parallel(n_jobs=jobs, backend="loky")(
-            delayed(_solve_dense)(Z, Y[:, j].astype(np.int64), sample_weight, self.C_emb, self.max_iter, self.seed,
-                                  True) for j in range(k)
-        )
-        return (np.vstack([c for c, _ in solved]), np.concatenate([b for _, b in solved]))
+            heads.append((coef, intercept))
+        return heads
 
-    def _members(self, records: list[Record], nb: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> tuple[np.ndarray, ...]:
-        """The members' scores: TF-IDF logits, embedding logits, neighbour votes (and, given its coefficients,
-        the NB-SVM's logits: fit only, before it is folded into the TF-IDF coefficients)."""
+    def _members(self, records: list[Record]) -> tuple[np.ndarray, ...]:
+        """The stack's scores at prediction: the folded TF-IDF logits, embedding logits, neighbour votes."""
         texts = [record_text(r, self.max_pages) for r in records]
         E = self._embed(texts)
         X = self._transform(texts)
-        out = (np.asarray(X @ self.coef_.T) + self.intercept_, E @ self.emb_coef_.T + self.emb_intercept_,
-               self.knn_.votes(E))
-        return out if nb is None else (*out, np.asarray(X @ nb[0].T) + nb[1])
+        return (np.asarray(X @ self.coef_.T) + self.intercept_, E @ self.emb_coef_.T + self.emb_intercept_,
+                self.knn_.votes(E))
 
     def _stack(self, members: tuple[np.ndarray, ...]) -> np.ndarray:
         w = self.blend_
+        # w[3] is 0 (the bias sits in the TF-IDF intercepts) but for folders saved before it moved there
         return w[0] * members[0] + w[1] * members[1] + w[2] * members[2] + w[3]  # type: ignore[no-any-return]
 
     def _logits(self, records: list[Record]) -> np.ndarray:

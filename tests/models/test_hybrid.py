@@ -1,4 +1,5 @@
-"""Tests of the ``hybrid`` model (ensemble TF-IDF scorer + LR on frozen int8 MiniLM embeddings, blended).
+"""Tests of the ``hybrid`` model (the ensemble's TF-IDF members + LR on frozen int8 MiniLM embeddings + neighbour
+votes, stacked).
 
 The real MiniLM encoder (int8 ONNX graph built at fit) runs on CPU with 32 tokens: marked ``slow``.
 """
@@ -41,7 +42,7 @@ def test_registered() -> None:
 
 def test_logits_are_the_stack_of_its_members(data) -> None:
     """logits = (TF-IDF @ coef + intercept) + w_emb · (embedding @ emb_coef + emb_intercept) + w_knn · neighbour
-    votes + b, with the weights fitted on val; coef is the TF-IDF scorer and the NB-SVM folded together with the
+    votes, with the weights fitted on val; coef is the ensemble's SVM, LR and NB-SVM folded together with the
     weights val gave them (so the saved model holds one TF-IDF matrix)."""
     X, y, Xv, yv = data
     model = small().fit(X, y, X_val=Xv, y_val=yv)
@@ -53,13 +54,64 @@ def test_logits_are_the_stack_of_its_members(data) -> None:
     w = model.blend_
     np.testing.assert_allclose(model.decision_function(Xv), w[0] * tfidf + w[1] * emb + w[2] * votes + w[3],
                                atol=1e-8)
-    assert w[0] == 1.0 and model.emb_coef_.shape == (len(model.classes_), 384)
-    assert w[3] == 0.0  # single-label: a bias would change nothing
+    assert w[0] == 1.0 and w[3] == 0.0 and model.emb_coef_.shape == (len(model.classes_), 384)
     blend = model.card_["blend"]
-    assert set(blend) == {"tfidf", "emb", "knn", "nbsvm", "bias"}
-    (coef, intercept), nb = model._stack_parts  # the members before the fold
-    np.testing.assert_allclose(model.coef_, blend["tfidf"] * coef + blend["nbsvm"] * nb[0])
-    np.testing.assert_allclose(model.intercept_, blend["tfidf"] * intercept + blend["nbsvm"] * nb[1])
+    assert set(blend) == {"svm", "lr", "nbsvm", "emb", "knn", "bias"}
+    assert blend["bias"] == 0.0  # single-label: a bias would change nothing
+    assert (w[1], w[2]) == (blend["emb"], blend["knn"])
+    parts = model._parts  # the TF-IDF members before the fold
+    np.testing.assert_allclose(model.coef_, sum(blend[kd] * parts[kd][0] for kd in ("svm", "lr", "nbsvm")))
+    np.testing.assert_allclose(model.intercept_, sum(blend[kd] * parts[kd][1] for kd in ("svm", "lr", "nbsvm")))
+
+
+def test_single_label_blend_is_fitted_by_class_balanced_log_loss(data) -> None:
+    """Single-label: the five weights are fit_blend's on the members' val scores with each val row weighed by its
+    class's balanced weight (the ensemble's rule: every member is trained balanced)."""
+    from siteclass.models.calibration import fit_blend
+
+    X, y, Xv, yv = data
+    model = small().fit(X, y, X_val=Xv, y_val=yv)
+    texts = [record_text(r, model.max_pages) for r in Xv]
+    E = model._encoder().encode(texts).astype(np.float64)
+    Xt = model._transform(texts)
+    members = [np.asarray(Xt @ model._parts[kd][0].T) + model._parts[kd][1] for kd in ("svm", "lr", "nbsvm")]
+    members += [E @ model.emb_coef_.T + model.emb_intercept_, model.knn_.votes(E)]
+    Y = model.encode(yv)
+    counts = np.bincount(Y, minlength=len(model.classes_))
+    w, _ = fit_blend(members, Y, False, sample_weight=len(Y) / (len(model.classes_) * counts[Y]))
+    blend = model.card_["blend"]
+    np.testing.assert_allclose([blend[k] for k in ("svm", "lr", "nbsvm", "emb", "knn")], w, rtol=1e-6, atol=1e-8)
+
+
+def test_embedding_head_C_is_the_grid_value_with_the_lowest_val_log_loss(data) -> None:
+    """C_emb = "val": a logistic regression (balanced class weights) per C of the grid on the standardised
+    embeddings; the one with the lowest class-balanced val log-loss is kept (sklearn's log_loss as the reference),
+    named on the card, and handed to a refit."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    X, y, Xv, yv = data
+    grid = (0.001, 0.01, 0.1, 1.0)
+    model = small(C_emb_grid=grid).fit(X, y, X_val=Xv, y_val=yv)
+    enc = model._encoder()
+    E = enc.encode([record_text(r, model.max_pages) for r in X]).astype(np.float64)
+    Ev = enc.encode([record_text(r, model.max_pages) for r in Xv]).astype(np.float64)
+    mean, scale = E.mean(axis=0), E.std(axis=0) + 1e-6
+    Y, Yv = model.encode(y), model.encode(yv)
+    k = len(model.classes_)
+    sw = len(Y) / (k * np.bincount(Y, minlength=k)[Y])
+    swv = len(Yv) / (k * np.bincount(Yv, minlength=k)[Yv])
+    losses = []
+    for C in grid:
+        lr = LogisticRegression(C=C, max_iter=model.max_iter).fit((E - mean) / scale, Y, sample_weight=sw)
+        losses.append(log_loss(Yv, lr.predict_proba((Ev - mean) / scale), sample_weight=swv, labels=range(k)))
+    card = model.card_
+    np.testing.assert_allclose([card["C_emb_val_loss"][f"{C:g}"] for C in grid], losses, atol=2e-3)
+    assert card["C_emb"] == grid[int(np.argmin(losses))]
+    assert model.refit_params()["C_emb"] == card["C_emb"]
+    fixed = small(C_emb=0.5).fit(X, y, X_val=Xv, y_val=yv)
+    assert fixed.card_["C_emb"] == 0.5 and "C_emb_val_loss" not in fixed.card_ and "C_emb" not in fixed.refit_params()
+    assert small(C_emb_grid=grid).fit(X, y).card_["C_emb"] == 0.01  # no val: the grid's middle value
 
 
 def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -> None:
@@ -70,7 +122,7 @@ def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -
 
     X, y, Xv, yv = data
     model = small().fit(X, y, X_val=Xv, y_val=yv)
-    _, (W, b) = model._stack_parts
+    W, b = model._parts["nbsvm"]
     Xt = model._transform([record_text(r, model.max_pages) for r in X])
     Yb = model.encode(y)
     counts = np.bincount(Yb, minlength=len(model.classes_))
@@ -87,7 +139,7 @@ def test_nbsvm_member_is_an_svm_on_features_scaled_by_naive_bayes_ratios(data) -
 def test_without_nbsvm_the_blend_has_no_such_member(data) -> None:
     X, y, Xv, yv = data
     model = small(C_nb=0).fit(X, y, X_val=Xv, y_val=yv)
-    assert model._stack_parts[1] is None and set(model.card_["blend"]) == {"tfidf", "emb", "knn", "bias"}
+    assert "nbsvm" not in model._parts and set(model.card_["blend"]) == {"svm", "lr", "emb", "knn", "bias"}
 
 
 def test_answer_does_not_depend_on_the_batch(data) -> None:
@@ -162,8 +214,8 @@ def test_fixed_blend_without_knn_or_embeddings_is_the_ensemble(data) -> None:
 
 
 def test_multi_label_thresholds_global_then_per_class_shrunk() -> None:
-    """Multi-label: the stack's bias holds ONE threshold, the macro-F1-best on val (fit_global_threshold); then
-    per-class thresholds fitted on val, shrunk by the cross-validated factor, sit in the TF-IDF intercepts."""
+    """Multi-label: the blend's bias holds ONE threshold, the macro-F1-best on val (fit_global_threshold); then
+    per-class thresholds fitted on val, shrunk by the cross-validated factor; both sit in the TF-IDF intercepts."""
     from siteclass.models.ensemble import fit_global_threshold, fit_shrunk_thresholds
 
     X, Y = synth(150, 0, multi=True)
@@ -173,11 +225,11 @@ def test_multi_label_thresholds_global_then_per_class_shrunk() -> None:
     untuned = small(thresholds="none").fit(X, Y, X_val=Xv, y_val=Yv)
     logits = untuned.decision_function(Xv) * untuned.temperature_  # the stack, before calibration
     cut = fit_global_threshold(logits, model.encode(Yv))
-    np.testing.assert_allclose(model.blend_[:3], untuned.blend_[:3])
-    np.testing.assert_allclose(model.blend_[3], untuned.blend_[3] - cut)
+    np.testing.assert_allclose(model.blend_, untuned.blend_)
+    assert model.card_["blend"]["bias"] == pytest.approx(untuned.card_["blend"]["bias"] - cut)
     shrink, shift = fit_shrunk_thresholds(logits - cut, model.encode(Yv), model.seed)
     assert model.card_["class_threshold_shrink"] == shrink
-    np.testing.assert_allclose(model.intercept_, untuned.intercept_ - shift, atol=1e-9)
+    np.testing.assert_allclose(model.intercept_, untuned.intercept_ - cut - shift, atol=1e-9)
     np.testing.assert_allclose(model.card_.get("threshold_shift", np.zeros(len(shift))), shift, atol=1e-12)
 
 
@@ -219,17 +271,19 @@ def test_refit_carries_the_blend_val_chose() -> None:
     X, Y = synth(150, 0, multi=True)
     Xv, Yv = synth(60, 3, multi=True)
     chosen = small().fit(X, Y, X_val=Xv, y_val=Yv)
-    refit = small().fit(X + Xv, Y + Yv)
+    refit = small(**chosen.refit_params()).fit(X + Xv, Y + Yv)  # as training.refit builds it
+    assert refit.card_["C_emb"] == chosen.card_["C_emb"]  # no val to choose it: the one val chose
     assert not np.allclose(refit.blend_, chosen.blend_)  # without val: emb_weight / knn_weight
     refit.carry_choices(chosen)
     np.testing.assert_array_equal(refit.blend_, chosen.blend_)
     assert refit.card_["threshold"] == chosen.card_["threshold"]
     assert refit.card_["blend"] == chosen.card_["blend"]
-    (coef, intercept), nb = refit._stack_parts  # its own members, weighed as val chose
+    parts = refit._parts  # its own members, weighed as val chose
     shift = np.asarray(chosen.card_.get("threshold_shift", 0.0))
     blend = chosen.card_["blend"]
-    np.testing.assert_allclose(refit.coef_, blend["tfidf"] * coef + blend["nbsvm"] * nb[0])
-    np.testing.assert_allclose(refit.intercept_, blend["tfidf"] * intercept + blend["nbsvm"] * nb[1] - shift)
+    np.testing.assert_allclose(refit.coef_, sum(blend[kd] * parts[kd][0] for kd in parts))
+    intercept = sum(blend[kd] * parts[kd][1] for kd in parts) + blend["bias"] - shift
+    np.testing.assert_allclose(refit.intercept_, intercept)
     assert len(refit.knn_.memory_) == len(X) + len(Xv)
 
 
