@@ -251,7 +251,7 @@ class ZeroShotParams(_Section):
 
 
 class TrainSettings(_Section):
-    model: str = Field("ensemble", description="ensemble, hybrid, linear, fasttext, transformer, zeroshot, an entry point of the "
+    model: str = Field("hybrid", description="hybrid, ensemble, linear, fasttext, transformer, zeroshot, an entry point of the "
                        "'siteclass.models' group, or a class as 'package.module:ClassName'")
     params: dict[str, Any] = Field(default_factory=dict, description="hyperparameters of a model without a table "
                                    "of its own here (a model from another package)")

@@ -3,7 +3,7 @@
 1. serve the demo sites on 127.0.0.1 through a local forward proxy that answers by host name;
 2. crawl them with the real spider;
 3. build a dataset from the crawl and the demo labels;
-4. train the default model (`[train] model`) and show its validation score;
+4. train the default model (`[train] model`; `--model` picks another) and show its validation score;
 5. evaluate it on the test split and write the HTML report;
 6. start the HTTP server on that model, ask it about one demo site, print the answer.
 """
@@ -38,8 +38,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, serve: bool = True) -> dict[str, Any]:
-    """Run every stage on the demo; returns a summary dict (paths and headline figures)."""
+def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, serve: bool = True,
+                   model: str | None = None) -> dict[str, Any]:
+    """Run every stage on the demo; returns a summary dict (paths and headline figures). *model*: the model to
+    train (default: ``[train] model``)."""
     from siteclass.crawling.runner import crawl
     from siteclass.data.build import build_dataset
     from siteclass.demo import labels_csv, sites_csv
@@ -69,8 +71,8 @@ def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, se
             + f"; dropped {ds.stats.get('rows_dropped', 0)} (reasons in {ds.out / 'stats.json'})"
         )
 
-        _step(4, f"Training the {Settings().train.model} model")
-        trained = train(out / "dataset", out=out / "model")  # the default model ([train] model)
+        _step(4, f"Training the {model or Settings().train.model} model")
+        trained = train(out / "dataset", model=model, out=out / "model")  # default: [train] model
         val_metrics = dict(getattr(trained, "metrics", {}) or {})
         summary["train"] = {"model": str(out / "model"), "val": val_metrics}
         console.print(

@@ -1,4 +1,4 @@
-"""The default model (``[train] model``, today ``ensemble``) through every stage a user takes it through.
+"""The default model (``[train] model``, today ``hybrid``) through every stage a user takes it through.
 
 ``siteclass train`` without ``--model`` trains it; then evaluate (ECE reported), tune, batch predict over a crawl
 folder, serve with the model inline, in a worker thread and in a child process (the same answers as the model
@@ -59,7 +59,7 @@ def crawl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
 
 
 def test_the_default_is_the_recommended_model() -> None:
-    assert DEFAULT == "ensemble"  # README "Which model": the best of the bench against the anchors
+    assert DEFAULT == "hybrid"  # README "Which model": the one model that passes every verdict of the bench
 
 
 def test_train_without_model_trains_the_default(trained: Path, ds: Path) -> None:

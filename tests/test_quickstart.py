@@ -42,3 +42,16 @@ def test_quickstart_runs_every_stage(tmp_path: Path) -> None:
     probs = [i["probability"] for i in answer["industries"]]
     assert probs == sorted(probs, reverse=True)
     assert answer["pages"] and answer["pages"][0]["url"].startswith("http://")
+
+
+@pytest.mark.slow
+def test_quickstart_trains_the_model_it_is_given(tmp_path: Path) -> None:
+    """`siteclass quickstart --model ensemble`: the run an install without the torch and onnx extras can make."""
+    from siteclass.cli import run
+    from siteclass.config import TrainSettings
+
+    assert TrainSettings().model == "hybrid"  # what a plain quickstart trains
+    assert run(["quickstart", "--model", "ensemble", "--out", str(tmp_path / "qs")]) == 0
+    config = json.loads((tmp_path / "qs" / "model" / "config.json").read_text())
+    assert config["model_type"] == "ensemble"
+    assert json.loads((tmp_path / "qs" / "report" / "metrics.json").read_text())["accuracy"] > 0.5

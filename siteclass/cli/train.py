@@ -15,7 +15,7 @@ def train_command(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model folder to write.")],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help=default_help("train.model", "ensemble, hybrid, linear, fasttext, transformer, zeroshot, or package.module:Class."))
+        str | None, typer.Option("--model", "-m", help=default_help("train.model", "hybrid, ensemble, linear, fasttext, transformer, zeroshot, or package.module:Class."))
     ] = None,
     config: ConfigOption = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed run from OUT/checkpoints.")] = False,

@@ -13,7 +13,7 @@ from siteclass.cli.app import ConfigOption, app, default_help, settings_from
 @app.command()
 def tune(
     data: Annotated[Path, typer.Option("--data", "-d", help="Dataset folder with train.parquet and val.parquet.")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="ensemble, hybrid, linear, fasttext, transformer, zeroshot, or "
+    model: Annotated[str | None, typer.Option("--model", "-m", help="hybrid, ensemble, linear, fasttext, transformer, zeroshot, or "
                                               "package.module:Class. Default: [train] model.")] = None,
     trials: Annotated[int | None, typer.Option("--trials", "-n", help=default_help("tune.trials", "Trials in the study in total "
                                                                       "(a resumed study counts earlier ones)."))] = None,

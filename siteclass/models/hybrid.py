@@ -80,8 +80,9 @@ def int8_encoder_graph(encoder: str) -> Path:
             from siteclass.models.encoder import TextTokenizer
             from siteclass.models.onnx_graph import _CALIBRATION, OPSET, fuse_bert_graph, quantize_int8
         except ImportError as exc:
-            raise ModelError(f"fitting a hybrid model needs torch, onnx and onnxruntime: "
-                             f"pip install 'siteclass[torch,onnx]' ({exc})") from exc
+            raise ModelError(f"fitting a hybrid model (the default) needs torch, onnx and onnxruntime: pip "
+                             f"install 'siteclass[torch,onnx]', or choose --model ensemble (TF-IDF only), which needs neither "
+                             f"({exc})") from exc
         tmp = Path(tempfile.mkdtemp(prefix="siteclass-int8-"))
         atexit.register(shutil.rmtree, tmp, True)
         bert = load_bert(folder)
@@ -189,6 +190,8 @@ class HybridClassifier(SparseEnsembleClassifier):
     ) -> None:
         if not 0.0 <= self.emb_weight <= 1.0:
             raise InputError(f"emb_weight {self.emb_weight} is not a blend weight; use a value in [0, 1]")
+        self._graph = int8_encoder_graph(self.encoder)  # first: without torch and onnx, fail before any work
+        self._enc = None
         thresholds, blend_kind = self.thresholds, self.blend
         self.thresholds, self.blend = "none", "fixed"
         try:  # the ensemble's members (SVM, LR, NB-SVM: one pool); the blend and thresholds come after the stack
@@ -196,8 +199,6 @@ class HybridClassifier(SparseEnsembleClassifier):
         finally:
             self.thresholds, self.blend = thresholds, blend_kind
         fixed = (self.coef_, self.intercept_, dict(self.card_["blend"]))  # the ensemble's fixed SVM + LR blend
-        self._graph = int8_encoder_graph(self.encoder)
-        self._enc = None
         texts = [record_text(r, self.max_pages) for r in records]
         E = self._embed(texts)
         val = val if val is not None and len(val[0]) else None

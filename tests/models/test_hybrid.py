@@ -293,3 +293,30 @@ def test_model_card_says_it_keeps_training_rows(data, tmp_path) -> None:
     folder = small().fit(X, y, X_val=Xv, y_val=yv).save(tmp_path / "m")
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert f"the sentence embeddings and labels of its {len(X)} training rows" in card
+
+
+def test_fitting_without_torch_fails_first_and_names_the_way_out(data, tmp_path) -> None:
+    """The default model on an install without the torch and onnx extras: one line that says what to install or
+    which model needs neither, before any TF-IDF work."""
+    X, y, _, _ = data
+    (tmp_path / "rows.json").write_text(json.dumps([X, y]), encoding="utf-8")
+    code = (
+        "import importlib.abc, json, sys\n"
+        "class NoTorch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'onnx'):\n"
+        "            raise ImportError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, NoTorch())\n"
+        "from siteclass.errors import ModelError\n"
+        "from siteclass.models.hybrid import HybridClassifier\n"
+        f"X, y = json.load(open({str(tmp_path / 'rows.json')!r}))\n"
+        "model = HybridClassifier(max_features=5000, min_df=1, n_jobs=1)\n"
+        "try:\n"
+        "    model.fit(X, y)\n"
+        "except ModelError as exc:\n"
+        "    print(exc, '| fitted:', hasattr(model, 'coef_'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "pip install 'siteclass[torch,onnx]'" in out.stdout and "--model ensemble" in out.stdout
+    assert out.stdout.strip().endswith("| fitted: False")
