@@ -80,9 +80,9 @@ def int8_encoder_graph(encoder: str) -> Path:
             from siteclass.models.encoder import TextTokenizer
             from siteclass.models.onnx_graph import _CALIBRATION, OPSET, fuse_bert_graph, quantize_int8
         except ImportError as exc:
-            raise ModelError(f"fitting a hybrid model (the default) needs torch, onnx and onnxruntime: pip "
-                             f"install 'siteclass[torch,onnx]', or choose --model ensemble (TF-IDF only), which needs neither "
-                             f"({exc})") from exc
+            raise ModelError("fitting a hybrid model (the default) needs torch, onnx and onnxruntime: pip install "
+                             "'siteclass[torch,onnx]', or choose --model ensemble (TF-IDF only), which needs "
+                             f"neither ({exc})") from exc
         tmp = Path(tempfile.mkdtemp(prefix="siteclass-int8-"))
         atexit.register(shutil.rmtree, tmp, True)
         bert = load_bert(folder)
@@ -215,7 +215,7 @@ class HybridClassifier(SparseEnsembleClassifier):
                                "neighbour votes): data derived from the training set")
         shift = np.zeros(len(self.classes_))
         blend = None
-        if val is not None and E_val is not None and self.blend == "val":
+        if E_val is not None and val is not None and self.blend == "val":  # E_val is None exactly when val is
             X_val = self._transform(val_texts)
             members = {kd: np.asarray(X_val @ c.T) + b for kd, (c, b) in self._parts.items()}
             members.update(emb=E_val @ self.emb_coef_.T + self.emb_intercept_, knn=self.knn_.votes(E_val))
