@@ -128,7 +128,6 @@ class SparseEnsembleClassifier(LinearClassifier):
             rows = [s for (kd, _), s in zip(problems, solved) if kd == kind]
             parts[kind] = (np.asarray([c for c, _ in rows]), np.asarray([b for _, b in rows]))
         self._parts = parts  # unfolded, until the fit (or a refit's carry_choices) is done with them
-        val = val if val is not None and len(val[0]) else None
         X_val = self._transform([record_text(r, self.max_pages) for r in val[0]]) if val is not None else None
         scale = {kind: self._member_scale(kind, parts, X, X_val, val) for kind in ("svm", "lr")}
         self.card_["member_scales"] = {m: float(s) for m, s in scale.items()}

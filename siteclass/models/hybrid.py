@@ -198,16 +198,16 @@ class HybridClassifier(SparseEnsembleClassifier):
             super()._fit(records, Y, val=val, sample_weight=sample_weight, **options)
         finally:
             self.thresholds, self.blend = thresholds, blend_kind
-        fixed = (self.coef_, self.intercept_, dict(self.card_["blend"]))  # the ensemble's fixed SVM + LR blend
+        fixed = dict(self.card_["blend"])  # the ensemble's fixed SVM + LR weights: the fixed blend's TF-IDF member
         texts = [record_text(r, self.max_pages) for r in records]
         E = self._embed(texts)
-        val = val if val is not None and len(val[0]) else None
-        val_texts = [record_text(r, self.max_pages) for r in val[0]] if val is not None else []
-        E_val = self._embed(val_texts) if val is not None else None
+        held = None  # val's texts, embeddings and labels (Classifier.fit hands val only when it has rows)
+        if val is not None:
+            val_texts = [record_text(r, self.max_pages) for r in val[0]]
+            held = (val_texts, self._embed(val_texts), val[1])
         mean, scale = E.mean(axis=0), E.std(axis=0) + 1e-6
         coef, intercept = self._embedding_head((E - mean) / scale, Y, sample_weight,
-                                               None if E_val is None or val is None else ((E_val - mean) / scale,
-                                                                                          val[1]))
+                                               None if held is None else ((held[1] - mean) / scale, held[2]))
         self.emb_coef_ = coef / scale  # folded: emb logits = E @ emb_coef.T + emb_intercept, on raw embeddings
         self.emb_intercept_ = intercept - self.emb_coef_ @ mean
         self.knn_ = NeighbourVotes(self.knn_k, self.knn_power).fit(E, Y, len(self.classes_))
@@ -215,14 +215,15 @@ class HybridClassifier(SparseEnsembleClassifier):
                                "neighbour votes): data derived from the training set")
         shift = np.zeros(len(self.classes_))
         blend = None
-        if E_val is not None and val is not None and self.blend == "val":  # E_val is None exactly when val is
+        if held is not None and self.blend == "val":
+            val_texts, E_val, Y_val = held
             X_val = self._transform(val_texts)
             members = {kd: np.asarray(X_val @ c.T) + b for kd, (c, b) in self._parts.items()}
             members.update(emb=E_val @ self.emb_coef_.T + self.emb_intercept_, knn=self.knn_.votes(E_val))
-            blend = self._val_blend(members, val[1])
+            blend = self._val_blend(members, Y_val)
             if blend is not None:
                 stack = sum(blend[kd] * m for kd, m in members.items()) + blend["bias"]
-                shift = self._val_thresholds(stack, val[1], blend)
+                shift = self._val_thresholds(stack, Y_val, blend)
         if blend is None:
             blend = self._fixed_blend(texts, E, fixed)
         self._fold(blend, shift)
@@ -262,13 +263,12 @@ class HybridClassifier(SparseEnsembleClassifier):
         super()._fold(blend, shift)
         self.blend_ = np.array([1.0, blend.get("emb", 0.0), blend.get("knn", 0.0), 0.0])
 
-    def _fixed_blend(self, texts: list[str], E: np.ndarray,
-                     fixed: tuple[np.ndarray, np.ndarray, dict[str, float]]) -> dict[str, float]:
+    def _fixed_blend(self, texts: list[str], E: np.ndarray, fixed: dict[str, float]) -> dict[str, float]:
         """``blend = "fixed"`` (or no val split): ``emb_weight``/``knn_weight``; the TF-IDF member is the
-        ensemble's fixed SVM + LR blend (``fixed``: its coefficients and weights), the embedding scores scaled to
-        its spread on train (the NB-SVM's too, sharing the TF-IDF weight half and half); votes centred on 0.5
-        for multi-label (independent sigmoids)."""
-        coef, intercept, weights = fixed
+        ensemble's fixed SVM + LR blend (``fixed``: its weights), the embedding scores scaled to its spread on
+        train (the NB-SVM's too, sharing the TF-IDF weight half and half); votes centred on 0.5 for multi-label
+        (independent sigmoids)."""
+        coef, intercept = self._combine({"svm": fixed["svm"], "lr": fixed["lr"]})
         X = self._transform(texts)
         tfidf_train = np.asarray(X @ coef.T) + intercept
         emb_train = E @ self.emb_coef_.T + self.emb_intercept_
@@ -281,7 +281,7 @@ class HybridClassifier(SparseEnsembleClassifier):
         if nb is not None:
             t_nb = float((np.asarray(X @ nb[0].T) + nb[1]).std() / max(tfidf_train.std(), 1e-12))
             w_tfidf, blend["nbsvm"] = (1.0 - w) / 2, (1.0 - w) / 2 / max(t_nb, 1e-12)
-        return {"svm": w_tfidf * weights["svm"], "lr": w_tfidf * weights["lr"], **blend}
+        return {"svm": w_tfidf * fixed["svm"], "lr": w_tfidf * fixed["lr"], **blend}
 
     def _fit_embedding_heads(self, Z: np.ndarray, Y: np.ndarray, sample_weight: np.ndarray | None,
                              grid: list[float]) -> list[tuple[np.ndarray, np.ndarray]]:
