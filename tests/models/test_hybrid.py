@@ -25,6 +25,19 @@ from siteclass.records import record_text
 pytestmark = pytest.mark.slow
 
 
+def without(*packages: str) -> str:
+    """The first lines of a child process's code in which importing *packages* raises ImportError, as on an
+    install without them."""
+    return (
+        "import importlib.abc, json, sys\n"
+        "class Missing(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        f"        if name.split('.')[0] in {packages!r}:\n"
+        "            raise ImportError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, Missing())\n"
+    )
+
+
 def small(**kw) -> HybridClassifier:
     return HybridClassifier(max_features=5000, min_df=1, n_jobs=1, max_tokens=32, **kw)
 
@@ -249,12 +262,7 @@ def test_saved_folder_predicts_without_torch(data, tmp_path) -> None:
     np.testing.assert_allclose(load_model(folder).predict_proba(Xv), model.predict_proba(Xv), atol=1e-9)
     (tmp_path / "records.json").write_text(json.dumps(Xv), encoding="utf-8")
     code = (
-        "import importlib.abc, json, sys\n"
-        "class NoTorch(importlib.abc.MetaPathFinder):  # `import torch` raises ImportError, as without torch\n"
-        "    def find_spec(self, name, path, target=None):\n"
-        "        if name.split('.')[0] == 'torch':\n"
-        "            raise ImportError('torch is not installed here')\n"
-        "sys.meta_path.insert(0, NoTorch())\n"
+        without("torch") +
         "from siteclass.models.base import load_model\n"
         f"m = load_model({str(folder)!r})\n"
         f"recs = json.load(open({str(tmp_path / 'records.json')!r}))\n"
@@ -301,12 +309,7 @@ def test_fitting_without_torch_fails_first_and_names_the_way_out(data, tmp_path)
     X, y, _, _ = data
     (tmp_path / "rows.json").write_text(json.dumps([X, y]), encoding="utf-8")
     code = (
-        "import importlib.abc, json, sys\n"
-        "class NoTorch(importlib.abc.MetaPathFinder):\n"
-        "    def find_spec(self, name, path, target=None):\n"
-        "        if name.split('.')[0] in ('torch', 'onnx'):\n"
-        "            raise ImportError(f'No module named {name!r}')\n"
-        "sys.meta_path.insert(0, NoTorch())\n"
+        without("torch", "onnx") +
         "from siteclass.errors import ModelError\n"
         "from siteclass.models.hybrid import HybridClassifier\n"
         f"X, y = json.load(open({str(tmp_path / 'rows.json')!r}))\n"
