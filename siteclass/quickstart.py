@@ -49,6 +49,10 @@ def run_quickstart(out: str | Path = "quickstart-out", *, fresh: bool = True, se
     from siteclass.evaluation import evaluate
     from siteclass.training import train
 
+    if model is not None:
+        from siteclass.models.registry import model_class
+
+        model_class(model)  # an unknown name fails here, naming the choices, before any crawling
     out = Path(out)
     if fresh and out.exists():
         shutil.rmtree(out)

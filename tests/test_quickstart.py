@@ -55,3 +55,10 @@ def test_quickstart_trains_the_model_it_is_given(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "qs" / "model" / "config.json").read_text())
     assert config["model_type"] == "ensemble"
     assert json.loads((tmp_path / "qs" / "report" / "metrics.json").read_text())["accuracy"] > 0.5
+
+
+def test_quickstart_refuses_an_unknown_model_before_any_work(tmp_path: Path) -> None:
+    from siteclass.cli import run
+
+    assert run(["quickstart", "--model", "nosuch", "--out", str(tmp_path / "qs")]) == 2
+    assert not (tmp_path / "qs").exists()
